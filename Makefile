@@ -1,0 +1,62 @@
+# tickflow: every target installs what it needs; nothing else is required on a fresh
+# Debian machine with Python 3.11.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+UV := $(BIN)/uv
+UV_VERSION := 0.13.8
+STAMP := $(VENV)/.installed
+TICKFLOW := $(BIN)/tickflow
+
+.PHONY: venv up down status demo dev test test-slow bench-ingest bench-json timescaledb lint clean
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml requirements/dev.lock
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q "uv==$(UV_VERSION)"
+	$(UV) pip sync -q -p $(BIN)/python requirements/dev.lock
+	$(UV) pip install -q -p $(BIN)/python --no-deps -e .
+	touch $(STAMP)
+
+up: venv
+	$(TICKFLOW) up
+
+down:
+	test -x $(TICKFLOW) && $(TICKFLOW) down || true
+
+status: venv
+	$(TICKFLOW) status
+
+demo: venv
+	$(TICKFLOW) up
+	$(TICKFLOW) demo
+
+dev: venv
+	$(TICKFLOW) up
+	$(TICKFLOW) dev
+
+# TimescaleDB (Apache-2 edition) built from Debian's source package against Debian's
+# postgresql-15; idempotent, installs into the system PostgreSQL 15.
+timescaledb:
+	bash scripts/build-timescaledb.sh
+
+test: venv timescaledb
+	$(BIN)/python -m pytest -q -m "not slow" --timeout=900
+
+test-slow: venv timescaledb
+	$(BIN)/python -m pytest -q -m slow --timeout=1800
+
+bench-ingest: venv
+	$(BIN)/python bench/ingest.py
+
+bench-json: venv
+	$(BIN)/python bench/json_decoders.py
+
+lint: venv
+	$(BIN)/ruff check platform assets sensors resources tests bench definitions.py
+	$(BIN)/mypy
+
+clean: down
+	rm -rf $(VENV) .tickflow
