@@ -8,8 +8,9 @@ consumes directly, so no per-tick Python object is ever built on the ingest path
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
+import numba as nb
 import numpy as np
 
 # Event kinds
@@ -38,6 +39,10 @@ class TradeColumns:
     def __len__(self) -> int:
         return int(self.msg.shape[0])
 
+    def take(self, sel: np.ndarray) -> TradeColumns:
+        """Rows selected by a boolean mask or index array."""
+        return TradeColumns(*(getattr(self, f.name)[sel] for f in fields(self)))
+
 
 @dataclass
 class QuoteColumns:
@@ -61,6 +66,10 @@ class QuoteColumns:
     def __len__(self) -> int:
         return int(self.msg.shape[0])
 
+    def take(self, sel: np.ndarray) -> QuoteColumns:
+        """Rows selected by a boolean mask or index array."""
+        return QuoteColumns(*(getattr(self, f.name)[sel] for f in fields(self)))
+
 
 @dataclass
 class DeadLetter:
@@ -79,3 +88,72 @@ class DecodedBatch:
     trades: TradeColumns
     quotes: QuoteColumns
     dead: list[DeadLetter] = field(default_factory=list)
+
+
+@nb.njit(cache=True, nogil=True)
+def symbol_keys(text: np.ndarray, start: np.ndarray, length: np.ndarray) -> np.ndarray:
+    """Pack each symbol (<= 16 bytes) into two uint64 words, for vectorised grouping."""
+    n = start.shape[0]
+    out = np.zeros((n, 2), dtype=np.uint64)
+    for i in range(n):
+        m = min(length[i], 16)
+        for j in range(m):
+            w = j // 8
+            out[i, w] |= np.uint64(text[start[i] + j]) << np.uint64(8 * (7 - j % 8))
+    return out
+
+
+def symbol_text(text: np.ndarray, start: int, length: int) -> str:
+    return bytes(text[start : start + length]).decode("utf-8", "replace")
+
+
+def batch_from_events(events: list[dict]) -> DecodedBatch:  # type: ignore[type-arg]
+    """Build a DecodedBatch from Polygon-style event dicts (ns timestamps), one message per
+    event. A plain-Python constructor for tests, archives and small inputs, not the hot path."""
+    text = bytearray()
+    cond: list[int] = []
+    cols: dict[str, dict[str, list[object]]] = {"T": {}, "Q": {}}
+
+    def add_str(s: str) -> tuple[int, int]:
+        b = s.encode()
+        text.extend(b)
+        return len(text) - len(b), len(b)
+
+    for i, e in enumerate(events):
+        kind = e["ev"]
+        c = cols[kind]
+        s0, s1 = add_str(e["sym"])
+        c0 = len(cond)
+        cond.extend(int(x) for x in e.get("c", []))
+        row: dict[str, object] = {"msg": i, "ts_ns": int(e["t"]), "sym_start": s0, "sym_len": s1,
+                                  "cond_start": c0, "cond_len": len(cond) - c0, "tape": e.get("z", 0),
+                                  "seq": e.get("q", 0)}
+        if kind == "T":
+            i0, i1 = add_str(str(e.get("i", "")))
+            row.update(price=e["p"], size=e["s"], exchange=e.get("x", 0), id_start=i0, id_len=i1)
+        else:
+            row.update(bid_price=e["bp"], bid_size=e["bs"], ask_price=e["ap"], ask_size=e["as"],
+                       bid_exchange=e.get("bx", 0), ask_exchange=e.get("ax", 0))
+        for k, v in row.items():
+            c.setdefault(k, []).append(v)
+
+    def build(cls: type, c: dict[str, list[object]]) -> object:
+        out = {}
+        for f in fields(cls):
+            dtype = _DTYPES.get(f.name, np.float64)
+            out[f.name] = np.asarray(c.get(f.name, []), dtype=dtype)
+        return cls(**out)
+
+    return DecodedBatch(
+        text=np.frombuffer(bytes(text), dtype=np.uint8).copy(),
+        cond=np.asarray(cond, dtype=np.int16),
+        trades=build(TradeColumns, cols["T"]),  # type: ignore[arg-type]
+        quotes=build(QuoteColumns, cols["Q"]),  # type: ignore[arg-type]
+    )
+
+
+_DTYPES = {
+    "msg": np.int32, "ts_ns": np.int64, "exchange": np.int16, "tape": np.int16, "seq": np.int64,
+    "bid_exchange": np.int16, "ask_exchange": np.int16, "sym_start": np.int64, "sym_len": np.int32,
+    "id_start": np.int64, "id_len": np.int32, "cond_start": np.int64, "cond_len": np.int32,
+}

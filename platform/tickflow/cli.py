@@ -1,0 +1,141 @@
+"""`tickflow`: the local stack, the simulator, ingestion and the demo.
+
+    tickflow up | down | status        the local stack under .tickflow/
+    tickflow simulate --date D --symbols N --seed S [--batch K | --batch-ms MS]
+    tickflow ingest [--topic T]        catch up from the ledger head to the high watermark
+    tickflow demo                      simulate a day, ingest it through Dagster runs, summarise
+    tickflow dev                       the Dagster UI (dagster dev) on the local stack
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from tickflow.config import load_settings
+from tickflow.stack.procs import PortInUse
+
+
+def _stack():  # type: ignore[no-untyped-def]
+    from tickflow.stack.local import LocalStack
+
+    stack = LocalStack(load_settings())
+    stack.prepare_env()
+    return stack
+
+
+def cmd_up(_: argparse.Namespace) -> int:
+    _stack().up()
+    return 0
+
+
+def cmd_down(_: argparse.Namespace) -> int:
+    _stack().down()
+    return 0
+
+
+def cmd_status(_: argparse.Namespace) -> int:
+    for k, v in _stack().status().items():
+        print(f"{k:12s} {v}")
+    return 0
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    from tickflow.simulate_feed import simulate_to_kafka
+
+    settings = load_settings()
+    res = simulate_to_kafka(settings, dt.date.fromisoformat(args.date), args.symbols, args.seed,
+                            batch=args.batch, batch_ms=args.batch_ms, trades_per_symbol=args.trades_per_symbol,
+                            bad_messages=args.bad_messages)
+    print(f"produced {res.events:,} events in {res.messages:,} messages ({res.trades:,} trades, {res.quotes:,} quotes,"
+          f" {res.bad_messages} malformed) in {res.seconds:.1f}s; ground truth {res.ground_truth}")
+    return 0
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    from tickflow.ingest import catch_up
+
+    settings = load_settings()
+    for topic in [args.topic] if args.topic else list(settings.topics):
+        reports = catch_up(settings, topic, max_messages=args.max_messages)
+        rows = sum(r.rows for r in reports)
+        dead = sum(r.dead_letters for r in reports)
+        print(f"{topic}: {len(reports)} transactions, {rows:,} rows, {dead} dead letters")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from tickflow.demo import run_demo
+
+    return run_demo(load_settings(), dt.date.fromisoformat(args.date), args.symbols, args.seed)
+
+
+def cmd_dev(_: argparse.Namespace) -> int:
+    stack = _stack()
+    settings = stack.settings
+    from tickflow.stack.procs import read_pid, require_port
+
+    pid_file = stack.run_dir / "dagster-dev.pid"
+    if read_pid(pid_file) is None:
+        require_port(settings.dagster_port, "TICKFLOW_DAGSTER_PORT", "the Dagster UI")
+    repo = Path(__file__).resolve().parents[2]
+    exe = Path(sys.executable).parent / "dagster"
+    env = {**os.environ, "DAGSTER_HOME": str(stack.dagster_home)}
+    print(f"Dagster UI on http://127.0.0.1:{settings.dagster_port} (Ctrl-C stops it)")
+    # Own session: a backgrounded `dagster dev` ignores SIGINT/SIGTERM otherwise.
+    proc = subprocess.Popen([str(exe), "dev", "-w", str(repo / "workspace.yaml"), "-h", "127.0.0.1",
+                             "-p", str(settings.dagster_port)], cwd=repo, env=env, start_new_session=True)
+    pid_file.write_text(str(proc.pid))
+    try:
+        return proc.wait()
+    except KeyboardInterrupt:
+        from tickflow.stack.procs import stop_pid
+
+        stop_pid(proc.pid, timeout=20)
+        return 0
+    finally:
+        pid_file.unlink(missing_ok=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="tickflow", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="cmd", required=True)
+    sub.add_parser("up", help="start the local stack (idempotent)").set_defaults(fn=cmd_up)
+    sub.add_parser("down", help="stop what `up` started").set_defaults(fn=cmd_down)
+    sub.add_parser("status", help="what is running").set_defaults(fn=cmd_status)
+    from tickflow.demo import DEMO_DATE
+
+    s = sub.add_parser("simulate", help="simulate a trading day into Kafka")
+    s.add_argument("--date", default=DEMO_DATE.isoformat())
+    s.add_argument("--symbols", type=int, default=20)
+    s.add_argument("--seed", type=int, default=7)
+    s.add_argument("--batch", type=int, default=1, help="events per message (micro-batch by count)")
+    s.add_argument("--batch-ms", type=int, default=None, help="micro-batch a symbol's events by time window")
+    s.add_argument("--trades-per-symbol", type=int, default=25_000)
+    s.add_argument("--bad-messages", type=int, default=0, help="also send this many malformed messages")
+    s.set_defaults(fn=cmd_simulate)
+    i = sub.add_parser("ingest", help="ingest from the ledger head to the high watermark")
+    i.add_argument("--topic", default=None)
+    i.add_argument("--max-messages", type=int, default=200_000, help="messages per transaction")
+    i.set_defaults(fn=cmd_ingest)
+    d = sub.add_parser("demo", help="simulate, ingest through Dagster runs, print a summary")
+    d.add_argument("--date", default=DEMO_DATE.isoformat())
+    d.add_argument("--symbols", type=int, default=20)
+    d.add_argument("--seed", type=int, default=7)
+    d.set_defaults(fn=cmd_demo)
+    sub.add_parser("dev", help="open the Dagster UI on the local stack").set_defaults(fn=cmd_dev)
+    args = parser.parse_args(argv)
+    try:
+        return int(args.fn(args))
+    except PortInUse as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

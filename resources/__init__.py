@@ -1,0 +1,5 @@
+"""Dagster resources wrapping tickflow clients."""
+
+from resources.tickflow import TickflowResource
+
+__all__ = ["TickflowResource"]

@@ -1,0 +1,23 @@
+"""One ConfigurableResource for the tick store and Kafka.
+
+Unset fields fall back to tickflow.config.load_settings(), i.e. the TICKFLOW_* environment
+variables and then the local stack's defaults; in Kubernetes the DSN comes from a Secret
+through TICKFLOW_PG_DSN."""
+
+from __future__ import annotations
+
+from dagster import ConfigurableResource
+
+from tickflow.config import Settings, load_settings
+
+
+class TickflowResource(ConfigurableResource):  # type: ignore[misc]
+    pg_dsn: str = ""
+    kafka_bootstrap: str = ""
+    kafka_profile: str = ""
+
+    def settings(self) -> Settings:
+        s = load_settings()
+        changes = {k: v for k, v in (("pg_dsn", self.pg_dsn), ("kafka_bootstrap", self.kafka_bootstrap),
+                                     ("kafka_profile", self.kafka_profile)) if v}
+        return s.with_(**changes) if changes else s
