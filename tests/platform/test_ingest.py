@@ -1,0 +1,114 @@
+"""Kafka -> tick store through the real servers: exact ranges, exactly once, dead letters,
+late data, both message forms, and the by-timestamp backfill of a day."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import psycopg
+import pytest
+
+from tickflow import sessions
+from tickflow.config import Settings
+from tickflow.feed.bad_input import bad_messages
+from tickflow.feed.simulate import render_messages, simulate_day
+from tickflow.ingest import catch_up, ingest_ranges, plan_ranges, reingest_day
+from tickflow.kafka.producer import produce
+from tickflow.kafka.reader import watermarks
+
+DAY = dt.date(2024, 6, 21)
+
+
+def _produce_day(settings: Settings, day: dt.date = DAY, seed: int = 1, batch: int = 1) -> tuple[int, int]:
+    sim = simulate_day(day, n_symbols=3, seed=seed, trades_per_symbol=1500, quotes_per_symbol=3000)
+    produce(settings, settings.topic_trades, render_messages(sim, "T", batch=batch))
+    produce(settings, settings.topic_quotes, render_messages(sim, "Q", batch=batch))
+    return len(sim.trades["ts_ns"]), len(sim.quotes["ts_ns"])
+
+
+def _count(dsn: str, table: str) -> int:
+    with psycopg.connect(dsn) as conn:
+        return int(conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0])  # noqa: S608
+
+
+def test_ingest_reads_exactly_its_range_once(settings: Settings) -> None:
+    n_trades, _ = _produce_day(settings)
+    topic = settings.topic_trades
+    marks = watermarks(settings, topic)
+    assert sum(h for _, h in marks.values()) == n_trades
+    part, (_, high) = next(iter(marks.items()))
+    first = ingest_ranges(settings, topic, {part: (10, 30)})
+    assert (first.messages, first.trades, first.dead_letters) == (20, 20, 0)
+    with psycopg.connect(settings.dsn) as conn:
+        offs = conn.execute("SELECT min(src_offset), max(src_offset), count(*) FROM trades").fetchone()
+        assert offs == (10, 29, 20)
+        assert conn.execute("SELECT start_offset, end_offset FROM offset_ledger").fetchall() == [(10, 30)]
+    again = ingest_ranges(settings, topic, {part: (0, 40)})  # overlaps the ingested range
+    assert again.already == [(part, 10, 30)]
+    assert again.trades == 20 and again.duplicates == 0
+    assert _count(settings.dsn, "trades") == 40
+    rest = catch_up(settings, topic)
+    assert sum(r.trades for r in rest) == n_trades - 40
+    assert _count(settings.dsn, "trades") == n_trades
+    assert catch_up(settings, topic) == []
+
+
+def test_bad_input_becomes_dead_letters_and_the_run_continues(settings: Settings) -> None:
+    n_trades, _ = _produce_day(settings)
+    bad = bad_messages(DAY, 12)
+    produce(settings, settings.topic_trades, bad)
+    reports = catch_up(settings, settings.topic_trades)
+    assert sum(r.trades for r in reports) == n_trades
+    assert sum(r.dead_letters for r in reports) == len(bad)
+    with psycopg.connect(settings.dsn) as conn:
+        reasons = [r[0] for r in conn.execute("SELECT reason FROM dead_letters ORDER BY \"offset\"").fetchall()]
+        payloads = conn.execute("SELECT payload FROM dead_letters ORDER BY \"offset\"").fetchall()
+    joined = " | ".join(reasons).lower()
+    for word in ("malformed", "missing", "type", "price", "size", "unknown event", "timestamp",
+                 "trading day", "oversize"):
+        assert word in joined, f"no dead letter mentions {word!r}: {reasons}"
+    assert bytes(payloads[0][0]) == bad[0][1]
+
+
+@pytest.mark.parametrize("batch", [1, 100])
+def test_single_and_array_messages_store_the_same_rows(settings: Settings, batch: int) -> None:
+    n_trades, n_quotes = _produce_day(settings, batch=batch)
+    for topic in settings.topics:
+        catch_up(settings, topic)
+    assert _count(settings.dsn, "trades") == n_trades
+    assert _count(settings.dsn, "quotes") == n_quotes
+
+
+def test_late_ticks_report_their_own_day(settings: Settings) -> None:
+    _produce_day(settings, DAY)
+    catch_up(settings, settings.topic_trades)
+    earlier = dt.date(2024, 6, 20)
+    _produce_day(settings, earlier, seed=2)  # arrives after DAY's ticks
+    reports = catch_up(settings, settings.topic_trades)
+    days = {d for r in reports for d in r.days}
+    assert days == {earlier}
+
+
+def test_backfill_reingests_a_day_by_timestamp_idempotently(settings: Settings) -> None:
+    n_trades, n_quotes = _produce_day(settings, DAY)
+    _produce_day(settings, dt.date(2024, 6, 24), seed=3)
+    for topic in settings.topics:
+        catch_up(settings, topic)
+    total = _count(settings.dsn, "trades")
+    lo, hi = (dt.datetime.fromtimestamp(x / 1e9, tz=dt.UTC) for x in sessions.day_bounds_ns(DAY))
+    with psycopg.connect(settings.dsn) as conn:
+        conn.execute("DELETE FROM trades WHERE ts >= %s AND ts < %s AND sym IN "
+                     "(SELECT DISTINCT sym FROM trades LIMIT 1)", (lo, hi))
+    assert _count(settings.dsn, "trades") < total
+    reports = reingest_day(settings, DAY)
+    assert _count(settings.dsn, "trades") == total
+    assert {d for r in reports for d in r.days} == {DAY}
+    again = reingest_day(settings, DAY)
+    assert sum(r.trades + r.quotes for r in again) == 0
+    assert sum(r.duplicates for r in again) == n_trades + n_quotes
+
+
+def test_plan_ranges_caps_run_size(settings: Settings) -> None:
+    _produce_day(settings)
+    plan = plan_ranges(settings, settings.topic_trades, {}, max_messages=100)
+    assert plan and all(e - s == 100 for s, e in plan.values())
