@@ -1,6 +1,5 @@
 """The Kafka topics as observable source assets: each observation records end offsets."""
 
-from __future__ import annotations
 
 from dagster import AssetExecutionContext, DataVersion, ObserveResult, observable_source_asset
 

@@ -1,6 +1,5 @@
 """The trading-day partitions shared by every partitioned asset."""
 
-from __future__ import annotations
 
 import datetime as dt
 

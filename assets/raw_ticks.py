@@ -8,7 +8,6 @@ Two paths write them:
   Kafka by timestamp; the natural keys make it idempotent.
 """
 
-from __future__ import annotations
 
 import datetime as dt
 

@@ -4,7 +4,6 @@ Unset fields fall back to tickflow.config.load_settings(), i.e. the TICKFLOW_* e
 variables and then the local stack's defaults; in Kubernetes the DSN comes from a Secret
 through TICKFLOW_PG_DSN."""
 
-from __future__ import annotations
 
 from dagster import ConfigurableResource
 

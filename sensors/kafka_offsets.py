@@ -1,6 +1,5 @@
 """The Kafka offset sensor: one ingest run per new offset range, never two for the same."""
 
-from __future__ import annotations
 
 import json
 

@@ -52,7 +52,9 @@ class Settings:
     topic_quotes: str = "quotes"
     topic_partitions: int = 4
     dagster_port: int = 3000
-    max_message_bytes: int = 1 << 20
+    # Larger messages are dead-lettered unparsed (below Kafka's default 1 MB message limit,
+    # so the check matters on brokers configured for bigger messages too).
+    max_message_bytes: int = 512 * 1024
     max_run_messages: int = 5_000_000
     extra_kafka: dict[str, str] = field(default_factory=dict)
 
@@ -124,7 +126,7 @@ def load_settings() -> Settings:
         topic_quotes=_env("TICKFLOW_TOPIC_QUOTES", "quotes"),
         topic_partitions=int(_env("TICKFLOW_TOPIC_PARTITIONS", "4")),
         dagster_port=int(_env("TICKFLOW_DAGSTER_PORT", "3000")),
-        max_message_bytes=int(_env("TICKFLOW_MAX_MESSAGE_BYTES", str(1 << 20))),
+        max_message_bytes=int(_env("TICKFLOW_MAX_MESSAGE_BYTES", str(512 * 1024))),
         max_run_messages=int(_env("TICKFLOW_MAX_RUN_MESSAGES", "5000000")),
         extra_kafka=extra,
     )

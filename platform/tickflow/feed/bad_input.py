@@ -25,7 +25,7 @@ def bad_messages(day: dt.date, count: int) -> list[tuple[bytes, bytes, int]]:
         b'{"ev":"T","sym":"BAD","t":42,"p":10.0,"s":100}',  # implausible timestamp
         b'{"ev":"T","sym":"BAD","t":' + str(sat_ns).encode() + b',"p":10.0,"s":100}',  # no session that day
         b"\xff\xfe not json at all",  # binary garbage
-        b'{"ev":"T","sym":"BAD","t":' + str(t).encode() + b',"p":10.0,"s":100,"pad":"' + b"x" * (2 << 20) + b'"}',  # oversize
+        b'{"ev":"T","sym":"BAD","t":' + str(t).encode() + b',"p":10.0,"s":100,"pad":"' + b"x" * 600_000 + b'"}',  # oversize (> the 512 KiB default limit)
         b"",  # empty payload (tombstone)
         b'[{"ev":"Q","sym":"BAD","t":' + str(t).encode() + b',"bp":0,"bs":1,"ap":10.0,"as":1}]',  # zero bid in an array
     ]

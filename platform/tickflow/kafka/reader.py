@@ -74,36 +74,30 @@ def read_range(settings: Settings, topic: str, partition: int, start: int, end: 
                     raise TimeoutError(f"{topic}[{partition}]: no data at offset {nxt} (range ends at {end})")
                 continue
             deadline = time.monotonic() + timeout
-            last = msgs[-1]
-            err = last.error()
-            if err is not None:
-                msgs = msgs[:-1]
-                if err.code() != KafkaError._PARTITION_EOF:
-                    raise KafkaException(err)
-            if any(m.error() is not None for m in msgs):
-                bad = [m.error() for m in msgs if m.error() is not None]
-                hard = [e for e in bad if e.code() != KafkaError._PARTITION_EOF]
+            eof = False
+            errors = [m.error() for m in msgs if m.error() is not None]
+            if errors:
+                hard = [e for e in errors if e.code() != KafkaError._PARTITION_EOF]
                 if hard:
                     raise KafkaException(hard[0])
+                eof = True
                 msgs = [m for m in msgs if m.error() is None]
-            if not msgs:
-                continue
-            first_off, last_off = msgs[0].offset(), msgs[-1].offset()
-            if last_off - first_off + 1 == len(msgs):
-                offsets = np.arange(first_off, last_off + 1, dtype=np.int64)
-            else:  # gaps (compaction, transaction markers)
-                offsets = np.fromiter((m.offset() for m in msgs), dtype=np.int64, count=len(msgs))
-            keep = int(np.searchsorted(offsets, end))
-            reached_end = keep < len(msgs) or int(offsets[-1]) >= end - 1
-            msgs, offsets = msgs[:keep], offsets[:keep]
             if msgs:
-                # A null value (tombstone) becomes an empty payload: a dead letter, not a crash.
-                yield Chunk(partition, offsets, [m.value() or b"" for m in msgs])
-                nxt = int(offsets[-1]) + 1
-            if reached_end:
-                break
-            if err is not None and err.code() == KafkaError._PARTITION_EOF and nxt < end:
-                # EOF below the requested end: the range ends past the high watermark.
+                first_off, last_off = msgs[0].offset(), msgs[-1].offset()
+                if last_off - first_off + 1 == len(msgs):
+                    offsets = np.arange(first_off, last_off + 1, dtype=np.int64)
+                else:  # gaps (compaction, transaction markers)
+                    offsets = np.fromiter((m.offset() for m in msgs), dtype=np.int64, count=len(msgs))
+                keep = int(np.searchsorted(offsets, end))
+                reached_end = keep < len(msgs) or int(offsets[-1]) >= end - 1
+                msgs, offsets = msgs[:keep], offsets[:keep]
+                if msgs:
+                    # A null value (tombstone) becomes an empty payload: a dead letter, not a crash.
+                    yield Chunk(partition, offsets, [m.value() or b"" for m in msgs])
+                    nxt = int(offsets[-1]) + 1
+                if reached_end:
+                    break
+            if eof and nxt < end:
                 high = c.get_watermark_offsets(TopicPartition(topic, partition), timeout=10)[1]
                 if high <= nxt:
                     raise RuntimeError(f"{topic}[{partition}]: range end {end} is past the high watermark {high}")
