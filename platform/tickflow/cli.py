@@ -71,6 +71,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from tickflow.demo import run_demo
 
+    _stack()  # DAGSTER_HOME and XDG_RUNTIME_DIR of the local stack
     return run_demo(load_settings(), dt.date.fromisoformat(args.date), args.symbols, args.seed)
 
 

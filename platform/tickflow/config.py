@@ -64,7 +64,9 @@ class Settings:
 
     @property
     def dagster_dsn(self) -> str:
-        return f"postgresql://postgres@127.0.0.1:{self.pg_port}/{self.pg_dagster_db}"
+        # dagster-postgres issues psycopg2-style statements (NOTIFY with a bound parameter);
+        # SQLAlchemy 2.1 maps a bare postgresql:// URL to psycopg 3, so name the driver.
+        return f"postgresql+psycopg2://postgres@127.0.0.1:{self.pg_port}/{self.pg_dagster_db}"
 
     @property
     def bootstrap(self) -> str:

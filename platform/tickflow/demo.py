@@ -35,8 +35,8 @@ def _dagster_ingest(settings: Settings, log=print) -> int:  # type: ignore[no-un
 
     instance = DagsterInstance.get()
     defs = definitions.defs
-    sensor = defs.get_sensor_def("kafka_offset_sensor")
-    job = defs.get_job_def("ingest_job")
+    sensor = defs.resolve_sensor_def("kafka_offset_sensor")
+    job = defs.resolve_job_def("ingest_job")
     cursor_file = settings.home / "demo" / "sensor_cursor.json"
     cursor_file.parent.mkdir(parents=True, exist_ok=True)
     cursor = cursor_file.read_text() if cursor_file.exists() else None
@@ -45,9 +45,8 @@ def _dagster_ingest(settings: Settings, log=print) -> int:  # type: ignore[no-un
         ctx = build_sensor_context(instance=instance, cursor=cursor, sensor_name=sensor.name,
                                    resources={"tickflow": TickflowResource()})
         result = sensor(ctx)
-        cursor = result.cursor
-        cursor_file.write_text(cursor or "")
         if not result.run_requests:
+            cursor_file.write_text(result.cursor or "")
             return runs
         for rr in result.run_requests:
             tags = {**rr.tags, "dagster/run_key": rr.run_key, "dagster/sensor_name": sensor.name}
@@ -61,6 +60,9 @@ def _dagster_ingest(settings: Settings, log=print) -> int:  # type: ignore[no-un
                 f"in {time.perf_counter() - t0:.1f}s")
             if not res.success:
                 raise RuntimeError(f"ingest run {res.run_id} failed")
+        # Like the daemon, advance the cursor only once its requests are launched.
+        cursor = result.cursor
+        cursor_file.write_text(cursor or "")
 
 
 def run_demo(settings: Settings, day: dt.date, n_symbols: int, seed: int) -> int:

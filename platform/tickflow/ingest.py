@@ -24,6 +24,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
+import pandas as pd
 import psycopg
 
 from tickflow import sessions
@@ -35,6 +36,12 @@ from tickflow.store import ledger
 from tickflow.store.pgcopy import encode_quotes, encode_trades
 from tickflow.store.schema import Capabilities, detect, ensure_day_partitions
 from tickflow.store.write import copy_rows, insert_dead_letters
+
+
+def unique_keys(keys: np.ndarray) -> set[tuple[int, int]]:
+    """Distinct rows of an (n, 2) uint64 symbol-key array (hash-based, O(n))."""
+    frame = pd.DataFrame({"a": keys[:, 0], "b": keys[:, 1]}).drop_duplicates()
+    return set(zip(frame["a"].tolist(), frame["b"].tolist(), strict=True))
 
 
 @dataclass
@@ -59,7 +66,7 @@ class DayStats:
         lo, hi = int(ts_ns.min()), int(ts_ns.max())
         self.first_ns = lo if self.first_ns == 0 else min(self.first_ns, lo)
         self.last_ns = max(self.last_ns, hi)
-        self.symbol_keys.update(map(tuple, np.unique(keys, axis=0).tolist()))
+        self.symbol_keys.update(unique_keys(keys))
 
 
 @dataclass
@@ -172,7 +179,7 @@ class _Writer:
             out[0 if kind == "trades" else 1] += inserted
             out[2] += dups
             keys = symbol_keys(batch.text, cols.sym_start, cols.sym_len)
-            self.report.symbols.update(map(tuple, np.unique(keys, axis=0).tolist()))
+            self.report.symbols.update(unique_keys(keys))
             for d in np.unique(days):
                 sel = days == d
                 self.report.days.setdefault(sessions.day_from_ordinal(int(d)), DayStats()).add(

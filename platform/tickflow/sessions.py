@@ -59,12 +59,20 @@ def non_trading_weekdays(start: dt.date, end: dt.date) -> list[dt.date]:
 
 
 def ny_day(ts_ns: np.ndarray) -> np.ndarray:
-    """New York calendar day (int32 days since 1970-01-01) of each UTC ns timestamp."""
+    """New York calendar day (int32 days since 1970-01-01) of each UTC ns timestamp.
+
+    New York's UTC offset only changes on whole UTC hours, so the offset is looked up once
+    per distinct hour (a handful per batch) and broadcast back."""
     if ts_ns.shape[0] == 0:
         return np.empty(0, dtype=np.int32)
-    idx = pd.DatetimeIndex(ts_ns.astype("datetime64[ns]"), tz="UTC").tz_convert(NY)
-    local_ns = ts_ns + idx.tz_localize(None).asi8 - idx.asi8
+    hours, inverse = np.unique(ts_ns // _HOUR_NS, return_inverse=True)
+    idx = pd.DatetimeIndex((hours * _HOUR_NS).astype("datetime64[ns]"), tz="UTC").tz_convert(NY)
+    offsets = idx.tz_localize(None).asi8 - idx.asi8
+    local_ns = ts_ns + offsets[inverse.reshape(-1)]
     return (local_ns // 86_400_000_000_000).astype(np.int32)
+
+
+_HOUR_NS = 3_600_000_000_000
 
 
 def in_session_days(day_ordinals: np.ndarray) -> np.ndarray:

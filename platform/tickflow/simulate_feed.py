@@ -51,25 +51,26 @@ def simulate_to_kafka(settings: Settings, day: dt.date, n_symbols: int, seed: in
     truth = out / f"{stem}-jumps.csv"
     write_ground_truth(sim, truth)
     messages = 0
-    with tqdm(total=n_trades + n_quotes, unit="ev", unit_scale=True, desc=f"simulate {day}") as bar:
-        for kind, topic, n in (("T", settings.topic_trades, n_trades), ("Q", settings.topic_quotes, n_quotes)):
-            per_msg = n / max(1, n)  # progress counts messages; scaled below for batches
+    # Progress in events; disable=None hides the bar when stdout is not a terminal.
+    with tqdm(total=n_trades + n_quotes, unit="ev", unit_scale=True, desc=f"simulate {day}", disable=None,
+              mininterval=0.5) as bar:
+        for kind, topic in (("T", settings.topic_trades), ("Q", settings.topic_quotes)):
+            # Progress counts messages; a micro-batch by time is shown as if it held `batch`.
             sent = produce(settings, topic, render_messages(sim, kind, batch=batch, batch_ms=batch_ms),
-                           on_progress=lambda k: bar.update(int(k * per_msg)))
+                           on_progress=lambda k: bar.update(min(k * batch, bar.total - bar.n)))
             messages += sent
-            bar.n = min(bar.total, bar.n)
-        bar.update(bar.total - bar.n)
+        bar.update(max(0, bar.total - bar.n))
     if bad_messages:
         messages += produce(settings, settings.topic_trades, make_bad(day, bad_messages))
     rec = SimulationRecord(day.isoformat(), seed, n_symbols, n_trades, n_quotes, n_trades + n_quotes,
                            messages, bad_messages, round(time.perf_counter() - t0, 2), str(truth))
-    (out / f"{stem}-{int(time.time() * 1000)}.json").write_text(json.dumps(asdict(rec), indent=1))
+    (out / f"{stem}-{int(time.time() * 1000)}.record.json").write_text(json.dumps(asdict(rec), indent=1))
     return rec
 
 
 def recorded(settings: Settings) -> list[SimulationRecord]:
     """Every simulation produced into this stack's Kafka."""
     recs = []
-    for f in sorted(simulations_dir(settings).glob("*.json")):
+    for f in sorted(simulations_dir(settings).glob("*.record.json")):
         recs.append(SimulationRecord(**json.loads(f.read_text())))
     return recs
