@@ -28,7 +28,7 @@ def _dagster_ingest(settings: Settings, log=print) -> int:  # type: ignore[no-un
     """Evaluate the sensor until it requests nothing; execute each request as a run."""
     if str(REPO) not in sys.path:
         sys.path.insert(0, str(REPO))
-    from dagster import DagsterInstance, RunsFilter, build_sensor_context
+    from dagster import DagsterInstance, DagsterRunStatus, RunsFilter, build_sensor_context
 
     import definitions
     from resources.tickflow import TickflowResource
@@ -49,12 +49,18 @@ def _dagster_ingest(settings: Settings, log=print) -> int:  # type: ignore[no-un
             cursor_file.write_text(result.cursor or "")
             return runs
         for rr in result.run_requests:
-            tags = {**rr.tags, "dagster/run_key": rr.run_key, "dagster/sensor_name": sensor.name}
-            if instance.get_runs(filters=RunsFilter(tags={"dagster/run_key": rr.run_key}), limit=1):
+            # No sensor-name tag: the daemon would take such a run for one it created and try
+            # to launch it. The ledger keeps the daemon from re-requesting these ranges.
+            tags = {**rr.tags, "dagster/run_key": rr.run_key}
+            # A run key that already succeeded is skipped, as the daemon would; one whose run
+            # failed is run again (the daemon's run retries do the same).
+            if instance.get_runs(filters=RunsFilter(tags={"dagster/run_key": rr.run_key},
+                                                    statuses=[DagsterRunStatus.SUCCESS]), limit=1):
                 log(f"  run_key {rr.run_key} already ran; skipped")
                 continue
             t0 = time.perf_counter()
-            res = job.execute_in_process(run_config=rr.run_config, instance=instance, tags=tags)
+            config = {**rr.run_config, "loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+            res = job.execute_in_process(run_config=config, instance=instance, tags=tags, raise_on_error=False)
             runs += 1
             log(f"  run {res.run_id[:8]} {rr.run_key}: {'ok' if res.success else 'FAILED'} "
                 f"in {time.perf_counter() - t0:.1f}s")

@@ -347,3 +347,26 @@ def plan_runs(settings: Settings, cursor: dict[str, dict[int, int]], dsn: str | 
 
 def run_key(topic: str, ranges: dict[int, tuple[int, int]]) -> str:
     return f"{topic}:" + ",".join(f"p{p}={s}-{e}" for p, (s, e) in sorted(ranges.items()))
+
+
+def plan_repairs(settings: Settings, cursor: dict[str, dict[int, int]], dsn: str | None = None
+                 ) -> list[tuple[str, dict[int, tuple[int, int]]]]:
+    """Offsets the cursor has passed but the ledger does not hold: ranges whose run failed
+    for good (after Dagster's run retries). Only meaningful while no ingest run is in
+    flight; the range is re-read from the ledger's head, and the ledger makes the parts
+    already stored a no-op."""
+    out = []
+    with psycopg.connect(dsn or settings.dsn) as conn:
+        for topic, parts in cursor.items():
+            heads = ledger.heads(conn, topic)
+            lows = {p: lo for p, (lo, _) in watermarks(settings, topic).items()}
+            holes = {int(p): (max(heads.get(p, lows.get(p, 0)), lows.get(p, 0)), int(c))
+                     for p, c in parts.items()}
+            holes = {p: (s, e) for p, (s, e) in holes.items() if e > s}
+            if holes or ledger.gaps(conn, topic):
+                for p, a, b in ledger.gaps(conn, topic):
+                    s, e = holes.get(p, (a, b))
+                    holes[p] = (min(s, a), max(e, b))
+            if holes:
+                out.append((topic, holes))
+    return out

@@ -5,12 +5,12 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from dagster import build_sensor_context
+from dagster import DagsterInstance, build_sensor_context
 
 from resources.tickflow import TickflowResource
 from sensors.kafka_offsets import decode_cursor, kafka_offset_sensor
 from tests.dagster_env import use_settings
-from tickflow.config import Settings
+from tickflow.config import Settings, load_settings
 from tickflow.feed.simulate import render_messages, simulate_day
 from tickflow.ingest import ingest_ranges
 from tickflow.kafka.producer import produce
@@ -20,8 +20,16 @@ DAY = dt.date(2024, 6, 21)
 
 
 def _evaluate(cursor: str | None):  # type: ignore[no-untyped-def]
-    ctx = build_sensor_context(cursor=cursor, resources={"tickflow": TickflowResource()})
-    return kafka_offset_sensor(ctx)
+    with DagsterInstance.ephemeral() as instance:
+        ctx = build_sensor_context(cursor=cursor, instance=instance, resources={"tickflow": TickflowResource()})
+        return kafka_offset_sensor(ctx)
+
+
+def _run(requests) -> None:  # type: ignore[no-untyped-def]
+    """What the requested runs do (the job itself is tested in tests/assets)."""
+    for r in requests:
+        cfg = r.run_config["ops"]["ingest_offsets"]["config"]
+        ingest_ranges(load_settings(), cfg["topic"], {int(p): (s, e) for p, (s, e) in cfg["ranges"].items()})
 
 
 def test_sensor_requests_each_new_range_once(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -42,6 +50,7 @@ def test_sensor_requests_each_new_range_once(settings: Settings, monkeypatch: py
     cur = decode_cursor(first.cursor)
     assert sum(cur[settings.topic_quotes].values()) == n_q
 
+    _run(first.run_requests)
     assert _evaluate(first.cursor).run_requests == []  # nothing new: nothing requested
 
     produce(settings, settings.topic_trades, render_messages(sim, "T", batch=50))
@@ -64,3 +73,19 @@ def test_a_new_sensor_starts_at_the_ledger_head(settings: Settings, monkeypatch:
     trades = [r for r in result.run_requests if r.tags["tickflow/topic"] == settings.topic_trades][0]
     ranges = trades.run_config["ops"]["ingest_offsets"]["config"]["ranges"]
     assert ranges[str(part)][0] == 50
+
+
+def test_offsets_of_a_failed_run_are_requested_again(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The cursor passed a range whose run failed for good: once no ingest run is in flight,
+    the sensor asks again for what the ledger lacks, under a new run key."""
+    use_settings(monkeypatch, settings)
+    sim = simulate_day(DAY, n_symbols=2, seed=7, trades_per_symbol=200, quotes_per_symbol=10)
+    n_t = produce(settings, settings.topic_trades, render_messages(sim, "T"))
+    first = _evaluate(None)  # its runs "fail": nothing reaches the ledger
+    assert first.run_requests
+    again = _evaluate(first.cursor)
+    repairs = {r.tags["tickflow/topic"]: r for r in again.run_requests}
+    assert settings.topic_trades in repairs and "#repair@" in repairs[settings.topic_trades].run_key
+    ranges = repairs[settings.topic_trades].run_config["ops"]["ingest_offsets"]["config"]["ranges"]
+    assert sum(e - s for s, e in ranges.values()) == n_t
+    assert all(s == 0 for s, _ in ranges.values())
