@@ -158,9 +158,16 @@ class _Writer:
                 ok &= days == self.only_day
             if not ok.all():
                 if self.only_day is None:
+                    # Dead-letter key of a decoded event: -2 - its position among the message's
+                    # decoded events (trades first), stable across re-reads and disjoint from
+                    # the decoder's own indexes (>= -1).
+                    pos = np.arange(len(cols)) - np.searchsorted(cols.msg, cols.msg, "left")
+                    if kind == "quotes":
+                        tm = batch.trades.msg
+                        pos = pos + np.searchsorted(tm, cols.msg, "right") - np.searchsorted(tm, cols.msg, "left")
                     for i in np.flatnonzero(~ok):
                         m = int(cols.msg[i])
-                        dead.append((topic, chunk.partition, int(chunk.offsets[m]), -2 - int(i),
+                        dead.append((topic, chunk.partition, int(chunk.offsets[m]), -2 - int(pos[i]),
                                      f"timestamp {int(cols.ts_ns[i])} falls on {sessions.day_from_ordinal(int(days[i]))}, "
                                      "not an XNYS trading day", chunk.values[m][:65536], self.run_id))
                 cols = cols.take(ok)

@@ -114,3 +114,18 @@ def test_plan_ranges_caps_run_size(settings: Settings) -> None:
     _produce_day(settings)
     plan = plan_ranges(settings, settings.topic_trades, {}, max_messages=100)
     assert plan and all(e - s == 100 for s, e in plan.values())
+
+
+def test_each_event_of_an_array_on_a_non_trading_day_is_its_own_dead_letter(settings: Settings) -> None:
+    sat = sessions.day_bounds_ns(dt.date(2024, 6, 22))[0] + 12 * 3_600_000_000_000
+    events = ",".join([
+        f'{{"ev":"T","sym":"AAA","t":{sat},"p":10.0,"s":100,"i":"1"}}',
+        f'{{"ev":"Q","sym":"AAA","t":{sat},"bp":9.9,"bs":1,"ap":10.1,"as":1}}',
+        f'{{"ev":"T","sym":"AAA","t":{sat + 1},"p":10.0,"s":100,"i":"2"}}',
+    ])
+    produce(settings, settings.topic_trades, [(b"AAA", f"[{events}]".encode(), sat // 1_000_000)])
+    reports = catch_up(settings, settings.topic_trades)
+    assert sum(r.dead_letters for r in reports) == 3
+    with psycopg.connect(settings.dsn) as conn:
+        rows = conn.execute("SELECT event_index, reason FROM dead_letters ORDER BY event_index").fetchall()
+    assert len({i for i, _ in rows}) == 3 and all("not an XNYS trading day" in r for _, r in rows)
