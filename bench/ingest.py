@@ -38,7 +38,7 @@ from tickflow.stack.kafka import KafkaServer, ensure_topics
 from tickflow.stack.postgres import PgServer, wheel_bin_dir
 from tickflow.stack.procs import free_port
 from tickflow.store.pgcopy import encode_trades
-from tickflow.store.schema import detect, ensure_day_partitions, ensure_schema
+from tickflow.store.schema import ensure_day_partitions, ensure_schema
 from tickflow.store.write import copy_rows
 
 DAY = dt.date(2024, 6, 21)

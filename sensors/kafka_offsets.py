@@ -2,7 +2,6 @@
 
 
 import json
-
 import time
 
 from dagster import (

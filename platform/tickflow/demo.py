@@ -28,7 +28,7 @@ def _dagster_ingest(settings: Settings, log=print) -> int:  # type: ignore[no-un
     """Evaluate the sensor until it requests nothing; execute each request as a run."""
     if str(REPO) not in sys.path:
         sys.path.insert(0, str(REPO))
-    from dagster import DagsterInstance, DagsterRunStatus, RunsFilter, build_sensor_context
+    from dagster import DagsterInstance, DagsterRunStatus, RunsFilter, SensorResult, build_sensor_context
 
     import definitions
     from resources.tickflow import TickflowResource
@@ -45,16 +45,17 @@ def _dagster_ingest(settings: Settings, log=print) -> int:  # type: ignore[no-un
         ctx = build_sensor_context(instance=instance, cursor=cursor, sensor_name=sensor.name,
                                    resources={"tickflow": TickflowResource()})
         result = sensor(ctx)
+        assert isinstance(result, SensorResult)
         if not result.run_requests:
             cursor_file.write_text(result.cursor or "")
             return runs
         for rr in result.run_requests:
             # No sensor-name tag: the daemon would take such a run for one it created and try
             # to launch it. The ledger keeps the daemon from re-requesting these ranges.
-            tags = {**rr.tags, "dagster/run_key": rr.run_key}
+            tags = {**rr.tags, "dagster/run_key": rr.run_key or ""}
             # A run key that already succeeded is skipped, as the daemon would; one whose run
             # failed is run again (the daemon's run retries do the same).
-            if instance.get_runs(filters=RunsFilter(tags={"dagster/run_key": rr.run_key},
+            if instance.get_runs(filters=RunsFilter(tags={"dagster/run_key": rr.run_key or ""},
                                                     statuses=[DagsterRunStatus.SUCCESS]), limit=1):
                 log(f"  run_key {rr.run_key} already ran; skipped")
                 continue
@@ -96,14 +97,14 @@ def print_summary(settings: Settings, day: dt.date) -> bool:
     sent_events = sum(r.events for r in recs)
     sent_bad = sum(r.bad_messages for r in recs)
     with psycopg.connect(settings.dsn) as conn:
-        counts = {}
+        counts: dict[str, tuple] = {}  # type: ignore[type-arg]
         for table in ("trades", "quotes"):
             counts[table] = conn.execute(
                 f"SELECT count(*), count(DISTINCT sym), min(ts), max(ts) FROM {table}"  # noqa: S608 (fixed names)
-            ).fetchone()
+            ).fetchone() or (0, 0, None, None)
         day_rows = {t: conn.execute(
             f"SELECT count(*) FROM {t} WHERE ts >= %s::date::timestamp AT TIME ZONE 'America/New_York' "  # noqa: S608
-            f"AND ts < (%s::date + 1)::timestamp AT TIME ZONE 'America/New_York'", (day, day)).fetchone()[0]
+            f"AND ts < (%s::date + 1)::timestamp AT TIME ZONE 'America/New_York'", (day, day)).fetchone()[0]  # type: ignore[index]
             for t in ("trades", "quotes")}
         dead = conn.execute("SELECT reason, count(*) FROM dead_letters GROUP BY 1 ORDER BY 2 DESC, 1").fetchall()
         led = conn.execute("SELECT topic, partition, max(end_offset), count(*) FROM offset_ledger "

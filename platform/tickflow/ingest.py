@@ -22,6 +22,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -254,7 +255,7 @@ def catch_up(settings: Settings, topic: str, dsn: str | None = None, max_message
     """Ingest from the ledger head to the high watermark, one transaction per step
     (the loop the fault-injection test kills and restarts)."""
     dsn = dsn or settings.dsn
-    reports = []
+    reports: list[IngestReport] = []
     while True:
         with psycopg.connect(dsn) as conn:
             cursor = ledger.heads(conn, topic)
@@ -288,7 +289,7 @@ def reingest_day(settings: Settings, day: dt.date, topics: tuple[str, ...] | Non
     return reports
 
 
-def summarize(reports: list[IngestReport], table: str, day: dt.date | None = None) -> dict[str, object]:
+def summarize(reports: list[IngestReport], table: str, day: dt.date | None = None) -> dict[str, Any]:
     """Plain metadata for one table (optionally one day) across reports: rows, symbols,
     first/last timestamp, offsets, dead letters, duplicates and timing."""
     rows = 0

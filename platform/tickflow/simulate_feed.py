@@ -11,6 +11,7 @@ import json
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Literal
 
 from tqdm import tqdm
 
@@ -18,6 +19,9 @@ from tickflow.config import Settings
 from tickflow.feed.bad_input import bad_messages as make_bad
 from tickflow.feed.simulate import render_messages, simulate_day, write_ground_truth
 from tickflow.kafka.producer import produce
+
+KIND_T: Literal["T"] = "T"
+KIND_Q: Literal["Q"] = "Q"
 
 
 @dataclass
@@ -54,7 +58,7 @@ def simulate_to_kafka(settings: Settings, day: dt.date, n_symbols: int, seed: in
     # Progress in events; disable=None hides the bar when stdout is not a terminal.
     with tqdm(total=n_trades + n_quotes, unit="ev", unit_scale=True, desc=f"simulate {day}", disable=None,
               mininterval=0.5) as bar:
-        for kind, topic in (("T", settings.topic_trades), ("Q", settings.topic_quotes)):
+        for kind, topic in ((KIND_T, settings.topic_trades), (KIND_Q, settings.topic_quotes)):
             # Progress counts messages; a micro-batch by time is shown as if it held `batch`.
             sent = produce(settings, topic, render_messages(sim, kind, batch=batch, batch_ms=batch_ms),
                            on_progress=lambda k: bar.update(min(k * batch, bar.total - bar.n)))

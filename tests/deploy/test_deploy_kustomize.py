@@ -5,7 +5,6 @@ tickflow.deploy.run_tags."""
 from __future__ import annotations
 
 import pytest
-from tickflow.deploy import run_tags
 
 from tests.deploy import crds
 from tests.deploy.manifests import (
@@ -17,6 +16,7 @@ from tests.deploy.manifests import (
     pod_specs,
     rendered_overlay,
 )
+from tickflow.deploy import run_tags
 
 
 def find(docs: list[dict], kind: str, name: str | None = None) -> list[dict]:

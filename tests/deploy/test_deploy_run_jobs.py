@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 import yaml
-from tickflow.deploy import run_tags
 
 from tests.deploy.manifests import chart_values, dagster_values, k8s_validate, render_run_launcher
+from tickflow.deploy import run_tags
 
 # assets/ uses observable_source_asset, beta in this Dagster release
 pytestmark = pytest.mark.filterwarnings("ignore::dagster.BetaWarning")

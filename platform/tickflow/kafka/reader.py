@@ -77,13 +77,13 @@ def read_range(settings: Settings, topic: str, partition: int, start: int, end: 
             eof = False
             errors = [m.error() for m in msgs if m.error() is not None]
             if errors:
-                hard = [e for e in errors if e.code() != KafkaError._PARTITION_EOF]
+                hard = [e for e in errors if e is not None and e.code() != KafkaError._PARTITION_EOF]
                 if hard:
                     raise KafkaException(hard[0])
                 eof = True
                 msgs = [m for m in msgs if m.error() is None]
             if msgs:
-                first_off, last_off = msgs[0].offset(), msgs[-1].offset()
+                first_off, last_off = int(msgs[0].offset() or 0), int(msgs[-1].offset() or 0)
                 if last_off - first_off + 1 == len(msgs):
                     offsets = np.arange(first_off, last_off + 1, dtype=np.int64)
                 else:  # gaps (compaction, transaction markers)

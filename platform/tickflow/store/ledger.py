@@ -101,5 +101,5 @@ def gaps(conn: psycopg.Connection, topic: str) -> list[tuple[int, int, int]]:
     for p, a, b in rows:
         if p in prev and a > prev[p]:
             out.append((int(p), prev[p], int(a)))
-        prev[p] = max(prev.get(p, b), int(b))
+        prev[p] = max(prev.get(p, int(b)), int(b))
     return out

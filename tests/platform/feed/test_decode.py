@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
 from tickflow.feed.decode import DEAD_PAYLOAD_LIMIT, DEFAULT_MIN_TS_NS, decode_batch
 from tickflow.feed.events import DecodedBatch
 

@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pandas as pd
 import pytest
+
 from tickflow.feed.simulate import (
     SimulatedDay,
     make_symbols,
