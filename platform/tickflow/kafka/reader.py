@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
-from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 
 from tickflow.config import Settings
 
@@ -75,7 +75,8 @@ def read_range(settings: Settings, topic: str, partition: int, start: int, end: 
                 continue
             deadline = time.monotonic() + timeout
             eof = False
-            errors = [m.error() for m in msgs if m.error() is not None]
+            # map over the C methods: this loop runs once per message on the hot path
+            errors = list(filter(None, map(Message.error, msgs)))
             if errors:
                 hard = [e for e in errors if e is not None and e.code() != KafkaError._PARTITION_EOF]
                 if hard:
@@ -92,8 +93,8 @@ def read_range(settings: Settings, topic: str, partition: int, start: int, end: 
                 reached_end = keep < len(msgs) or int(offsets[-1]) >= end - 1
                 msgs, offsets = msgs[:keep], offsets[:keep]
                 if msgs:
-                    # A null value (tombstone) becomes an empty payload: a dead letter, not a crash.
-                    yield Chunk(partition, offsets, [m.value() or b"" for m in msgs])
+                    # A null value (tombstone) is dead-lettered by the decoder, not a crash.
+                    yield Chunk(partition, offsets, list(map(Message.value, msgs)))
                     nxt = int(offsets[-1]) + 1
                 if reached_end:
                     break
