@@ -371,10 +371,9 @@ def plan_repairs(settings: Settings, cursor: dict[str, dict[int, int]], dsn: str
             holes = {int(p): (max(heads.get(p, lows.get(p, 0)), lows.get(p, 0)), int(c))
                      for p, c in parts.items()}
             holes = {p: (s, e) for p, (s, e) in holes.items() if e > s}
-            if holes or ledger.gaps(conn, topic):
-                for p, a, b in ledger.gaps(conn, topic):
-                    s, e = holes.get(p, (a, b))
-                    holes[p] = (min(s, a), max(e, b))
+            for p, a, b in ledger.gaps(conn, topic):
+                s, e = holes.get(p, (a, b))
+                holes[p] = (min(s, a), max(e, b))
             if holes:
                 out.append((topic, holes))
     return out

@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
@@ -23,7 +24,7 @@ class Chunk:
 
     partition: int
     offsets: np.ndarray  # int64
-    values: list[bytes]
+    values: list[bytes]  # a tombstone arrives as None; decode_batch dead-letters non-bytes
 
     def __len__(self) -> int:
         return len(self.values)
@@ -94,7 +95,7 @@ def read_range(settings: Settings, topic: str, partition: int, start: int, end: 
                 msgs, offsets = msgs[:keep], offsets[:keep]
                 if msgs:
                     # A null value (tombstone) is dead-lettered by the decoder, not a crash.
-                    yield Chunk(partition, offsets, list(map(Message.value, msgs)))
+                    yield Chunk(partition, offsets, cast(list[bytes], list(map(Message.value, msgs))))
                     nxt = int(offsets[-1]) + 1
                 if reached_end:
                     break
