@@ -93,3 +93,14 @@ def day_bounds_ns(day: dt.date) -> tuple[int, int]:
     start = pd.Timestamp(day, tz=NY)
     end = pd.Timestamp(day + dt.timedelta(days=1), tz=NY)
     return int(start.value), int(end.value)
+
+
+def session_bounds_ns(day: dt.date) -> tuple[int, int]:
+    """[open, close) of the XNYS regular session of ``day`` in UTC ns (early closes included).
+
+    Raises ValueError for a day that is not a session."""
+    if not is_trading_day(day):
+        raise ValueError(f"{day} is not an XNYS trading day")
+    cal = _calendar()
+    label = pd.Timestamp(day)
+    return int(cal.session_open(label).value), int(cal.session_close(label).value)

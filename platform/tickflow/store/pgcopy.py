@@ -23,8 +23,10 @@ TRAILER = b"\xff\xff"
 _PG_EPOCH_US = 946_684_800_000_000  # 2000-01-01 in Unix microseconds
 _INT2_OID = 21
 
-# Field kinds in a layout
-FIXED, TEXT, INT2_ARRAY = 0, 1, 2
+# Field kinds in a layout; FLOAT_OR_NULL is a float8 whose NaN is written as SQL NULL.
+FIXED, TEXT, INT2_ARRAY, FLOAT_OR_NULL = 0, 1, 2, 3
+_PG_EPOCH_DAYS = 10_957  # 2000-01-01 in days since 1970-01-01
+_NAN_BITS_MASK = 0x7FF0000000000000
 
 
 @nb.njit(cache=True, inline="always")
@@ -32,6 +34,11 @@ def _put(buf, pos, value, width):  # type: ignore[no-untyped-def]
     for k in range(width):
         buf[pos + k] = (value >> (8 * (width - 1 - k))) & 0xFF
     return pos + width
+
+
+@nb.njit(cache=True, inline="always")
+def _is_nan_bits(v):  # type: ignore[no-untyped-def]
+    return (v & _NAN_BITS_MASK) == _NAN_BITS_MASK and (v & 0x000FFFFFFFFFFFFF) != 0
 
 
 @nb.njit(cache=True, nogil=True)
@@ -48,6 +55,9 @@ def encode_rows(kinds, slots, widths, fixed, str_start, str_len, cond_start, con
         for f in range(nf):
             if kinds[f] == FIXED:
                 total += 4 + widths[f]
+            elif kinds[f] == FLOAT_OR_NULL:
+                v = fixed[slots[f], i]
+                total += 4 if _is_nan_bits(v) else 12
             elif kinds[f] == TEXT:
                 total += 4 + str_len[slots[f], i]
             else:
@@ -63,6 +73,13 @@ def encode_rows(kinds, slots, widths, fixed, str_start, str_len, cond_start, con
                 w = widths[f]
                 pos = _put(buf, pos, w, 4)
                 pos = _put(buf, pos, fixed[slots[f], i], w)
+            elif k == FLOAT_OR_NULL:
+                v = fixed[slots[f], i]
+                if _is_nan_bits(v):
+                    pos = _put(buf, pos, -1, 4)
+                else:
+                    pos = _put(buf, pos, 8, 4)
+                    pos = _put(buf, pos, v, 8)
             elif k == TEXT:
                 s = str_start[slots[f], i]
                 m = str_len[slots[f], i]
@@ -107,7 +124,7 @@ def _encode(layout: list[tuple[int, int]], fixed_cols: list[np.ndarray], strs: l
     slots = np.zeros(len(layout), dtype=np.int64)
     fi = si = 0
     for f, (k, _) in enumerate(layout):
-        if k == FIXED:
+        if k in (FIXED, FLOAT_OR_NULL):
             slots[f] = fi
             fi += 1
         elif k == TEXT:
@@ -147,3 +164,47 @@ def encode_quotes(q: QuoteColumns, text: np.ndarray, cond: np.ndarray,
              q.bid_exchange.astype(np.int64), q.ask_exchange.astype(np.int64), q.tape.astype(np.int64),
              q.seq, q.ts_ns, src_partition.astype(np.int64), src_offset]
     return _encode(layout, fixed, [(q.sym_start, q.sym_len)], q.cond_start, q.cond_len, text, cond)
+
+
+# PostgreSQL type -> (field kind, width) for encode_columns.
+_PG_TYPES = {"float8": (FLOAT_OR_NULL, 8), "int8": (FIXED, 8), "int4": (FIXED, 4), "int2": (FIXED, 2),
+             "bool": (FIXED, 1), "timestamptz": (FIXED, 8), "date": (FIXED, 4), "text": (TEXT, 0)}
+
+
+def encode_columns(columns: list[tuple[str, np.ndarray]], symbols: list[str]) -> bytes:
+    """Binary COPY stream of typed numpy columns, for derived tables.
+
+    ``columns`` is a list of (PostgreSQL type, values): float8 (NaN becomes NULL), int8,
+    int4, int2, bool, timestamptz (int64 ns since the epoch), date (int days since
+    1970-01-01) and text, given as int codes into ``symbols``."""
+    if not columns:
+        raise ValueError("no columns")
+    n = int(np.asarray(columns[0][1]).shape[0])
+    names = [s.encode() for s in symbols]
+    text = np.frombuffer(b"".join(names), dtype=np.uint8) if names else np.zeros(1, np.uint8)
+    lens = np.array([len(b) for b in names], dtype=np.int64)
+    offs = np.cumsum(lens) - lens
+    layout: list[tuple[int, int]] = []
+    fixed: list[np.ndarray] = []
+    strs: list[tuple[np.ndarray, np.ndarray]] = []
+    for pg_type, values in columns:
+        kind, width = _PG_TYPES[pg_type]
+        v = np.asarray(values)
+        if v.shape[0] != n:
+            raise ValueError("columns differ in length")
+        layout.append((kind, width))
+        if pg_type == "text":
+            codes = v.astype(np.int64)
+            strs.append((offs[codes], lens[codes]))
+        elif pg_type == "float8":
+            fixed.append(_bits(v))
+        elif pg_type == "timestamptz":
+            fixed.append(_pg_ts(v.astype(np.int64)))
+        elif pg_type == "date":
+            fixed.append(v.astype(np.int64) - _PG_EPOCH_DAYS)
+        else:
+            fixed.append(v.astype(np.int64))
+    if not fixed:
+        fixed.append(np.zeros(n, dtype=np.int64))
+    zeros = np.zeros(n, dtype=np.int64)
+    return _encode(layout, fixed, strs, zeros, zeros, text, np.zeros(1, np.int16))
