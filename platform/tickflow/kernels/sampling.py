@@ -62,7 +62,9 @@ def _grid_log_returns(sampled: np.ndarray, n_sym: int, n_steps: int) -> np.ndarr
     return out
 
 
-def _check(ts_ns: np.ndarray, value: np.ndarray, starts: np.ndarray, step_ns: int, n_steps: int) -> tuple:
+def _check(
+    ts_ns: np.ndarray, value: np.ndarray, starts: np.ndarray, step_ns: int, n_steps: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     ts = np.ascontiguousarray(ts_ns, dtype=np.int64)
     v = np.ascontiguousarray(value, dtype=np.float64)
     st = np.ascontiguousarray(starts, dtype=np.int64)
@@ -84,13 +86,15 @@ def sample_prev_tick(
     array of ``n_symbols * (n_steps + 1)`` values, symbol-major; NaN before a symbol's first
     tick."""
     ts, v, st = _check(ts_ns, value, starts, step_ns, n_steps)
-    return _sample_prev_tick(ts, v, st, np.int64(open_ns), np.int64(step_ns), int(n_steps))
+    return _sample_prev_tick(ts, v, st, int(open_ns), int(step_ns), int(n_steps))
 
 
 def log_returns_on_grid(sampled: np.ndarray, n_symbols: int) -> np.ndarray:
     """Log returns between consecutive grid values of a symbol-major sampled array
     (``n_symbols * (n_steps + 1)`` -> ``n_symbols * n_steps``); NaN where undefined."""
     x = np.ascontiguousarray(sampled, dtype=np.float64)
+    if n_symbols == 0 and x.size == 0:
+        return np.empty(0, dtype=np.float64)
     if n_symbols < 1 or x.ndim != 1 or x.size % n_symbols or x.size // n_symbols < 1:
         raise ValueError("sampled must hold n_symbols equal blocks of n_steps + 1 values")
     return _grid_log_returns(x, int(n_symbols), x.size // n_symbols - 1)
@@ -102,4 +106,7 @@ def grid_log_returns(
     """Previous-tick log returns on the grid: ``n_symbols * n_steps`` values, symbol-major;
     return ``k`` covers ``(open_ns + k * step_ns, open_ns + (k + 1) * step_ns]``."""
     sampled = sample_prev_tick(ts_ns, value, starts, open_ns, step_ns, n_steps)
-    return log_returns_on_grid(sampled, len(starts) - 1)
+    n_sym = len(starts) - 1
+    if n_sym == 0:
+        return np.empty(0, dtype=np.float64)
+    return _grid_log_returns(sampled, n_sym, int(n_steps))
