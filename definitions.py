@@ -18,14 +18,17 @@ from dagster import BetaWarning, Definitions  # noqa: E402
 # observable_source_asset is beta in this Dagster release; the Kafka topics depend on it.
 warnings.filterwarnings("ignore", category=BetaWarning)
 
+from assets.bars import bars, indicators  # noqa: E402
 from assets.kafka_topics import kafka_quotes, kafka_trades  # noqa: E402
 from assets.raw_ticks import ingest_job, raw_ticks  # noqa: E402
+from assets.signals import anomalies, signals  # noqa: E402
 from resources.tickflow import TickflowResource  # noqa: E402
+from sensors.automation import automation_sensor  # noqa: E402
 from sensors.kafka_offsets import kafka_offset_sensor  # noqa: E402
 
 defs = Definitions(
-    assets=[kafka_trades, kafka_quotes, raw_ticks],
+    assets=[kafka_trades, kafka_quotes, raw_ticks, bars, indicators, signals, anomalies],
     jobs=[ingest_job],
-    sensors=[kafka_offset_sensor],
+    sensors=[kafka_offset_sensor, automation_sensor],
     resources={"tickflow": TickflowResource()},
 )

@@ -86,10 +86,91 @@ def run_demo(settings: Settings, day: dt.date, n_symbols: int, seed: int) -> int
     runs = _dagster_ingest(settings)
     ingest_s = time.perf_counter() - t1
     print(f"      {runs} run(s) in {ingest_s:.1f}s")
-    print("[3/3] summary")
+    print("[3/4] bars and signals for the day (one Dagster run, asset checks included)")
+    t2 = time.perf_counter()
+    checks_ok = _dagster_derive(day)
+    print(f"      done in {time.perf_counter() - t2:.1f}s")
+    print("[4/4] summary")
     ok = print_summary(settings, day)
+    print_signal_summary(settings, day, seed, n_symbols)
     print(f"total time {time.perf_counter() - t0:.1f}s")
-    return 0 if ok else 1
+    return 0 if ok and checks_ok else 1
+
+
+def _dagster_derive(day: dt.date, log=print) -> bool:  # type: ignore[no-untyped-def]
+    """Materialize the bars and signals groups for ``day`` in one run; report the checks."""
+    if str(REPO) not in sys.path:
+        sys.path.insert(0, str(REPO))
+    from dagster import AssetSelection, DagsterInstance, materialize
+
+    import definitions
+    from resources.tickflow import TickflowResource
+
+    graph = definitions.defs.get_repository_def().asset_graph
+    assets = [a for a in definitions.defs.assets or []  # type: ignore[union-attr]
+              if getattr(a, "group_names_by_key", None)
+              and set(a.group_names_by_key.values()) & {"bars", "signals"}]  # type: ignore[union-attr]
+    del graph
+    res = materialize(assets, partition_key=day.isoformat(), instance=DagsterInstance.get(),
+                      resources={"tickflow": TickflowResource()}, raise_on_error=False,
+                      selection=AssetSelection.groups("bars", "signals"))
+    evals = res.get_asset_check_evaluations()
+    failed = [f"{e.asset_key.to_user_string()}:{e.check_name}" for e in evals if not e.passed]
+    log(f"      run {res.run_id[:8]}: {'ok' if res.success else 'FAILED'}; "
+        f"{len(evals) - len(failed)}/{len(evals)} asset checks passed" + (f"; failed: {failed}" if failed else ""))
+    return res.success and not failed
+
+
+def print_signal_summary(settings: Settings, day: dt.date, seed: int, n_symbols: int) -> None:
+    """Per symbol: bars, Lee-Mykland jumps against the simulator's truth, the day's measures."""
+    import pandas as pd
+
+    from tickflow.derive.jump_truth import score_detections
+    from tickflow.derive.signals import SignalParams
+
+    with psycopg.connect(settings.dsn) as conn:
+        bars = dict(((s, i), n) for s, i, n in conn.execute(
+            "SELECT sym, interval_min, count(*) FROM bars WHERE day = %s GROUP BY 1, 2", (day,)))
+        daily = pd.DataFrame(conn.execute(
+            "SELECT sym, trades, rv, bns_p, garch_alpha + garch_beta, acd_beta, vpin, effective_spread, "
+            "lr_buy_share FROM daily_measures WHERE day = %s ORDER BY sym", (day,)).fetchall(),
+            columns=["sym", "trades", "rv", "bns_p", "garch_ab", "acd_beta", "vpin", "eff_spread", "lr_buy"])
+        lm = pd.DataFrame(conn.execute(
+            "SELECT sym, (extract(epoch FROM ts) * 1e9)::bigint FROM jump_events "
+            "WHERE day = %s AND test = 'lee_mykland'", (day,)).fetchall(), columns=["sym", "ts"])
+        bns_bars = dict(conn.execute("SELECT sym, count(*) FROM jump_events WHERE day = %s AND test = 'bns' "
+                                     "GROUP BY 1", (day,)).fetchall())
+        signals = dict(((s, k), n) for s, k, n in conn.execute(
+            "SELECT sym, signal, count(*) FROM trade_signals WHERE day = %s AND signal <> 0 GROUP BY 1, 2", (day,)))
+        anomalies = dict(conn.execute("SELECT sym, count(*) FROM anomalies WHERE day = %s GROUP BY 1",
+                                      (day,)).fetchall())
+    truth_files = [Path(r.ground_truth) for r in recorded(settings)
+                   if (r.date, r.seed, r.symbols) == (day.isoformat(), seed, n_symbols)]
+    truth = pd.read_csv(truth_files[0]) if truth_files and truth_files[0].exists() else None
+    step_ns = SignalParams().grid_seconds * 1_000_000_000
+    score = score_detections(lm, truth if truth is not None else pd.DataFrame({"symbol": [], "ts_ns": []}), step_ns)
+    score = score.set_index("sym")
+    print(f"  bars and signals on {day} (jumps: Lee-Mykland on 10 s mid returns vs the simulator's truth)")
+    print(f"  {'sym':6s} {'bars 1/5/15m':>13s} {'trades':>7s} {'ann.vol':>7s} {'BNS p':>7s} {'jumps':>5s} "
+          f"{'found':>5s} {'false':>5s} {'BNSbar':>6s} {'GARCH a+b':>9s} {'VPIN':>5s} {'eff.spr bp':>10s} "
+          f"{'BUY/SELL':>9s} {'anom':>5s}")
+    for r in daily.itertuples():
+        sc = score.loc[r.sym] if r.sym in score.index else None
+        true_j = int(sc.true_jumps) if sc is not None else 0
+        found = int(sc.found) if sc is not None else 0
+        false = int(sc.detections - sc.hits) if sc is not None else 0
+        b = "/".join(str(bars.get((r.sym, i), 0)) for i in (1, 5, 15))
+        print(f"  {r.sym:6s} {b:>13s} {r.trades:>7d} {100 * (252 * (r.rv or 0)) ** 0.5:>6.1f}% "
+              f"{(r.bns_p if r.bns_p is not None else float('nan')):>7.3f} {true_j:>5d} {found:>5d} {false:>5d} "
+              f"{bns_bars.get(r.sym, 0):>6d} {(r.garch_ab or float('nan')):>9.4f} {(r.vpin or float('nan')):>5.2f} "
+              f"{1e4 * (r.eff_spread or float('nan')):>10.2f} "
+              f"{signals.get((r.sym, 1), 0):>4d}/{signals.get((r.sym, -1), 0):<4d} {anomalies.get(r.sym, 0):>5d}")
+    tot = score.sum(numeric_only=True)
+    if truth is not None and len(score):
+        precision = tot["hits"] / max(tot["detections"], 1)
+        recall = tot["found"] / max(tot["true_jumps"], 1)
+        print(f"  Lee-Mykland vs ground truth: {int(tot['detections'])} detections, {int(tot['true_jumps'])} true "
+              f"jumps, precision {precision:.3f}, recall {recall:.3f}")
 
 
 def print_summary(settings: Settings, day: dt.date) -> bool:

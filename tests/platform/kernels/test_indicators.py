@@ -140,7 +140,7 @@ def test_flat_prices() -> None:
     assert np.all(got["bb_upper"][19:] == got["bb_mid"][19:])  # sd exactly 0, never NaN from sqrt(<0)
     np.testing.assert_allclose(got["macd"][25:], 0.0, atol=1e-12)
     np.testing.assert_allclose(got["macd_hist"][33:], 0.0, atol=1e-12)
-    assert np.all(got["rsi_14"][14:] == 100.0)  # avg loss 0 -> 100 by convention
+    assert np.all(got["rsi_14"][14:] == 50.0)  # no gain and no loss: neutral, not overbought
 
 
 def test_causal() -> None:
