@@ -9,7 +9,7 @@ UV_VERSION := 0.13.8
 STAMP := $(VENV)/.installed
 TICKFLOW := $(BIN)/tickflow
 
-.PHONY: venv up down status demo dev test test-slow bench-ingest bench-json timescaledb lint clean
+.PHONY: venv up down status demo dev test test-slow bench-ingest bench-json bench-signals bench-backfill timescaledb lint clean
 
 venv: $(STAMP)
 
@@ -53,6 +53,12 @@ bench-ingest: venv
 
 bench-json: venv
 	$(BIN)/python bench/json_decoders.py
+
+bench-signals: venv
+	$(BIN)/python bench/signals.py
+
+bench-backfill: venv
+	$(BIN)/python bench/dagster_backfill.py
 
 lint: venv
 	$(BIN)/ruff check platform assets sensors resources tests bench definitions.py

@@ -9,7 +9,9 @@ opposite side); the orderbook file gives the best ask/bid price and size after e
 
 Trades are the executions (types 4 and 5), with the aggressor side ``-Direction`` kept as
 ground truth for trade-sign tests. Quotes are the orderbook rows where the top of book
-changed; LOBSTER marks an empty side with a dummy price (+-9999999999), which we drop.
+changed; LOBSTER marks an empty side with a dummy price (+-9999999999), which we drop. A
+book row caused by an execution is stamped 1 ns after the execution, since it shows the
+book the trade left behind, not the one it met.
 """
 
 from __future__ import annotations
@@ -57,7 +59,10 @@ def load_lobster(message_csv: str | Path) -> tuple[dt.date, str, dict[str, np.nd
     changed = np.ones(len(book), dtype=bool)
     changed[1:] = np.any(top[1:] != top[:-1], axis=1)
     keep = valid & changed
-    quotes = {"ts_ns": ts_ns[keep], "bid": b[keep] / 10_000.0, "bid_size": book["bid_size"].to_numpy()[keep] * 1.0,
+    # The book row of an execution is the book *after* that trade; stamping it 1 ns later keeps
+    # it from being taken as the quote prevailing at the trade (Lee-Ready, spreads).
+    q_ts = ts_ns + ex.astype(np.int64)
+    quotes = {"ts_ns": q_ts[keep], "bid": b[keep] / 10_000.0, "bid_size": book["bid_size"].to_numpy()[keep] * 1.0,
               "ask": a[keep] / 10_000.0, "ask_size": book["ask_size"].to_numpy()[keep] * 1.0,
               "sym": np.zeros(int(keep.sum()), np.int64)}
     return day, m["sym"], trades, quotes

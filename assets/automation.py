@@ -1,0 +1,11 @@
+"""When derived partitions re-run by themselves."""
+
+
+from dagster import AutomationCondition
+
+# eager() re-materializes a partition when an upstream partition of it updates, but by
+# default only in the latest time window. Late ticks update *earlier* days' raw partitions,
+# and those days' bars and signals must follow, so the latest-window clause is dropped.
+every_updated_day = AutomationCondition.eager().without(
+    AutomationCondition.in_latest_time_window()
+).with_label("eager, any trading day")

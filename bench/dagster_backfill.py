@@ -1,0 +1,121 @@
+"""Backfill of one trading day through Dagster (make bench-backfill): how much is Dagster.
+
+One simulated day (100 symbols by default, ~25k trades and ~50k quotes each) is written
+into a fresh embedded PostgreSQL. Then the whole ``bars`` and ``signals`` groups (bars at
+1/5/15 minutes, indicators, trade signals, bar and daily measures, jump events,
+anomalies, with their asset checks) are computed for that day twice:
+
+    (a) direct: the same tickflow functions and quality suites the assets call, in order
+    (b) Dagster: ``materialize`` of those assets for the partition, one run, in process
+
+Both run once to warm numba's and Great Expectations' caches first. The Dagster overhead
+share is ``(b - a) / b``. Last line: ``RESULT backfill day_s=<b> direct_s=<a> dagster_share=<x>``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from dagster import DagsterInstance, materialize  # noqa: E402
+
+from assets.bars import bars, indicators  # noqa: E402
+from assets.signals import anomalies, signals  # noqa: E402
+from resources.tickflow import TickflowResource  # noqa: E402
+from tickflow.derive import daily  # noqa: E402
+from tickflow.feed.simulate import simulate_day  # noqa: E402
+from tickflow.quality.expectations import bar_checks, signal_checks, volume_reconciliation  # noqa: E402
+from tickflow.stack.postgres import PgServer, wheel_bin_dir  # noqa: E402
+from tickflow.stack.procs import free_port  # noqa: E402
+from tickflow.store.simulated import write_simulated_day  # noqa: E402
+
+DAY = dt.date(2024, 6, 21)
+
+
+def direct(dsn: str) -> dict[str, float]:
+    """The assets' work without Dagster: same functions, same checks, same order."""
+    t: dict[str, float] = {}
+    t0 = time.perf_counter()
+    rep = daily.run_bars(dsn, DAY)
+    for name in ("bars_1m", "bars_5m", "bars_15m"):
+        frame = rep.frames[name]
+        bar_checks(frame, len(rep.symbols), rep.extra[name]["bars_per_symbol"])
+        volume_reconciliation(frame.groupby("sym")["volume"].sum(), rep.frames["raw_volume"]["volume"])
+    t["bars"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    ind = daily.run_indicators(dsn, DAY)
+    signal_checks(ind.frames["indicators"], [c for c in ind.frames["indicators"].columns if c not in ("sym", "ts")], [])
+    t["indicators"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    sig = daily.run_signals(dsn, DAY)
+    for name in ("trade_signals", "bar_measures", "daily_measures"):
+        signal_checks(sig.frames[name], [c for c in sig.frames[name].columns
+                                         if sig.frames[name][c].dtype.kind == "f"], ["bns_p"] if name != "trade_signals" else [])
+    t["signals"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    daily.run_anomalies(dsn, DAY)
+    t["anomalies"] = time.perf_counter() - t0
+    t["total"] = sum(t.values())
+    return t
+
+
+def through_dagster(instance: DagsterInstance) -> float:
+    t0 = time.perf_counter()
+    res = materialize([bars, indicators, signals, anomalies], partition_key=DAY.isoformat(), instance=instance,
+                      resources={"tickflow": TickflowResource()})
+    if not res.success:
+        raise RuntimeError("the Dagster run failed")
+    failed = [e.check_name for e in res.get_asset_check_evaluations() if not e.passed]
+    if failed:
+        raise RuntimeError(f"asset checks failed: {failed}")
+    return time.perf_counter() - t0
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    ap.add_argument("--symbols", type=int, default=100)
+    ap.add_argument("--trades-per-symbol", type=int, default=25_000)
+    args = ap.parse_args(argv)
+    work = Path(tempfile.mkdtemp(prefix="tickflow-bench-", dir="/tmp"))
+    work.chmod(0o755)
+    (work / "xdg").mkdir(mode=0o700)
+    os.environ["XDG_RUNTIME_DIR"] = str(work / "xdg")
+    pg = PgServer(wheel_bin_dir(), work / "pg", free_port())
+    pg.start()
+    try:
+        dsn = pg.ensure_database("bench")
+        os.environ["TICKFLOW_PG_DSN"] = dsn
+        t0 = time.perf_counter()
+        sim = simulate_day(DAY, n_symbols=args.symbols, seed=7, trades_per_symbol=args.trades_per_symbol,
+                           quotes_per_symbol=2 * args.trades_per_symbol)
+        rows = write_simulated_day(dsn, sim)
+        print(f"stored {rows['trades']:,} trades and {rows['quotes']:,} quotes of {args.symbols} symbols "
+              f"in {time.perf_counter() - t0:.1f}s")
+        direct(dsn)  # warm-up: numba compile/cache load, GE import
+        a = direct(dsn)
+        with DagsterInstance.ephemeral() as instance:
+            through_dagster(instance)  # warm-up
+            b = through_dagster(instance)
+        print(f"{'step':12s} {'direct s':>9s}")
+        for k, v in a.items():
+            print(f"{k:12s} {v:>9.2f}")
+        print(f"{'dagster run':12s} {b:>9.2f}   (one run materializing the 10 assets and their checks)")
+        share = max(b - a["total"], 0.0) / b
+        print(f"Dagster overhead: {b - a['total']:.2f}s of {b:.2f}s = {100 * share:.1f}%")
+        print(f"RESULT backfill day_s={b:.2f} direct_s={a['total']:.2f} dagster_share={share:.3f}")
+    finally:
+        pg.destroy()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

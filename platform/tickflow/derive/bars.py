@@ -1,0 +1,99 @@
+"""Bars (1, 5, 15 minutes) and the technical indicators on 1-minute bars, per trading day.
+
+Bars cover every minute of the regular session, trades or not: an empty minute has zero
+volume and carries the last price (before a symbol's first trade, the mid of its first
+quote of the session, so no hole and no value taken from a later trade). VWAP is clipped
+into [low, high] to absorb the last-bit rounding of ``dollar_volume / volume``.
+
+Indicators continue across days: the previous trading day's 1-minute closes (when stored)
+warm the long windows up (SMA 200 needs 200 bars), and only this day's rows are kept.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import pandas as pd
+import psycopg
+
+from tickflow.kernels.bars import aggregate_bars, minute_bars, quote_bar_stats
+from tickflow.kernels.indicators import indicators
+from tickflow.store.day_ticks import DayTicks
+
+INTERVALS = (1, 5, 15)
+_MIN_NS = 60_000_000_000
+
+
+def first_quote_mid(ticks: DayTicks) -> np.ndarray:
+    """Mid of each symbol's first session quote (NaN if it has none)."""
+    q, st = ticks.quotes, ticks.quote_starts
+    seed = np.full(ticks.n_symbols, np.nan)
+    has = st[1:] > st[:-1]
+    first = st[:-1][has]
+    seed[has] = (q["bid"][first] + q["ask"][first]) / 2.0
+    return seed
+
+
+def compute_bars(ticks: DayTicks) -> dict[int, dict[str, np.ndarray]]:
+    """interval (minutes) -> symbol-major bar columns incl. ``sym`` codes and ``ts`` (bar start, ns)."""
+    n_min = ticks.n_minutes
+    t, q = ticks.trades, ticks.quotes
+    one = minute_bars(t["ts_ns"], t["price"], t["size"], ticks.trade_starts, ticks.open_ns, n_min,
+                      first_quote_mid(ticks))
+    one.update(quote_bar_stats(q["ts_ns"], q["bid"], q["ask"], ticks.quote_starts, ticks.open_ns, n_min))
+    out = {}
+    for interval in INTERVALS:
+        bars = dict(one) if interval == 1 else aggregate_bars(one, ticks.n_symbols, interval)
+        n_bars = n_min // interval
+        bars["vwap"] = np.clip(bars["vwap"], bars["low"], bars["high"])
+        bars["sym"] = np.repeat(np.arange(ticks.n_symbols, dtype=np.int64), n_bars)
+        bars["ts"] = np.tile(ticks.open_ns + np.arange(n_bars, dtype=np.int64) * interval * _MIN_NS, ticks.n_symbols)
+        bars["interval_min"] = np.full(ticks.n_symbols * n_bars, interval, dtype=np.int64)
+        out[interval] = bars
+    return out
+
+
+def raw_session_volume(ticks: DayTicks) -> pd.Series:
+    """Regular-session traded volume per symbol, straight from the ticks."""
+    sums = np.add.reduceat(ticks.trades["size"], ticks.trade_starts[:-1]) if ticks.trades["size"].size else None
+    vol = np.zeros(ticks.n_symbols)
+    if sums is not None:
+        has = ticks.trade_starts[1:] > ticks.trade_starts[:-1]
+        vol[has] = sums[has]
+    return pd.Series(vol, index=ticks.symbols)
+
+
+def bars_frame(bars: dict[str, np.ndarray], symbols: list[str]) -> pd.DataFrame:
+    """A bar table as pandas (symbol names, UTC timestamps), for checks and display."""
+    df = pd.DataFrame({k: v for k, v in bars.items() if k not in ("sym", "ts")})
+    df.insert(0, "ts", pd.to_datetime(bars["ts"], utc=True))
+    df.insert(0, "sym", np.asarray(symbols, dtype=object)[bars["sym"]])
+    return df
+
+
+def previous_closes(conn: psycopg.Connection, day: dt.date, symbols: list[str], n_keep: int = 400) -> np.ndarray:
+    """The last ``n_keep`` stored 1-minute closes per symbol before ``day``, as an
+    (n_symbols, n_keep) array left-padded with NaN (warm-up for the indicators)."""
+    out = np.full((len(symbols), n_keep), np.nan)
+    rows = conn.execute(
+        "SELECT sym, close FROM (SELECT sym, ts, close, row_number() OVER (PARTITION BY sym ORDER BY ts DESC) AS k "
+        "FROM bars WHERE interval_min = 1 AND day < %s AND day >= %s AND sym = ANY(%s)) x "
+        "WHERE k <= %s ORDER BY sym, ts", (day, day - dt.timedelta(days=10), symbols, n_keep)).fetchall()
+    index = {s: i for i, s in enumerate(symbols)}
+    by_sym: dict[str, list[float]] = {}
+    for sym, close in rows:
+        by_sym.setdefault(sym, []).append(close)
+    for sym, closes in by_sym.items():
+        out[index[sym], n_keep - len(closes):] = closes
+    return out
+
+
+def compute_indicators(close_1m: np.ndarray, n_symbols: int, warmup: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """Indicators of this day's 1-minute closes (symbol-major), warmed up by ``warmup``
+    ((n_symbols, k) earlier closes, NaN-padded); returns only this day's rows."""
+    day = close_1m.reshape(n_symbols, -1)
+    n_day = day.shape[1]
+    series = day if warmup is None else np.concatenate([warmup, day], axis=1)
+    res = indicators(np.ascontiguousarray(series).ravel(), series.shape[1])
+    return {k: np.ascontiguousarray(v.reshape(n_symbols, -1)[:, -n_day:]).ravel() for k, v in res.items()}

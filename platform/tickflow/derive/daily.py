@@ -1,0 +1,219 @@
+"""One trading day of each derived table: load from the store, compute, replace the day.
+
+These are the functions the Dagster assets call (one per asset or asset group). Each
+returns a :class:`DayReport` with the frames the quality checks need and the metadata
+the asset reports (rows, symbols, time range, timings).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import psycopg
+
+from tickflow.derive import bars as bars_mod
+from tickflow.derive.signals import SignalParams, compute_signals
+from tickflow.store import derived
+from tickflow.store.day_ticks import DayTicks, load_day_ticks
+
+
+@dataclass
+class DayReport:
+    day: dt.date
+    symbols: list[str]
+    rows: dict[str, int] = field(default_factory=dict)
+    frames: dict[str, pd.DataFrame] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    def metadata(self, table: str) -> dict[str, Any]:
+        meta: dict[str, Any] = {"day": self.day.isoformat(), "rows": self.rows.get(table, 0),
+                                "symbols": len(self.symbols)}
+        meta.update({f"seconds_{k}": round(v, 4) for k, v in self.seconds.items()})
+        meta.update(self.extra.get(table, {}))
+        return meta
+
+
+@contextmanager
+def _timed(report: DayReport, name: str) -> Iterator[None]:
+    t = time.perf_counter()
+    try:
+        yield
+    finally:
+        report.seconds[name] = report.seconds.get(name, 0.0) + time.perf_counter() - t
+
+
+def _time_range(ticks: DayTicks) -> dict[str, str]:
+    ts = ticks.trades["ts_ns"]
+    if ts.size == 0:
+        return {}
+    iso = [pd.Timestamp(int(x), tz="UTC").isoformat() for x in (ts.min(), ts.max())]
+    return {"first_trade": iso[0], "last_trade": iso[1]}
+
+
+def run_bars(dsn: str, day: dt.date, ticks: DayTicks | None = None) -> DayReport:
+    """Bars at 1, 5 and 15 minutes for ``day``; frames ``bars_<n>m`` and ``raw_volume``."""
+    report = DayReport(day, [])
+    derived.ensure_derived_schema(dsn)
+    with _timed(report, "load"):
+        ticks = ticks or load_day_ticks(dsn, day)
+    report.symbols = ticks.symbols
+    with _timed(report, "compute"):
+        all_bars = bars_mod.compute_bars(ticks)
+    with _timed(report, "write"), psycopg.connect(dsn) as conn, conn.transaction():
+        for interval, bars in all_bars.items():
+            name = f"bars_{interval}m"
+            report.rows[name] = derived.replace_day(conn, derived.BARS, day, ticks.symbols, bars, interval)
+    for interval, bars in all_bars.items():
+        name = f"bars_{interval}m"
+        report.frames[name] = bars_mod.bars_frame(bars, ticks.symbols)
+        report.extra[name] = {"interval_min": interval, "bars_per_symbol": ticks.n_minutes // interval,
+                              "trades": int(ticks.trades["ts_ns"].size), **_time_range(ticks)}
+    report.frames["raw_volume"] = bars_mod.raw_session_volume(ticks).to_frame("volume")
+    return report
+
+
+def _day_bars(conn: psycopg.Connection, day: dt.date, interval: int) -> pd.DataFrame:
+    cur = conn.execute("SELECT sym, ts, close, volume FROM bars WHERE day = %s AND interval_min = %s "
+                       "ORDER BY sym, ts", (day, interval))
+    return pd.DataFrame(cur.fetchall(), columns=["sym", "ts", "close", "volume"])
+
+
+def run_indicators(dsn: str, day: dt.date) -> DayReport:
+    """Indicators on the stored 1-minute bars of ``day``, warmed up by earlier days."""
+    report = DayReport(day, [])
+    derived.ensure_derived_schema(dsn)
+    with _timed(report, "load"), psycopg.connect(dsn) as conn:
+        b = _day_bars(conn, day, 1)
+        symbols = sorted(b["sym"].unique().tolist())
+        warmup = bars_mod.previous_closes(conn, day, symbols) if symbols else None
+    report.symbols = symbols
+    n_sym = len(symbols)
+    with _timed(report, "compute"):
+        close = b["close"].to_numpy(dtype=np.float64)
+        ind = bars_mod.compute_indicators(close, n_sym, warmup) if n_sym else {}
+        frame = {"sym": np.repeat(np.arange(n_sym), len(b) // max(n_sym, 1)),
+                 "ts": pd.to_datetime(b["ts"], utc=True).to_numpy().astype("datetime64[ns]").astype(np.int64),
+                 "close": close, **ind}
+    with _timed(report, "write"), psycopg.connect(dsn) as conn, conn.transaction():
+        report.rows["indicators"] = derived.replace_day(conn, derived.INDICATORS, day, symbols, frame)
+    df = pd.DataFrame({k: v for k, v in frame.items() if k != "sym"})
+    df.insert(0, "sym", b["sym"].to_numpy())
+    report.frames["indicators"] = df
+    warm = int(np.isfinite(warmup[:, -1]).sum()) if warmup is not None and warmup.size else 0
+    report.extra["indicators"] = {"warmed_up_symbols": warm}
+    return report
+
+
+def merge_metadata(metas: list[dict[str, Any]]) -> dict[str, Any]:
+    """One asset's metadata over the days of a run: the day's own when there is one day,
+    else row totals, the day range and summed timings."""
+    if len(metas) == 1:
+        return metas[0]
+    out: dict[str, Any] = {"partitions": len(metas), "first_day": metas[0]["day"], "last_day": metas[-1]["day"],
+                           "rows": sum(int(m.get("rows", 0)) for m in metas),
+                           "symbols": max(int(m.get("symbols", 0)) for m in metas)}
+    for k in {k for m in metas for k in m if k.startswith("seconds_")}:
+        out[k] = round(sum(float(m.get(k, 0.0)) for m in metas), 4)
+    return out
+
+
+ANOMALY_KINDS = derived.VOCABULARIES[("anomalies", "kind")]
+
+
+def run_anomalies(dsn: str, day: dt.date, spike: float = 0.05, volume_mult: float = 3.0,
+                  volume_window: int = 20) -> DayReport:
+    """Bars whose return exceeds ``spike``, whose volume exceeds ``volume_mult`` times the
+    trailing ``volume_window``-bar average, or whose RSI is above 70 / below 30."""
+    from tickflow.kernels.anomalies import bar_anomalies
+
+    report = DayReport(day, [])
+    derived.ensure_derived_schema(dsn)
+    with _timed(report, "load"), psycopg.connect(dsn) as conn:
+        rows = conn.execute(
+            "SELECT b.sym, b.ts, b.close, b.volume, i.rsi_14 FROM bars b JOIN indicators i "
+            "ON i.day = b.day AND i.sym = b.sym AND i.ts = b.ts WHERE b.day = %s AND b.interval_min = 1 "
+            "ORDER BY b.sym, b.ts", (day,)).fetchall()
+    b = pd.DataFrame(rows, columns=["sym", "ts", "close", "volume", "rsi"])
+    symbols = sorted(b["sym"].unique().tolist())
+    report.symbols = symbols
+    n_sym = len(symbols)
+    with _timed(report, "compute"):
+        per = len(b) // max(n_sym, 1)
+        res = bar_anomalies(b["close"].to_numpy(np.float64), b["volume"].to_numpy(np.float64),
+                            b["rsi"].to_numpy(np.float64), per, spike=spike, volume_mult=volume_mult,
+                            volume_window=volume_window) if n_sym else {}
+        sym_codes = np.repeat(np.arange(n_sym), per)
+        ts = pd.to_datetime(b["ts"], utc=True).to_numpy().astype("datetime64[ns]").astype(np.int64)
+        value = {"price_spike": res.get("ret"), "volume_surge": res.get("volume_ratio"),
+                 "rsi_overbought": b["rsi"].to_numpy(), "rsi_oversold": b["rsi"].to_numpy()}
+        threshold = {"price_spike": spike, "volume_surge": volume_mult, "rsi_overbought": 70.0, "rsi_oversold": 30.0}
+        parts = []
+        for k, kind in enumerate(ANOMALY_KINDS):
+            if not n_sym:
+                break
+            hit = np.flatnonzero(res[kind])
+            parts.append({"sym": sym_codes[hit], "ts": ts[hit], "kind": np.full(hit.size, k, np.int64),
+                          "value": np.asarray(value[kind], dtype=np.float64)[hit],
+                          "threshold": np.full(hit.size, threshold[kind])})
+        frame = ({c: np.concatenate([p[c] for p in parts]) for c in parts[0]} if parts else
+                 {c: np.zeros(0) for c in ("sym", "ts", "kind", "value", "threshold")})
+    with _timed(report, "write"), psycopg.connect(dsn) as conn, conn.transaction():
+        report.rows["anomalies"] = derived.replace_day(conn, derived.ANOMALIES, day, symbols, frame)
+    counts = {kind: int(np.count_nonzero(frame["kind"] == k)) for k, kind in enumerate(ANOMALY_KINDS)}
+    report.extra["anomalies"] = {f"count_{k}": v for k, v in counts.items()}
+    report.frames["anomalies"] = pd.DataFrame({
+        "sym": np.asarray(symbols, dtype=object)[frame["sym"].astype(np.int64)] if n_sym else [],
+        "ts": pd.to_datetime(frame["ts"].astype(np.int64), utc=True),
+        "kind": np.asarray(ANOMALY_KINDS, dtype=object)[frame["kind"].astype(np.int64)],
+        "value": frame["value"], "threshold": frame["threshold"]})
+    return report
+
+
+SIGNAL_TABLES = ("trade_signals", "bar_measures", "daily_measures", "jump_events")
+
+
+def _frame(table: derived.Table, cols: dict[str, np.ndarray], symbols: list[str]) -> pd.DataFrame:
+    df = pd.DataFrame({c: cols[c] for c, _ in table.columns if c not in ("day", "sym")})
+    df.insert(0, "sym", np.asarray(symbols, dtype=object)[cols["sym"].astype(np.int64)] if symbols else [])
+    return df
+
+
+def run_signals(dsn: str, day: dt.date, params: SignalParams | None = None,
+                ticks: DayTicks | None = None) -> DayReport:
+    """Trade signals, bar and daily measures and jump events of ``day``, written together."""
+    report = DayReport(day, [])
+    derived.ensure_derived_schema(dsn)
+    with _timed(report, "load"):
+        ticks = ticks or load_day_ticks(dsn, day)
+        with psycopg.connect(dsn) as conn:
+            b = _day_bars(conn, day, 1)
+    report.symbols = ticks.symbols
+    n_sym = ticks.n_symbols
+    if sorted(b["sym"].unique().tolist()) != ticks.symbols or len(b) != n_sym * ticks.n_minutes:
+        raise RuntimeError(f"1-minute bars of {day} do not match its ticks: materialize bars_1m first")
+    with _timed(report, "compute"):
+        out = compute_signals(ticks, b["close"].to_numpy(np.float64), b["volume"].to_numpy(np.float64), params)
+    with _timed(report, "write"), psycopg.connect(dsn) as conn, conn.transaction():
+        for name in SIGNAL_TABLES:
+            report.rows[name] = derived.replace_day(conn, derived.TABLES[name], day, ticks.symbols, out[name])
+    for name in SIGNAL_TABLES:
+        report.frames[name] = _frame(derived.TABLES[name], out[name], ticks.symbols)
+    d = report.frames["daily_measures"]
+    ev = report.frames["jump_events"]
+    report.extra["daily_measures"] = {
+        "mean_rv": float(d["rv"].mean()) if len(d) else 0.0,
+        "bns_days_flagged_1pct": int((d["bns_p"] < 0.01).sum()),
+        "garch_converged": int(d["garch_converged"].sum()), "acd_converged": int(d["acd_converged"].sum())}
+    report.extra["jump_events"] = {"lee_mykland": int((ev["test"] == 0).sum()), "bns": int((ev["test"] == 1).sum())}
+    report.extra["trade_signals"] = {f"signal_{k}": int((report.frames["trade_signals"]["signal"] == v).sum())
+                                     for k, v in (("buy", 1), ("sell", -1), ("hold", 0))}
+    ev["test"] = np.asarray(derived.VOCABULARIES[("jump_events", "test")], dtype=object)[ev["test"].astype(np.int64)]
+    return report
