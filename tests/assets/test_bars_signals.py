@@ -92,14 +92,14 @@ def test_late_ticks_on_an_earlier_day_rerun_its_bars(two_days: str) -> None:
         first = evaluate_automation_conditions(defs=defs, instance=instance)
         for key in ("raw_trades", "raw_quotes"):
             for d in (EARLIER, DAY):
-                instance.report_runtime_event(AssetMaterialization(key, partition=d.isoformat()))
+                instance.report_runless_asset_event(AssetMaterialization(key, partition=d.isoformat()))
         res = evaluate_automation_conditions(defs=defs, instance=instance, cursor=first.cursor)
         requested = {(k.to_user_string(), p) for k, ps in _requested(res).items() for p in ps}
         assert ("bars_1m", EARLIER.isoformat()) in requested and ("bars_1m", DAY.isoformat()) in requested
         materialize(DERIVED, instance=instance, tags=RANGE, resources={"tickflow": TickflowResource()})
         settled = evaluate_automation_conditions(defs=defs, instance=instance, cursor=res.cursor)
         # Late ticks for EARLIER only: only that day is requested again.
-        instance.report_runtime_event(AssetMaterialization("raw_trades", partition=EARLIER.isoformat()))
+        instance.report_runless_asset_event(AssetMaterialization("raw_trades", partition=EARLIER.isoformat()))
         late = evaluate_automation_conditions(defs=defs, instance=instance, cursor=settled.cursor)
         bars_parts = _requested(late).get(AssetKey("bars_1m"), set())
         assert bars_parts == {EARLIER.isoformat()}

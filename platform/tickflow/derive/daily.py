@@ -80,6 +80,11 @@ def run_bars(dsn: str, day: dt.date, ticks: DayTicks | None = None) -> DayReport
     return report
 
 
+def _ns(ts: pd.Series) -> np.ndarray:
+    """UTC timestamps (datetimes from the driver) as int64 ns since the epoch."""
+    return pd.DatetimeIndex(pd.to_datetime(ts, utc=True)).as_unit("ns").asi8
+
+
 def _day_bars(conn: psycopg.Connection, day: dt.date, interval: int) -> pd.DataFrame:
     cur = conn.execute("SELECT sym, ts, close, volume FROM bars WHERE day = %s AND interval_min = %s "
                        "ORDER BY sym, ts", (day, interval))
@@ -100,7 +105,7 @@ def run_indicators(dsn: str, day: dt.date) -> DayReport:
         close = b["close"].to_numpy(dtype=np.float64)
         ind = bars_mod.compute_indicators(close, n_sym, warmup) if n_sym else {}
         frame = {"sym": np.repeat(np.arange(n_sym), len(b) // max(n_sym, 1)),
-                 "ts": pd.to_datetime(b["ts"], utc=True).to_numpy().astype("datetime64[ns]").astype(np.int64),
+                 "ts": _ns(b["ts"]),
                  "close": close, **ind}
     with _timed(report, "write"), psycopg.connect(dsn) as conn, conn.transaction():
         report.rows["indicators"] = derived.replace_day(conn, derived.INDICATORS, day, symbols, frame)
@@ -151,7 +156,7 @@ def run_anomalies(dsn: str, day: dt.date, spike: float = 0.05, volume_mult: floa
                             b["rsi"].to_numpy(np.float64), per, spike=spike, volume_mult=volume_mult,
                             volume_window=volume_window) if n_sym else {}
         sym_codes = np.repeat(np.arange(n_sym), per)
-        ts = pd.to_datetime(b["ts"], utc=True).to_numpy().astype("datetime64[ns]").astype(np.int64)
+        ts = _ns(b["ts"])
         value = {"price_spike": res.get("ret"), "volume_surge": res.get("volume_ratio"),
                  "rsi_overbought": b["rsi"].to_numpy(), "rsi_oversold": b["rsi"].to_numpy()}
         threshold = {"price_spike": spike, "volume_surge": volume_mult, "rsi_overbought": 70.0, "rsi_oversold": 30.0}
