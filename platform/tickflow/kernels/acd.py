@@ -1,0 +1,281 @@
+"""ACD(1,1) on diurnally adjusted trade durations, exponential QML, per symbol, in numba.
+
+Autoregressive conditional duration model of Engle & Russell (1998, "Autoregressive
+conditional duration: a new model for irregularly spaced transaction data", Econometrica
+66(5), 1127-1162).
+
+Durations (:func:`trade_durations`): ``d_i = t_i - t_{i-1}`` in seconds between consecutive
+trades of a symbol (rows of ``starts``). The first trade of a symbol has no duration (NaN).
+*Zero durations* (trades with the same time stamp as the previous one -- in practice the fills
+of one order sweeping several resting orders) are NaN as well: following Engle & Russell, who
+aggregate trades with equal time stamps into one transaction, they are one event, and the next
+positive duration is measured from that shared time stamp. NaN durations are skipped by the
+fit (the remaining durations are taken as consecutive) and give NaN ``x``/``psi``.
+
+Diurnal adjustment (:func:`diurnal_factor`), ``x_i = d_i / phi_i``: as in Engle & Russell the
+factor is taken at the start of the duration, ``phi_i = phi(t_{i-1})``, so it is known ex ante.
+The intraday pattern ``phi`` is estimated per symbol (per group of ``starts``):
+
+1. cut the session ``[open, open + session_seconds)`` into buckets of ``bucket_seconds``
+   (default 30 minutes; the last one may be shorter); a duration belongs to the bucket of
+   ``t_{i-1}`` (clipped into the session);
+2. ``m_b`` = mean of the symbol's positive durations in bucket ``b``, placed at the bucket
+   midpoint; buckets without durations are left out;
+3. ``phi(t)`` = linear interpolation of the ``m_b`` between midpoints, constant beyond the first
+   and last one (``np.interp``);
+4. normalise: ``phi *= mean_i(d_i / phi_i)`` so that the adjusted durations have mean exactly 1.
+
+(Engle & Russell fit a cubic spline with knots every hour over many days; one day of one symbol
+supports only this coarser piecewise-linear estimate.)
+
+Model, for adjusted durations ``x_1 .. x_n`` of a symbol:
+
+    ``psi_i = omega + alpha x_{i-1} + beta psi_{i-1}``,   ``psi_1 = mean(x)``,
+    ``x_i = psi_i eps_i``, ``eps_i`` i.i.d. with mean 1,
+    ``loglik = -sum_i (log psi_i + x_i / psi_i)``  (exponential QML),
+
+with ``omega > 0, alpha >= 0, beta >= 0, alpha + beta < 1``. The exponential likelihood gives
+consistent estimates whatever the law of ``eps`` (it is the Gaussian GARCH QML of
+``sqrt(x_i)``; Engle & Russell 1998, Corollary to Theorem 1), and is maximised by the same numba
+Newton optimiser as the GARCH fit (:mod:`tickflow.kernels.optimize`). ``psi_i`` is the
+conditional expected (adjusted) duration; ``x_i / psi_i`` is the duration surprise. A symbol
+with fewer than ``min_obs`` (default 50) durations gets NaN parameters and ``converged = False``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numba
+import numpy as np
+
+from tickflow.kernels.optimize import filter_11, fit_11
+
+__all__ = [
+    "MIN_OBS",
+    "acd11_psi",
+    "diurnal_factor",
+    "fit_acd11_grouped",
+    "trade_durations",
+]
+
+MIN_OBS = 50
+_NS = 1e9
+
+
+def _check_starts(n: int, starts: np.ndarray) -> np.ndarray:
+    st = np.ascontiguousarray(starts, dtype=np.int64)
+    if st.ndim != 1 or st.size < 1 or st[0] != 0 or st[-1] != n or np.any(np.diff(st) < 0):
+        raise ValueError("starts must be 1-D, non-decreasing from 0 to the number of rows")
+    return st
+
+
+@numba.njit(cache=True)
+def _durations_kernel(ts: np.ndarray, starts: np.ndarray) -> np.ndarray:
+    d = np.full(ts.shape[0], np.nan)
+    for g in range(starts.shape[0] - 1):
+        for i in range(starts[g] + 1, starts[g + 1]):
+            dt = ts[i] - ts[i - 1]
+            if dt > 0:
+                d[i] = dt / _NS
+    return d
+
+
+def trade_durations(ts_ns: np.ndarray, starts: np.ndarray) -> np.ndarray:
+    """Seconds since the previous trade of the same symbol; NaN for a symbol's first trade and
+    for zero durations (equal time stamps: one transaction, see the module docstring)."""
+    ts = np.ascontiguousarray(ts_ns, dtype=np.int64)
+    st = _check_starts(ts.size, starts)
+    for g in range(st.size - 1):
+        if np.any(np.diff(ts[st[g] : st[g + 1]]) < 0):
+            raise ValueError("ts_ns must be non-decreasing within each symbol")
+    return _durations_kernel(ts, st)
+
+
+@numba.njit(cache=True)
+def _diurnal_kernel(
+    ts: np.ndarray, d: np.ndarray, starts: np.ndarray, open_ns: np.ndarray, session_s: float, bucket_s: float
+) -> np.ndarray:
+    nb = int(math.ceil(session_s / bucket_s))
+    mids = np.empty(nb)
+    for b in range(nb):
+        mids[b] = (b * bucket_s + min((b + 1) * bucket_s, session_s)) / 2.0
+    phi = np.full(ts.shape[0], np.nan)
+    sums = np.zeros(nb)
+    cnts = np.zeros(nb, dtype=np.int64)
+    xs = np.empty(nb)
+    ys = np.empty(nb)
+    for g in range(starts.shape[0] - 1):
+        lo = starts[g]
+        hi = starts[g + 1]
+        sums[:] = 0.0
+        cnts[:] = 0
+        for i in range(lo + 1, hi):
+            if d[i] > 0.0:
+                tau = (ts[i - 1] - open_ns[g]) / _NS
+                b = min(max(int(math.floor(tau / bucket_s)), 0), nb - 1)
+                sums[b] += d[i]
+                cnts[b] += 1
+        k = 0
+        for b in range(nb):
+            if cnts[b] > 0:
+                xs[k] = mids[b]
+                ys[k] = sums[b] / cnts[b]
+                k += 1
+        if k == 0:
+            continue
+        acc = 0.0
+        nv = 0
+        for i in range(lo + 1, hi):
+            if not d[i] > 0.0:
+                continue
+            tau = min(max((ts[i - 1] - open_ns[g]) / _NS, 0.0), session_s)
+            if tau <= xs[0]:
+                f = ys[0]
+            elif tau >= xs[k - 1]:
+                f = ys[k - 1]
+            else:
+                j = 1
+                while xs[j] < tau:
+                    j += 1
+                w = (tau - xs[j - 1]) / (xs[j] - xs[j - 1])
+                f = ys[j - 1] + w * (ys[j] - ys[j - 1])
+            phi[i] = f
+            acc += d[i] / f
+            nv += 1
+        c = acc / nv
+        for i in range(lo + 1, hi):
+            if d[i] > 0.0:
+                phi[i] *= c
+    return phi
+
+
+def diurnal_factor(
+    ts_ns: np.ndarray,
+    starts: np.ndarray,
+    open_ns: int | np.ndarray,
+    session_seconds: float,
+    bucket_seconds: float = 1800.0,
+) -> np.ndarray:
+    """Per-row diurnal factor ``phi_i`` of the duration ending at row ``i`` (module docstring).
+
+    ``open_ns`` is the session open (ns since the epoch), one for all symbols or one per
+    symbol. NaN where the duration is undefined (first trade of a symbol, zero duration).
+    Adjusted durations: ``trade_durations(ts_ns, starts) / diurnal_factor(...)``.
+    """
+    ts = np.ascontiguousarray(ts_ns, dtype=np.int64)
+    st = _check_starts(ts.size, starts)
+    if not (session_seconds > 0 and bucket_seconds > 0):
+        raise ValueError("session_seconds and bucket_seconds must be positive")
+    op = np.ascontiguousarray(np.broadcast_to(np.asarray(open_ns, dtype=np.int64), (st.size - 1,)))
+    d = trade_durations(ts, st)
+    return _diurnal_kernel(ts, d, st, op, float(session_seconds), float(bucket_seconds))
+
+
+@numba.njit(cache=True)
+def _finite(x: np.ndarray, lo: int, hi: int) -> tuple[np.ndarray, np.ndarray]:
+    idx = np.empty(hi - lo, dtype=np.int64)
+    k = 0
+    for i in range(lo, hi):
+        if math.isfinite(x[i]) and x[i] >= 0.0:
+            idx[k] = i
+            k += 1
+    idx = idx[:k]
+    v = np.empty(k)
+    for j in range(k):
+        v[j] = x[idx[j]]
+    return idx, v
+
+
+@numba.njit(cache=True, parallel=True)
+def _fit_kernel(
+    x: np.ndarray, starts: np.ndarray, min_obs: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    ng = starts.shape[0] - 1
+    omega = np.full(ng, np.nan)
+    alpha = np.full(ng, np.nan)
+    beta = np.full(ng, np.nan)
+    loglik = np.full(ng, np.nan)
+    conv = np.zeros(ng, dtype=np.bool_)
+    nobs = np.zeros(ng, dtype=np.int64)
+    psi = np.full(x.shape[0], np.nan)
+    for g in numba.prange(ng):
+        idx, v = _finite(x, starts[g], starts[g + 1])
+        n = v.shape[0]
+        nobs[g] = n
+        if n < min_obs:
+            continue
+        p0 = np.mean(v)
+        w, a, b, q, ok, _ = fit_11(v, False, p0)
+        if not math.isfinite(q):
+            continue
+        omega[g] = w
+        alpha[g] = a
+        beta[g] = b
+        loglik[g] = 2.0 * q
+        conv[g] = ok
+        ps = filter_11(v, w, a, b, False, p0)
+        for j in range(n):
+            psi[idx[j]] = ps[j]
+    return omega, alpha, beta, loglik, conv, nobs, psi
+
+
+@numba.njit(cache=True, parallel=True)
+def _psi_kernel(
+    x: np.ndarray, starts: np.ndarray, omega: np.ndarray, alpha: np.ndarray, beta: np.ndarray
+) -> np.ndarray:
+    ng = starts.shape[0] - 1
+    psi = np.full(x.shape[0], np.nan)
+    for g in numba.prange(ng):
+        if not (math.isfinite(omega[g]) and math.isfinite(alpha[g]) and math.isfinite(beta[g])):
+            continue
+        idx, v = _finite(x, starts[g], starts[g + 1])
+        n = v.shape[0]
+        if n == 0:
+            continue
+        ps = filter_11(v, omega[g], alpha[g], beta[g], False, np.mean(v))
+        for j in range(n):
+            psi[idx[j]] = ps[j]
+    return psi
+
+
+def fit_acd11_grouped(x: np.ndarray, starts: np.ndarray, min_obs: int = MIN_OBS) -> dict[str, np.ndarray]:
+    """Fit an ACD(1,1) by exponential QML to each symbol's adjusted durations ``x``.
+
+    Returns per-symbol arrays ``omega, alpha, beta, loglik, converged`` (bool) and ``n``
+    (durations used), and ``psi`` per row (NaN where ``x`` is NaN or the symbol was not fitted).
+    """
+    v = np.ascontiguousarray(x, dtype=np.float64)
+    if v.ndim != 1:
+        raise ValueError("x must be 1-D")
+    if np.any(v < 0):
+        raise ValueError("durations must be non-negative")
+    st = _check_starts(v.size, starts)
+    omega, alpha, beta, loglik, conv, nobs, psi = _fit_kernel(v, st, max(int(min_obs), 3))
+    return {
+        "omega": omega,
+        "alpha": alpha,
+        "beta": beta,
+        "loglik": loglik,
+        "converged": conv,
+        "n": nobs,
+        "psi": psi,
+    }
+
+
+def acd11_psi(
+    x: np.ndarray,
+    starts: np.ndarray,
+    omega: np.ndarray | float,
+    alpha: np.ndarray | float,
+    beta: np.ndarray | float,
+) -> np.ndarray:
+    """Conditional expected duration ``psi_i`` per row under given per-symbol parameters
+    (scalars or arrays of length ``n_symbols``); NaN where ``x`` is NaN or a parameter is."""
+    v = np.ascontiguousarray(x, dtype=np.float64)
+    st = _check_starts(v.size, starts)
+    ng = st.size - 1
+    w = np.ascontiguousarray(np.broadcast_to(np.asarray(omega, dtype=np.float64), (ng,)))
+    a = np.ascontiguousarray(np.broadcast_to(np.asarray(alpha, dtype=np.float64), (ng,)))
+    b = np.ascontiguousarray(np.broadcast_to(np.asarray(beta, dtype=np.float64), (ng,)))
+    return _psi_kernel(v, st, w, a, b)
