@@ -108,3 +108,26 @@ def test_late_ticks_on_an_earlier_day_rerun_its_bars(two_days: str) -> None:
 def _requested(result) -> dict[AssetKey, set[str]]:  # type: ignore[no-untyped-def]
     keys = [AssetKey(k) for k in ("bars_1m", "bars_5m", "indicators", "trade_signals", "anomalies")]
     return {k: set(result.get_requested_partitions(k)) for k in keys if result.get_requested_partitions(k)}
+
+
+def test_bad_bars_fail_their_check_in_the_run(two_days: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A defect in the computed bars (here: one high below its open) surfaces as a failed
+    asset check on that asset in the Dagster run, not as a silent write."""
+    from tickflow.derive import bars as bars_mod
+
+    real = bars_mod.compute_bars
+
+    def broken(ticks):  # type: ignore[no-untyped-def]
+        out = real(ticks)
+        out[5]["high"][3] = out[5]["open"][3] - 1.0
+        return out
+
+    monkeypatch.setattr(bars_mod, "compute_bars", broken)
+    with DagsterInstance.ephemeral() as instance:
+        res = materialize([bars], partition_key=DAY.isoformat(), instance=instance,
+                          resources={"tickflow": TickflowResource()})
+    checks = _checks(res)
+    assert checks[("bars_5m", "high_ge_open_close")] is False
+    assert checks[("bars_1m", "high_ge_open_close")] is True
+    # Only bars_5m fails (the lowered high also puts its VWAP above it); the others pass.
+    assert {a for (a, _), ok in checks.items() if not ok} == {"bars_5m"}
