@@ -26,7 +26,7 @@ BAR_ASSETS = {1: "bars_1m", 5: "bars_5m", 15: "bars_15m"}
     backfill_policy=BackfillPolicy.single_run(),
 )
 def bars(context: AssetExecutionContext, tickflow: TickflowResource):  # type: ignore[no-untyped-def]
-    dsn = tickflow.settings().pg_dsn
+    dsn = tickflow.settings().dsn
     checks = {name: CheckCollector(name) for name in BAR_ASSETS.values()}
     metas: dict[str, list[dict]] = {name: [] for name in BAR_ASSETS.values()}
     for key in context.partition_keys:
@@ -51,7 +51,7 @@ def bars(context: AssetExecutionContext, tickflow: TickflowResource):  # type: i
                 "warmed up by the previous trading days' bars.",
 )
 def indicators(context: AssetExecutionContext, tickflow: TickflowResource):  # type: ignore[no-untyped-def]
-    dsn = tickflow.settings().pg_dsn
+    dsn = tickflow.settings().dsn
     checks = CheckCollector("indicators")
     metas = []
     for key in context.partition_keys:

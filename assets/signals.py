@@ -42,7 +42,7 @@ _P_VALUES = {"bar_measures": ["bns_p"], "daily_measures": ["bns_p"]}
     backfill_policy=BackfillPolicy.single_run(),
 )
 def signals(context: AssetExecutionContext, tickflow: TickflowResource):  # type: ignore[no-untyped-def]
-    dsn = tickflow.settings().pg_dsn
+    dsn = tickflow.settings().dsn
     checks = {name: CheckCollector(name) for name in _FINITE}
     metas: dict[str, list[dict]] = {name: [] for name in SIGNAL_TABLES}
     for key in context.partition_keys:
@@ -66,6 +66,6 @@ def signals(context: AssetExecutionContext, tickflow: TickflowResource):  # type
                 "or RSI above 70 / below 30; one row per (bar, kind).",
 )
 def anomalies(context: AssetExecutionContext, tickflow: TickflowResource) -> MaterializeResult:
-    dsn = tickflow.settings().pg_dsn
+    dsn = tickflow.settings().dsn
     metas = [run_anomalies(dsn, dt.date.fromisoformat(key)).metadata("anomalies") for key in context.partition_keys]
     return MaterializeResult(metadata=merge_metadata(metas))
