@@ -76,12 +76,12 @@ def run_demo(settings: Settings, day: dt.date, n_symbols: int, seed: int) -> int
     t0 = time.perf_counter()
     done = [r for r in recorded(settings) if (r.date, r.seed, r.symbols) == (day.isoformat(), seed, n_symbols)]
     if done:
-        print(f"[1/3] {day} (seed {seed}, {n_symbols} symbols) already simulated into Kafka; not sending it twice")
+        print(f"[1/4] {day} (seed {seed}, {n_symbols} symbols) already simulated into Kafka; not sending it twice")
     else:
-        print(f"[1/3] simulating {day}: {n_symbols} symbols, seed {seed}, plus {DEMO_BAD_MESSAGES} malformed messages")
+        print(f"[1/4] simulating {day}: {n_symbols} symbols, seed {seed}, plus {DEMO_BAD_MESSAGES} malformed messages")
         rec = simulate_to_kafka(settings, day, n_symbols, seed, bad_messages=DEMO_BAD_MESSAGES)
         print(f"      {rec.events:,} events in {rec.messages:,} messages in {rec.seconds:.1f}s")
-    print("[2/3] Kafka offset sensor -> ingest runs (Dagster)")
+    print("[2/4] Kafka offset sensor -> ingest runs (Dagster)")
     t1 = time.perf_counter()
     runs = _dagster_ingest(settings)
     ingest_s = time.perf_counter() - t1
@@ -106,14 +106,13 @@ def _dagster_derive(day: dt.date, log=print) -> bool:  # type: ignore[no-untyped
     import definitions
     from resources.tickflow import TickflowResource
 
-    graph = definitions.defs.get_repository_def().asset_graph
     assets = [a for a in definitions.defs.assets or []  # type: ignore[union-attr]
               if getattr(a, "group_names_by_key", None)
               and set(a.group_names_by_key.values()) & {"bars", "signals"}]  # type: ignore[union-attr]
-    del graph
     res = materialize(assets, partition_key=day.isoformat(), instance=DagsterInstance.get(),
                       resources={"tickflow": TickflowResource()}, raise_on_error=False,
-                      selection=AssetSelection.groups("bars", "signals"))
+                      selection=AssetSelection.groups("bars", "signals"),
+                      run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}})
     evals = res.get_asset_check_evaluations()
     failed = [f"{e.asset_key.to_user_string()}:{e.check_name}" for e in evals if not e.passed]
     log(f"      run {res.run_id[:8]}: {'ok' if res.success else 'FAILED'}; "
