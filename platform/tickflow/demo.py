@@ -101,18 +101,15 @@ def _dagster_derive(day: dt.date, log=print) -> bool:  # type: ignore[no-untyped
     """Materialize the bars and signals groups for ``day`` in one run; report the checks."""
     if str(REPO) not in sys.path:
         sys.path.insert(0, str(REPO))
-    from dagster import AssetSelection, DagsterInstance, materialize
+    from dagster import DagsterInstance, materialize
 
-    import definitions
+    from assets.bars import bars, indicators
+    from assets.signals import anomalies, signals
     from resources.tickflow import TickflowResource
 
-    assets = [a for a in definitions.defs.assets or []  # type: ignore[union-attr]
-              if getattr(a, "group_names_by_key", None)
-              and set(a.group_names_by_key.values()) & {"bars", "signals"}]  # type: ignore[union-attr]
-    res = materialize(assets, partition_key=day.isoformat(), instance=DagsterInstance.get(),
-                      resources={"tickflow": TickflowResource()}, raise_on_error=False,
-                      selection=AssetSelection.groups("bars", "signals"),
-                      run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}})
+    res = materialize([bars, indicators, signals, anomalies], partition_key=day.isoformat(),
+                      instance=DagsterInstance.get(), resources={"tickflow": TickflowResource()},
+                      raise_on_error=False, run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}})
     evals = res.get_asset_check_evaluations()
     failed = [f"{e.asset_key.to_user_string()}:{e.check_name}" for e in evals if not e.passed]
     log(f"      run {res.run_id[:8]}: {'ok' if res.success else 'FAILED'}; "
@@ -137,11 +134,11 @@ def print_signal_summary(settings: Settings, day: dt.date, seed: int, n_symbols:
         lm = pd.DataFrame(conn.execute(
             "SELECT sym, (extract(epoch FROM ts) * 1e9)::bigint FROM jump_events "
             "WHERE day = %s AND test = 'lee_mykland'", (day,)).fetchall(), columns=["sym", "ts"])
-        bns_bars = dict(conn.execute("SELECT sym, count(*) FROM jump_events WHERE day = %s AND test = 'bns' "
+        bns_bars: dict[str, int] = dict(conn.execute("SELECT sym, count(*) FROM jump_events WHERE day = %s AND test = 'bns' "
                                      "GROUP BY 1", (day,)).fetchall())
         signals = dict(((s, k), n) for s, k, n in conn.execute(
             "SELECT sym, signal, count(*) FROM trade_signals WHERE day = %s AND signal <> 0 GROUP BY 1, 2", (day,)))
-        anomalies = dict(conn.execute("SELECT sym, count(*) FROM anomalies WHERE day = %s GROUP BY 1",
+        anomalies: dict[str, int] = dict(conn.execute("SELECT sym, count(*) FROM anomalies WHERE day = %s GROUP BY 1",
                                       (day,)).fetchall())
     truth_files = [Path(r.ground_truth) for r in recorded(settings)
                    if (r.date, r.seed, r.symbols) == (day.isoformat(), seed, n_symbols)]

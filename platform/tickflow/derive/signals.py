@@ -37,7 +37,14 @@ import numpy as np
 from tickflow.kernels.acd import acd11_psi, diurnal_factor, fit_acd11_grouped
 from tickflow.kernels.flow import bvc_vpin, lee_ready, ofi_by_bar, prevailing_quote, tick_rule
 from tickflow.kernels.garch import fit_garch11_grouped
-from tickflow.kernels.jumps import DEFAULT_ALPHA, DEFAULT_K, bns_by_bar, bns_test, lee_mykland, lm_critical_value
+from tickflow.kernels.jumps import (
+    DEFAULT_ALPHA,
+    DEFAULT_K,
+    bns_by_bar,
+    bns_test,
+    lee_mykland,
+    lm_critical_value,
+)
 from tickflow.kernels.liquidity import amihud, kyle_lambda, roll_spread, spreads
 from tickflow.kernels.sampling import grid_log_returns
 from tickflow.kernels.trade_stats import trade_stats
