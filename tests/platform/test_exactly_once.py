@@ -81,8 +81,9 @@ def _run(settings: Settings, kafka: KafkaServer, kills: int, trades_per_symbol: 
 
 def test_sigkill_at_random_points_loses_and_duplicates_nothing(settings: Settings, kafka: KafkaServer) -> None:
     t0 = time.monotonic()
-    _run(settings, kafka, kills=10, trades_per_symbol=40_000)
-    print(f"10 kills + Kafka restart over 160k trades in {time.monotonic() - t0:.0f}s")
+    # Large enough that ten kills land before the ingest catches up even on a fast machine.
+    _run(settings, kafka, kills=10, trades_per_symbol=100_000)
+    print(f"10 kills + Kafka restart over 400k trades in {time.monotonic() - t0:.0f}s")
 
 
 @pytest.mark.slow
