@@ -34,7 +34,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tickflow.kernels.acd import acd11_psi, diurnal_factor, fit_acd11_grouped
+from tickflow.kernels.acd import diurnal_factor, fit_acd11_grouped, trade_durations
 from tickflow.kernels.flow import bvc_vpin, lee_ready, ofi_by_bar, prevailing_quote, tick_rule
 from tickflow.kernels.garch import fit_garch11_grouped
 from tickflow.kernels.jumps import (
@@ -47,7 +47,7 @@ from tickflow.kernels.jumps import (
 )
 from tickflow.kernels.liquidity import amihud, kyle_lambda, roll_spread, spreads
 from tickflow.kernels.sampling import grid_log_returns
-from tickflow.kernels.trade_stats import trade_stats
+from tickflow.kernels.trade_stats import signal_rule, trade_stats
 from tickflow.store.day_ticks import DayTicks
 
 _S = 1_000_000_000
@@ -98,35 +98,21 @@ def trade_suite(ticks: DayTicks, params: SignalParams | None = None
     tick = tick_rule(t["price"], ts_)
     lr = lee_ready(t["price"], bid_at, ask_at, tick)
     stats = trade_stats(t["ts_ns"], t["price"], ts_, K=p.trade_window)
-    phi = diurnal_factor(t["ts_ns"], ts_, ticks.open_ns, (ticks.close_ns - ticks.open_ns) / _S)
-    dur = np.full(t["ts_ns"].shape[0], np.nan)
-    if dur.size:
-        dur[1:] = np.diff(t["ts_ns"]) / _S
-        dur[ts_[:-1][ts_[:-1] < ts_[1:]]] = np.nan
+    dur = trade_durations(t["ts_ns"], ts_)
+    phi = diurnal_factor(t["ts_ns"], ts_, ticks.open_ns, (ticks.close_ns - ticks.open_ns) / _S, durations=dur)
     x = dur / phi
     acd = fit_acd11_grouped(x, ts_)
-    psi = acd11_psi(x, ts_, acd["omega"], acd["alpha"], acd["beta"])
+    psi = acd["psi"]
     n_trades = np.diff(ts_)
-    lm_trade_crit = np.where(n_trades > 2, lm_critical_value(np.maximum(n_trades, 3), p.lm_alpha), np.nan)
-    crit_row = np.repeat(lm_trade_crit, n_trades)
-    with np.errstate(invalid="ignore"):
-        jump = np.abs(stats["lm_stat"]) > crit_row
-        up = stats["log_return"] > 0
-        down = stats["log_return"] < 0
-        burst = stats["intensity_z"] > p.signal_intensity_z
-        buy = (jump & up) | ((lr == 1) & (stats["std_return"] > p.signal_z) & burst)
-        sell = (jump & down) | ((lr == -1) & (stats["std_return"] < -p.signal_z) & burst)
-    signal = np.where(buy & ~sell, 1, np.where(sell & ~buy, -1, 0)).astype(np.int64)
-    trade_sym = np.repeat(np.arange(n_sym, dtype=np.int64), n_trades)
-    trade_no = (np.arange(t["ts_ns"].shape[0]) - np.repeat(ts_[:-1], n_trades)).astype(np.int64)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        surprise = x / psi
+    crit = np.full(n_sym, np.nan)
+    ok = n_trades > 2
+    crit[ok] = lm_critical_value(n_trades[ok], p.lm_alpha)
+    rule = signal_rule(ts_, stats, lr, crit, p.signal_z, p.signal_intensity_z)
     columns = {
-        "sym": trade_sym, "trade_no": trade_no, "ts": t["ts_ns"], "price": t["price"], "size": t["size"],
+        "sym": rule["sym"], "trade_no": rule["trade_no"], "ts": t["ts_ns"], "price": t["price"], "size": t["size"],
         "log_return": stats["log_return"], "std_return": stats["std_return"], "lm_stat": stats["lm_stat"],
         "bns_z": stats["bns_z"], "intensity_z": stats["intensity_z"], "acd_duration": psi * phi,
-        "acd_surprise": surprise, "tick_sign": tick.astype(np.int64), "lr_sign": lr.astype(np.int64),
-        "jump": jump, "signal": signal,
+        "acd_surprise": x / psi, "tick_sign": tick, "lr_sign": lr, "jump": rule["jump"], "signal": rule["signal"],
     }
     return columns, acd
 

@@ -70,10 +70,10 @@ def _check_starts(n: int, starts: np.ndarray) -> np.ndarray:
     return st
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, parallel=True)
 def _durations_kernel(ts: np.ndarray, starts: np.ndarray) -> np.ndarray:
     d = np.full(ts.shape[0], np.nan)
-    for g in range(starts.shape[0] - 1):
+    for g in numba.prange(starts.shape[0] - 1):
         for i in range(starts[g] + 1, starts[g + 1]):
             dt = ts[i] - ts[i - 1]
             if dt > 0:
@@ -93,6 +93,54 @@ def trade_durations(ts_ns: np.ndarray, starts: np.ndarray) -> np.ndarray:
 
 
 @numba.njit(cache=True)
+def _diurnal_group(ts: np.ndarray, d: np.ndarray, open_ns: int, session_s: float, bucket_s: float,
+                   mids: np.ndarray, phi: np.ndarray) -> None:
+    nb = mids.shape[0]
+    sums = np.zeros(nb)
+    cnts = np.zeros(nb, dtype=np.int64)
+    xs = np.empty(nb)
+    ys = np.empty(nb)
+    m = ts.shape[0]
+    for i in range(1, m):
+        if d[i] > 0.0:
+            tau = (ts[i - 1] - open_ns) / _NS
+            b = min(max(int(math.floor(tau / bucket_s)), 0), nb - 1)
+            sums[b] += d[i]
+            cnts[b] += 1
+    k = 0
+    for b in range(nb):
+        if cnts[b] > 0:
+            xs[k] = mids[b]
+            ys[k] = sums[b] / cnts[b]
+            k += 1
+    if k == 0:
+        return
+    acc = 0.0
+    nv = 0
+    j = 1  # rows are time-ordered: the interpolation segment only moves forward
+    for i in range(1, m):
+        if not d[i] > 0.0:
+            continue
+        tau = min(max((ts[i - 1] - open_ns) / _NS, 0.0), session_s)
+        if tau <= xs[0]:
+            f = ys[0]
+        elif tau >= xs[k - 1]:
+            f = ys[k - 1]
+        else:
+            while xs[j] < tau:
+                j += 1
+            w = (tau - xs[j - 1]) / (xs[j] - xs[j - 1])
+            f = ys[j - 1] + w * (ys[j] - ys[j - 1])
+        phi[i] = f
+        acc += d[i] / f
+        nv += 1
+    c = acc / nv
+    for i in range(1, m):
+        if d[i] > 0.0:
+            phi[i] *= c
+
+
+@numba.njit(cache=True, parallel=True)
 def _diurnal_kernel(
     ts: np.ndarray, d: np.ndarray, starts: np.ndarray, open_ns: np.ndarray, session_s: float, bucket_s: float
 ) -> np.ndarray:
@@ -101,52 +149,10 @@ def _diurnal_kernel(
     for b in range(nb):
         mids[b] = (b * bucket_s + min((b + 1) * bucket_s, session_s)) / 2.0
     phi = np.full(ts.shape[0], np.nan)
-    sums = np.zeros(nb)
-    cnts = np.zeros(nb, dtype=np.int64)
-    xs = np.empty(nb)
-    ys = np.empty(nb)
-    for g in range(starts.shape[0] - 1):
+    for g in numba.prange(starts.shape[0] - 1):
         lo = starts[g]
         hi = starts[g + 1]
-        sums[:] = 0.0
-        cnts[:] = 0
-        for i in range(lo + 1, hi):
-            if d[i] > 0.0:
-                tau = (ts[i - 1] - open_ns[g]) / _NS
-                b = min(max(int(math.floor(tau / bucket_s)), 0), nb - 1)
-                sums[b] += d[i]
-                cnts[b] += 1
-        k = 0
-        for b in range(nb):
-            if cnts[b] > 0:
-                xs[k] = mids[b]
-                ys[k] = sums[b] / cnts[b]
-                k += 1
-        if k == 0:
-            continue
-        acc = 0.0
-        nv = 0
-        for i in range(lo + 1, hi):
-            if not d[i] > 0.0:
-                continue
-            tau = min(max((ts[i - 1] - open_ns[g]) / _NS, 0.0), session_s)
-            if tau <= xs[0]:
-                f = ys[0]
-            elif tau >= xs[k - 1]:
-                f = ys[k - 1]
-            else:
-                j = 1
-                while xs[j] < tau:
-                    j += 1
-                w = (tau - xs[j - 1]) / (xs[j] - xs[j - 1])
-                f = ys[j - 1] + w * (ys[j] - ys[j - 1])
-            phi[i] = f
-            acc += d[i] / f
-            nv += 1
-        c = acc / nv
-        for i in range(lo + 1, hi):
-            if d[i] > 0.0:
-                phi[i] *= c
+        _diurnal_group(ts[lo:hi], d[lo:hi], open_ns[g], session_s, bucket_s, mids, phi[lo:hi])
     return phi
 
 
@@ -156,19 +162,23 @@ def diurnal_factor(
     open_ns: int | np.ndarray,
     session_seconds: float,
     bucket_seconds: float = 1800.0,
+    durations: np.ndarray | None = None,
 ) -> np.ndarray:
     """Per-row diurnal factor ``phi_i`` of the duration ending at row ``i`` (module docstring).
 
     ``open_ns`` is the session open (ns since the epoch), one for all symbols or one per
     symbol. NaN where the duration is undefined (first trade of a symbol, zero duration).
-    Adjusted durations: ``trade_durations(ts_ns, starts) / diurnal_factor(...)``.
+    Adjusted durations: ``trade_durations(ts_ns, starts) / diurnal_factor(...)``; pass
+    those durations as ``durations`` when already computed.
     """
     ts = np.ascontiguousarray(ts_ns, dtype=np.int64)
     st = _check_starts(ts.size, starts)
     if not (session_seconds > 0 and bucket_seconds > 0):
         raise ValueError("session_seconds and bucket_seconds must be positive")
     op = np.ascontiguousarray(np.broadcast_to(np.asarray(open_ns, dtype=np.int64), (st.size - 1,)))
-    d = trade_durations(ts, st)
+    d = trade_durations(ts, st) if durations is None else np.ascontiguousarray(durations, dtype=np.float64)
+    if d.shape != ts.shape:
+        raise ValueError("durations must align with ts_ns")
     return _diurnal_kernel(ts, d, st, op, float(session_seconds), float(bucket_seconds))
 
 

@@ -36,7 +36,8 @@ bound that its gradient pushes against is held there (``alpha = 0`` or ``beta = 
 with no ARCH effect), the others take the Newton step, Levenberg-Marquardt damped whenever
 ``-H`` is not positive definite, with an Armijo backtracking search along the projected path. It
 starts from the best point of a small grid (``alpha`` in {0.02, 0.05, 0.1, 0.2}, ``alpha + beta``
-in {0.5, 0.8, 0.95, 0.99}, ``omega = mean(u) (1 - alpha - beta)``, as ``arch`` does) and stops when
+in {0.5, 0.8, 0.95, 0.99}, ``omega = mean(u) (1 - alpha - beta)``, as ``arch`` does; for ACD
+``alpha`` in {0.05, 0.1}, ``alpha + beta`` in {0.9, 0.98}) and stops when
 the Newton decrement (the predicted gain ``g' (-H)^-1 g`` over the free variables) is below
 ``1e-11 (1 + |Q|)``: ``converged``. Typically 4-10 iterations.
 """
@@ -52,6 +53,11 @@ __all__ = ["crit_11", "fit_11", "filter_11"]
 
 _ALPHAS = (0.02, 0.05, 0.1, 0.2)
 _PERSIST = (0.5, 0.8, 0.95, 0.99)
+# Without arch's convention (ACD) a 2x2 grid around typical duration dynamics is enough for
+# the Newton steps and costs a quarter of the likelihood passes.
+_ALPHAS_SMALL = (0.05, 0.1, 0.05, 0.1)  # 2x2 grid, padded to the big grid's shape (numba typing)
+_PERSIST_SMALL = (0.9, 0.98, 0.9, 0.98)
+_GRID_SMALL = 2
 _MAX_ITER = 200
 _P_MAX = 1.0 - 1e-9  # alpha + beta < 1
 
@@ -225,8 +231,13 @@ def fit_11(u: np.ndarray, arch_start: bool, s0: float) -> tuple[float, float, fl
     # starting grid; x = (log(omega / (1 - alpha - beta)), alpha + beta, alpha / (alpha + beta))
     q = -np.inf
     x = np.zeros(3)
-    for a in _ALPHAS:
-        for p in _PERSIST:
+    alphas = _ALPHAS if arch_start else _ALPHAS_SMALL
+    persist = _PERSIST if arch_start else _PERSIST_SMALL
+    size = len(_ALPHAS) if arch_start else _GRID_SMALL
+    for ia in range(size):
+        for ip in range(size):
+            a = alphas[ia]
+            p = persist[ip]
             qq = crit_11(z, 1.0 - p, a, p - a, arch_start, zs0)
             if qq > q:
                 q = qq

@@ -39,7 +39,7 @@ import numpy as np
 
 from tickflow.kernels.jumps import MU1, MU43, _bns_z, _window_sums
 
-__all__ = ["trade_stats", "trade_log_returns"]
+__all__ = ["trade_stats", "trade_log_returns", "signal_rule"]
 
 _NS = 1_000_000_000
 
@@ -66,13 +66,16 @@ def _symbol_stats(
     a = np.zeros(m)  # r_j^2, j >= 1
     b = np.zeros(m)  # |r_j||r_{j-1}|, j >= 2
     c = np.zeros(m)  # |r_j r_{j-1} r_{j-2}|^{4/3}, j >= 3
+    q = np.zeros(m)  # |r_j|^{4/3} as |r| cbrt(|r|): one cube root per return, not a pow per triple
     for i in range(1, m):
         r[i] = math.log(px[i] / px[i - 1])
         a[i] = r[i] * r[i]
+        ar = abs(r[i])
+        q[i] = ar * np.cbrt(ar)
         if i >= 2:
-            b[i] = abs(r[i]) * abs(r[i - 1])
+            b[i] = ar * abs(r[i - 1])
         if i >= 3:
-            c[i] = (b[i] * abs(r[i - 2])) ** (4.0 / 3.0)
+            c[i] = q[i] * q[i - 1] * q[i - 2]
     # window sums ending at each index, over valid terms only (NaN before a full window)
     sa = np.full(m, np.nan)  # K terms of a
     sb2 = np.full(m, np.nan)  # K-2 terms of b (LM)
@@ -200,3 +203,43 @@ def trade_stats(
         raise ValueError("windows must be > 0")
     r, z, lm, bns, cnt, iz = _trade_stats(ts, px, st, int(K), w_count, w_z, int(intensity_min_periods))
     return {"log_return": r, "std_return": z, "lm_stat": lm, "bns_z": bns, "n_1m": cnt, "intensity_z": iz}
+
+
+@numba.njit(cache=True, parallel=True)
+def _signal_rule(starts: np.ndarray, r: np.ndarray, z: np.ndarray, lm: np.ndarray, iz: np.ndarray,
+                 sign: np.ndarray, crit: np.ndarray, z_min: float, iz_min: float,
+                 jump: np.ndarray, signal: np.ndarray, sym: np.ndarray, trade_no: np.ndarray) -> None:
+    for s in numba.prange(starts.shape[0] - 1):
+        c = crit[s]
+        for i in range(starts[s], starts[s + 1]):
+            sym[i] = s
+            trade_no[i] = i - starts[s]
+            j = abs(lm[i]) > c  # False for NaN
+            jump[i] = j
+            burst = iz[i] > iz_min
+            buy = (j and r[i] > 0.0) or (sign[i] == 1 and z[i] > z_min and burst)
+            sell = (j and r[i] < 0.0) or (sign[i] == -1 and z[i] < -z_min and burst)
+            signal[i] = 1 if buy and not sell else (-1 if sell and not buy else 0)
+
+
+def signal_rule(starts: np.ndarray, stats: dict[str, np.ndarray], sign: np.ndarray, critical: np.ndarray,
+                z_min: float = 2.0, intensity_min: float = 1.0) -> dict[str, np.ndarray]:
+    """Per-trade jump flag and BUY/SELL/HOLD signal (+1/-1/0), with the row's symbol code and
+    its number within the symbol.
+
+    ``jump_i = |L_i| > critical[s]`` (the Lee-Mykland threshold for the symbol's trade count).
+    ``BUY`` when ``jump_i and r_i > 0``, or when a buyer-initiated trade (``sign_i = +1``, e.g.
+    Lee-Ready) has ``z_i > z_min`` while the intensity z-score exceeds ``intensity_min``:
+    aggressive buying that moves the price during a burst of activity, the footprint of
+    informed trading (Easley & O'Hara 1992). ``SELL`` mirrors it; ``HOLD`` otherwise, and when
+    both fire."""
+    n = stats["log_return"].shape[0]
+    st = np.ascontiguousarray(starts, dtype=np.int64)
+    jump = np.empty(n, dtype=np.bool_)
+    signal = np.empty(n, dtype=np.int8)
+    sym = np.empty(n, dtype=np.int32)
+    trade_no = np.empty(n, dtype=np.int32)
+    _signal_rule(st, stats["log_return"], stats["std_return"], stats["lm_stat"], stats["intensity_z"],
+                 np.ascontiguousarray(sign, dtype=np.int8), np.ascontiguousarray(critical, dtype=np.float64),
+                 float(z_min), float(intensity_min), jump, signal, sym, trade_no)
+    return {"jump": jump, "signal": signal, "sym": sym, "trade_no": trade_no}
