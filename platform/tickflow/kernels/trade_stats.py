@@ -66,16 +66,16 @@ def _symbol_stats(
     a = np.zeros(m)  # r_j^2, j >= 1
     b = np.zeros(m)  # |r_j||r_{j-1}|, j >= 2
     c = np.zeros(m)  # |r_j r_{j-1} r_{j-2}|^{4/3}, j >= 3
-    q = np.zeros(m)  # |r_j|^{4/3} as |r| cbrt(|r|): one cube root per return, not a pow per triple
+    q43 = np.zeros(m)  # |r_j|^{4/3} as |r| cbrt(|r|): one cube root per return, not a pow per triple
     for i in range(1, m):
         r[i] = math.log(px[i] / px[i - 1])
         a[i] = r[i] * r[i]
         ar = abs(r[i])
-        q[i] = ar * np.cbrt(ar)
+        q43[i] = ar * np.cbrt(ar)
         if i >= 2:
             b[i] = ar * abs(r[i - 1])
         if i >= 3:
-            c[i] = q[i] * q[i - 1] * q[i - 2]
+            c[i] = q43[i] * q43[i - 1] * q43[i - 2]
     # window sums ending at each index, over valid terms only (NaN before a full window)
     sa = np.full(m, np.nan)  # K terms of a
     sb2 = np.full(m, np.nan)  # K-2 terms of b (LM)
