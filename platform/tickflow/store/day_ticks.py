@@ -2,22 +2,22 @@
 
 The derived layer (bars, signals) works on the regular session: ticks with
 ``open <= ts < close`` of the XNYS session (early closes included). Extended-hours ticks
-stay in the raw tables. Rows leave PostgreSQL through ``COPY ... TO STDOUT`` as CSV and are
-parsed by Arrow's multi-threaded reader, then sorted by (symbol, time, sequence) in numpy:
-no Python object per tick.
+stay in the raw tables. Rows leave PostgreSQL as binary float8/int8 arrays, one block per
+symbol-minute, that load straight into numpy: no Python object per tick.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import io
+import struct
 from dataclasses import dataclass
 
 import numpy as np
 import psycopg
-import pyarrow as pa
-import pyarrow.csv as pacsv
 from psycopg import sql
+from psycopg.abc import Buffer
+from psycopg.adapt import Loader
+from psycopg.pq import Format
 
 from tickflow import sessions
 from tickflow.kernels.grouping import group_starts
@@ -46,22 +46,56 @@ class DayTicks:
         return len(self.symbols)
 
 
-def _copy_csv(conn: psycopg.Connection, query: sql.Composable) -> bytes:
-    buf = bytearray()
-    with conn.cursor() as cur, cur.copy(sql.SQL("COPY ({}) TO STDOUT (FORMAT csv)").format(query)) as copy:
-        for block in copy:
-            buf += block
-    return bytes(buf)
+_FLOAT8_ARRAY_OID, _INT8_ARRAY_OID = 1022, 1016  # pg_type oids of float8[] and int8[]
 
 
-def _read(payload: bytes, names: list[str], types: list[pa.DataType]) -> pa.Table:
-    if not payload:
-        return pa.table({n: pa.array([], type=t) for n, t in zip(names, types, strict=True)})
-    return pacsv.read_csv(
-        io.BytesIO(payload),
-        read_options=pacsv.ReadOptions(column_names=names),
-        convert_options=pacsv.ConvertOptions(column_types=dict(zip(names, types, strict=True))),
-    )
+class _Float8Array(Loader):
+    """float8[] in binary straight into numpy: header, then (int32 length, value) pairs."""
+
+    format = Format.BINARY
+    dtype = np.dtype([("len", ">i4"), ("v", ">f8")])
+
+    def load(self, data: Buffer) -> np.ndarray:
+        buf = memoryview(data)
+        native = self.dtype["v"].newbyteorder("=")
+        if struct.unpack_from("!i", buf, 0)[0] == 0:  # ndim 0: an empty array
+            return np.empty(0, dtype=native)
+        n = struct.unpack_from("!i", buf, 12)[0]
+        rec = np.frombuffer(buf, dtype=self.dtype, count=n, offset=20)
+        if np.any(rec["len"] < 0):
+            raise ValueError("unexpected NULL in a tick column")
+        return rec["v"].astype(native)
+
+
+class _Int8Array(_Float8Array):
+    dtype = np.dtype([("len", ">i4"), ("v", ">i8")])
+
+
+def _fetch_columns(conn: psycopg.Connection, table: str, columns: tuple[str, ...], lo: sql.Composable,
+                   hi: sql.Composable) -> tuple[list[str], list[int], list[list[np.ndarray]]]:
+    """Per symbol-minute block: the symbol, the row count and one numpy array per column,
+    time-ordered (then by sequence) within the block, blocks ordered by symbol and minute.
+
+    The server aggregates each block into binary arrays, which load as numpy arrays without a
+    Python object per tick (a row-per-message COPY costs a driver iteration per tick)."""
+    aggs = sql.SQL(", ").join(sql.SQL("array_agg({} ORDER BY ts_ns, seq)").format(sql.Identifier(c))
+                              for c in columns)
+    query = sql.SQL(
+        "SELECT sym, {aggs} FROM {table} WHERE ts >= {lo} AND ts < {hi} "
+        "GROUP BY sym, ts_ns / 60000000000 ORDER BY sym, ts_ns / 60000000000"
+    ).format(aggs=aggs, table=sql.Identifier(table), lo=lo, hi=hi)
+    conn.adapters.register_loader(_FLOAT8_ARRAY_OID, _Float8Array)
+    conn.adapters.register_loader(_INT8_ARRAY_OID, _Int8Array)
+    syms: list[str] = []
+    counts: list[int] = []
+    cols: list[list[np.ndarray]] = [[] for _ in columns]
+    with conn.cursor(binary=True) as cur:
+        for row in cur.execute(query):
+            syms.append(row[0])
+            counts.append(len(row[1]))
+            for j in range(len(columns)):
+                cols[j].append(row[j + 1])
+    return syms, counts, cols
 
 
 def from_columns(day: dt.date, symbols: list[str], trades: dict[str, np.ndarray],
@@ -89,26 +123,19 @@ def load_day_ticks(dsn: str, day: dt.date) -> DayTicks:
     open_ns, close_ns = sessions.session_bounds_ns(day)
     lo, hi = (sql.Literal(dt.datetime.fromtimestamp(x / 1e9, tz=dt.UTC)) for x in (open_ns, close_ns))
     with psycopg.connect(dsn) as conn:
-        t_raw = _copy_csv(conn, sql.SQL(
-            "SELECT sym, ts_ns, seq, price, size FROM trades WHERE ts >= {} AND ts < {}").format(lo, hi))
-        q_raw = _copy_csv(conn, sql.SQL(
-            "SELECT sym, ts_ns, seq, bid_price, bid_size, ask_price, ask_size FROM quotes "
-            "WHERE ts >= {} AND ts < {}").format(lo, hi))
-    f8, i8, s = pa.float64(), pa.int64(), pa.string()
-    t = _read(t_raw, ["sym", "ts_ns", "seq", "price", "size"], [s, i8, i8, f8, f8])
-    q = _read(q_raw, ["sym", "ts_ns", "seq", "bid", "bid_size", "ask", "ask_size"], [s, i8, i8, f8, f8, f8, f8])
-    symbols = sorted(set(t.column("sym").unique().to_pylist()) | set(q.column("sym").unique().to_pylist()))
+        t_syms, t_counts, t_vals = _fetch_columns(conn, "trades", ("ts_ns", "price", "size"), lo, hi)
+        q_syms, q_counts, q_vals = _fetch_columns(
+            conn, "quotes", ("ts_ns", "bid_price", "bid_size", "ask_price", "ask_size"), lo, hi)
+    symbols = sorted(set(t_syms) | set(q_syms))
     index = {name: i for i, name in enumerate(symbols)}
 
-    def cols(tab: pa.Table) -> dict[str, np.ndarray]:
-        dict_sym = tab.column("sym").combine_chunks().dictionary_encode()
-        lookup = np.array([index[x] for x in dict_sym.dictionary.to_pylist()], dtype=np.int64)
-        out = {"sym": lookup[dict_sym.indices.to_numpy(zero_copy_only=False)] if len(tab) else
-               np.zeros(0, np.int64)}
-        for name in tab.column_names[1:]:
-            out[name] = tab.column(name).to_numpy()
-        # Sequence breaks ties of equal timestamps; from_columns' sort is stable.
-        order = np.lexsort((out.pop("seq"), out["ts_ns"]))
-        return {k: v[order] for k, v in out.items()}
+    def cols(syms: list[str], counts: list[int], vals: list[list[np.ndarray]], names: tuple[str, ...]
+             ) -> dict[str, np.ndarray]:
+        out = {"sym": np.repeat(np.array([index[x] for x in syms], dtype=np.int64), counts)}
+        for name, parts in zip(names, vals, strict=True):
+            out[name] = np.concatenate(parts) if parts else np.zeros(0, np.int64 if name == "ts_ns" else np.float64)
+        return out
 
-    return from_columns(day, symbols, cols(t), cols(q), open_ns, close_ns)
+    trades = cols(t_syms, t_counts, t_vals, ("ts_ns", "price", "size"))
+    quotes = cols(q_syms, q_counts, q_vals, ("ts_ns", "bid", "bid_size", "ask", "ask_size"))
+    return from_columns(day, symbols, trades, quotes, open_ns, close_ns)
