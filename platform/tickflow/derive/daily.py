@@ -221,4 +221,6 @@ def run_signals(dsn: str, day: dt.date, params: SignalParams | None = None,
     report.extra["trade_signals"] = {f"signal_{k}": int((report.frames["trade_signals"]["signal"] == v).sum())
                                      for k, v in (("buy", 1), ("sell", -1), ("hold", 0))}
     ev["test"] = np.asarray(derived.VOCABULARIES[("jump_events", "test")], dtype=object)[ev["test"].astype(np.int64)]
+    for name in SIGNAL_TABLES:
+        report.extra.setdefault(name, {}).update(_time_range(ticks))
     return report
