@@ -17,8 +17,9 @@ from tickflow.derive.signals import compute_signals
 from tickflow.feed.lobster import load_lobster
 from tickflow.store.day_ticks import from_columns
 
-LOBSTER = Path(__file__).resolve().parents[3] / "shared" / "data" / "lobster"
-MESSAGES = LOBSTER / "AMZN_2012-06-21_34200000_57600000_message_1.csv"
+# The workspace's ../shared/data/lobster, vendored gzip-compressed so any clone can run this.
+LOBSTER = Path(__file__).resolve().parents[1] / "data" / "lobster"
+MESSAGES = LOBSTER / "AMZN_2012-06-21_34200000_57600000_message_1.csv.gz"
 
 
 @pytest.fixture(scope="module")

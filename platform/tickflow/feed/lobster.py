@@ -25,11 +25,12 @@ import numpy as np
 import pandas as pd
 
 _DUMMY = 9_999_999_999
-_NAME = re.compile(r"(?P<sym>[A-Z.]+)_(?P<day>\d{4}-\d{2}-\d{2})_\d+_\d+_message_(?P<level>\d+)\.csv$")
+_NAME = re.compile(r"(?P<sym>[A-Z.]+)_(?P<day>\d{4}-\d{2}-\d{2})_\d+_\d+_message_(?P<level>\d+)\.csv(\.gz)?$")
 
 
 def load_lobster(message_csv: str | Path) -> tuple[dt.date, str, dict[str, np.ndarray], dict[str, np.ndarray]]:
-    """(day, symbol, trades, quotes) from a LOBSTER message file and its orderbook sibling.
+    """(day, symbol, trades, quotes) from a LOBSTER message file and its orderbook sibling
+    (plain or gzip-compressed ``.csv.gz``).
 
     trades: ts_ns, price, size, side, sym (code 0); quotes: ts_ns, bid, bid_size, ask,
     ask_size, sym. Raises ValueError when the file name or the row counts do not match."""
