@@ -25,8 +25,8 @@ NaN; prices must be finite and > 0). With a window of ``K`` trades (default 100)
 
 ``z``, ``lm`` and ``bns_z`` are NaN until ``K`` previous returns exist (``z`` from the
 ``K+1``-th return on, ``lm`` and ``bns_z`` from the ``K``-th), and when their denominator is 0
-(e.g. ``K`` unchanged prices: the statistic is undefined, not infinite). Everything is O(n) per
-symbol: running window sums (:func:`tickflow.kernels.jumps._window_sums`, re-summed exactly
+(e.g. ``K`` unchanged prices: the statistic is undefined, not infinite). Everything is one O(n) pass per
+symbol: running window sums over ring buffers of the last ``K`` terms (re-summed exactly
 every window length to bound round-off) and two-pointer time windows; symbols run in parallel.
 """
 
@@ -37,11 +37,20 @@ import math
 import numba
 import numpy as np
 
-from tickflow.kernels.jumps import MU1, MU43, _bns_z, _window_sums
+from tickflow.kernels.jumps import MU1, MU43, _bns_z
 
 __all__ = ["trade_stats", "trade_log_returns", "signal_rule"]
 
 _NS = 1_000_000_000
+
+
+@numba.njit(cache=True, inline="always")
+def _ring_sum(ring: np.ndarray, i: int, k: int, w: int, first: int) -> float:
+    """Exact sum of the last ``w`` terms ending at term ``i`` (terms before ``first`` are 0)."""
+    acc = 0.0
+    for j in range(max(i - w + 1, first), i + 1):
+        acc += ring[j % k]
+    return acc
 
 
 @numba.njit(cache=True)
@@ -62,42 +71,101 @@ def _symbol_stats(
     m = ts.shape[0]
     if m == 0:
         return
-    r = np.full(m, np.nan)
-    a = np.zeros(m)  # r_j^2, j >= 1
-    b = np.zeros(m)  # |r_j||r_{j-1}|, j >= 2
-    c = np.zeros(m)  # |r_j r_{j-1} r_{j-2}|^{4/3}, j >= 3
-    q43 = np.zeros(m)  # |r_j|^{4/3} as |r| cbrt(|r|): one cube root per return, not a pow per triple
+    # One pass, window sums kept running over ring buffers of the last k terms (term j of a
+    # series sits at j % k), so the per-trade work stays in L1; each sum is re-added exactly
+    # every window length (bounded round-off) and a window of zero terms is exactly 0.
+    ra = np.zeros(k)  # a_j = r_j^2, j >= 1
+    rb = np.zeros(k)  # b_j = |r_j||r_{j-1}|, j >= 2
+    rc = np.zeros(k)  # c_j = |r_j r_{j-1} r_{j-2}|^{4/3}, j >= 3
+    sa = 0.0  # window of k terms of a (z, BNS RV)
+    na = 0
+    sb1 = 0.0  # k-1 terms of b (BNS BV)
+    nb1 = 0
+    sb2 = 0.0  # k-2 terms of b (LM)
+    nb2 = 0
+    sc = 0.0  # k-2 terms of c (BNS TQ)
+    nc = 0
+    sa_prev = np.nan
+    sb2_prev = np.nan
+    ar1 = 0.0  # |r_{i-1}|
+    q1 = 0.0  # |r_{i-1}|^{4/3}
+    q2 = 0.0  # |r_{i-2}|^{4/3}
+    r_out[0] = np.nan
+    z_out[0] = np.nan
+    lm_out[0] = np.nan
+    bns_out[0] = np.nan
     for i in range(1, m):
-        r[i] = math.log(px[i] / px[i - 1])
-        a[i] = r[i] * r[i]
-        ar = abs(r[i])
-        q43[i] = ar * np.cbrt(ar)
+        r = math.log(px[i] / px[i - 1])
+        r_out[i] = r
+        ar = abs(r)
+        q = ar * np.cbrt(ar)  # |r|^{4/3}: a cube root, cheaper than a pow
+        slot = i % k
+        # a: k terms ending at i; term i-k leaves (it shares the slot)
+        a = r * r
+        old = ra[slot]
+        ra[slot] = a
+        sa += a
+        na += a != 0.0
+        if i - k >= 1:
+            sa -= old
+            na -= old != 0.0
+        if slot == 0:
+            sa = _ring_sum(ra, i, k, k, 1)
+        if na == 0:
+            sa = 0.0
         if i >= 2:
-            b[i] = ar * abs(r[i - 1])
+            bterm = ar * ar1
+            rb[slot] = bterm
+            sb1 += bterm
+            sb2 += bterm
+            nb1 += bterm != 0.0
+            nb2 += bterm != 0.0
+            if i - (k - 1) >= 2:
+                old = rb[(i - k + 1) % k]
+                sb1 -= old
+                nb1 -= old != 0.0
+            if i - (k - 2) >= 2:
+                old = rb[(i - k + 2) % k]
+                sb2 -= old
+                nb2 -= old != 0.0
+            if i % (k - 1) == 0:
+                sb1 = _ring_sum(rb, i, k, k - 1, 2)
+            if i % (k - 2) == 0:
+                sb2 = _ring_sum(rb, i, k, k - 2, 2)
+            if nb1 == 0:
+                sb1 = 0.0
+            if nb2 == 0:
+                sb2 = 0.0
         if i >= 3:
-            c[i] = q43[i] * q43[i - 1] * q43[i - 2]
-    # window sums ending at each index, over valid terms only (NaN before a full window)
-    sa = np.full(m, np.nan)  # K terms of a
-    sb2 = np.full(m, np.nan)  # K-2 terms of b (LM)
-    sb1 = np.full(m, np.nan)  # K-1 terms of b (BNS)
-    sc = np.full(m, np.nan)  # K-2 terms of c (BNS)
-    if m > 1:
-        sa[1:] = _window_sums(a[1:], k)
-    if m > 2:
-        sb2[2:] = _window_sums(b[2:], k - 2)
-        sb1[2:] = _window_sums(b[2:], k - 1)
-    if m > 3:
-        sc[3:] = _window_sums(c[3:], k - 2)
-    for i in range(m):
-        r_out[i] = r[i]
-        if i >= k + 1 and sa[i - 1] > 0.0:
-            z_out[i] = r[i] / math.sqrt(sa[i - 1] / k)
-        if i >= k and sb2[i - 1] > 0.0:
-            lm_out[i] = r[i] / math.sqrt(sb2[i - 1] / (k - 2))
+            cterm = q * q1 * q2
+            rc[slot] = cterm
+            sc += cterm
+            nc += cterm != 0.0
+            if i - (k - 2) >= 3:
+                old = rc[(i - k + 2) % k]
+                sc -= old
+                nc -= old != 0.0
+            if i % (k - 2) == 0:
+                sc = _ring_sum(rc, i, k, k - 2, 3)
+            if nc == 0:
+                sc = 0.0
+        sa = max(sa, 0.0)
+        sb1 = max(sb1, 0.0)
+        sb2 = max(sb2, 0.0)
+        sc = max(sc, 0.0)
+        z_out[i] = r / math.sqrt(sa_prev / k) if i >= k + 1 and sa_prev > 0.0 else np.nan
+        lm_out[i] = r / math.sqrt(sb2_prev / (k - 2)) if i >= k and sb2_prev > 0.0 else np.nan
         if i >= k:
-            bv = sb1[i] * k / (k - 1) / (MU1 * MU1)
-            tq = sc[i] * k * k / (k - 2) / (MU43 * MU43 * MU43)
-            bns_out[i] = _bns_z(sa[i], bv, tq, k)[1]
+            bv = sb1 * k / (k - 1) / (MU1 * MU1)
+            tq = sc * k * k / (k - 2) / (MU43 * MU43 * MU43)
+            bns_out[i] = _bns_z(sa, bv, tq, k)[1]
+        else:
+            bns_out[i] = np.nan
+        sa_prev = sa if i >= k else np.nan
+        sb2_prev = sb2 if i >= k - 1 else np.nan
+        q2 = q1
+        q1 = q
+        ar1 = ar
     # intensity: n_i over (t_i - w_count, t_i]; mean/sd of n_j over j < i, t_j >= t_i - w_z
     lo_c = 0
     lo_z = 0
@@ -119,6 +187,7 @@ def _symbol_stats(
             s2 -= nj * nj
             lo_z += 1
         q = i - lo_z
+        iz_out[i] = np.nan
         if q >= max(min_periods, 2):
             # q (q-1) var, exactly in int64 after shifting by the integer part of the mean
             # (q * s2 - s1^2 itself could overflow for very active symbols)
@@ -136,12 +205,13 @@ def _trade_stats(
     ts: np.ndarray, px: np.ndarray, starts: np.ndarray, k: int, w_count: int, w_z: int, min_periods: int
 ) -> tuple:
     n = ts.shape[0]
-    r = np.full(n, np.nan)
-    z = np.full(n, np.nan)
-    lm = np.full(n, np.nan)
-    bns = np.full(n, np.nan)
-    cnt = np.zeros(n, dtype=np.int64)
-    iz = np.full(n, np.nan)
+    # Every row is written by its symbol's worker (NaN where undefined): no fill pass.
+    r = np.empty(n)
+    z = np.empty(n)
+    lm = np.empty(n)
+    bns = np.empty(n)
+    cnt = np.empty(n, dtype=np.int64)
+    iz = np.empty(n)
     for s in numba.prange(starts.shape[0] - 1):
         lo = starts[s]
         hi = starts[s + 1]
