@@ -93,6 +93,8 @@ def kafka(workdir: Path) -> Iterator[KafkaServer]:
 @pytest.fixture
 def settings(workdir: Path, kafka: KafkaServer, plain_dsn: str) -> Settings:
     """Settings pointing at the test servers, with topics of their own."""
+    # One test that brings the shared broker down must not fail every later Kafka test.
+    kafka.ensure_running()
     tag = uuid.uuid4().hex[:8]
     s = Settings(home=workdir / "home", kafka_port=kafka.port, pg_dsn=plain_dsn,
                  topic_trades=f"trades_{tag}", topic_quotes=f"quotes_{tag}", topic_partitions=2)

@@ -61,6 +61,15 @@ class KafkaServer:
             tail = self.log_file.read_text(errors="replace")[-2000:]
             raise RuntimeError(f"Kafka (noida-db) did not open port {self.port}:\n{tail}")
 
+    def ensure_running(self) -> bool:
+        """Start the server again if it no longer answers on its port (a crashed server can
+        linger as a zombie with a live-looking pid). Returns True when it had to restart."""
+        if wait_for_port(self.port, 2.0):
+            return False
+        self.stop()
+        self.start()
+        return True
+
     def stop(self) -> None:
         pid = self.pid()
         if pid is not None:
