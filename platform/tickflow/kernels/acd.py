@@ -86,8 +86,9 @@ def trade_durations(ts_ns: np.ndarray, starts: np.ndarray) -> np.ndarray:
     for zero durations (equal time stamps: one transaction, see the module docstring)."""
     ts = np.ascontiguousarray(ts_ns, dtype=np.int64)
     st = _check_starts(ts.size, starts)
-    for g in range(st.size - 1):
-        if np.any(np.diff(ts[st[g] : st[g + 1]]) < 0):
+    if ts.size > 1:
+        back = np.flatnonzero(np.diff(ts) < 0) + 1  # rows earlier than their predecessor ...
+        if np.any(~np.isin(back, st[:-1])):  # ... are fine only where a new symbol starts
             raise ValueError("ts_ns must be non-decreasing within each symbol")
     return _durations_kernel(ts, st)
 

@@ -197,11 +197,11 @@ def tick_rule(price: np.ndarray, starts: np.ndarray) -> np.ndarray:
     return _tick_rule(p, check_starts(starts, p.size))
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, parallel=True)
 def _lee_ready(price: np.ndarray, bid: np.ndarray, ask: np.ndarray, tick: np.ndarray) -> np.ndarray:
     n = price.shape[0]
     out = np.empty(n, dtype=np.int8)
-    for i in range(n):
+    for i in numba.prange(n):
         mid = 0.5 * (bid[i] + ask[i])
         p = price[i]
         if p > mid:
