@@ -9,8 +9,7 @@ from assets.automation import every_updated_day
 from assets.checks import BAR_CHECKS, SIGNAL_CHECKS, CheckCollector, specs
 from assets.partitions import trading_days
 from resources.tickflow import TickflowResource
-from tickflow.derive.daily import merge_metadata, run_bars, run_indicators
-from tickflow.quality.expectations import bar_checks, signal_checks, volume_reconciliation
+from tickflow.derive.daily import check_bars, check_indicators, merge_metadata, run_bars, run_indicators
 
 BAR_ASSETS = {1: "bars_1m", 5: "bars_5m", 15: "bars_15m"}
 
@@ -32,11 +31,7 @@ def bars(context: AssetExecutionContext, tickflow: TickflowResource):  # type: i
     for key in context.partition_keys:
         report = run_bars(dsn, dt.date.fromisoformat(key))
         for name in BAR_ASSETS.values():
-            frame = report.frames[name]
-            outcomes = bar_checks(frame, len(report.symbols), report.extra[name]["bars_per_symbol"])
-            outcomes.append(volume_reconciliation(frame.groupby("sym")["volume"].sum(),
-                                                  report.frames["raw_volume"]["volume"]))
-            checks[name].add(key, outcomes)
+            checks[name].add(key, check_bars(report, name))
             metas[name].append(report.metadata(name))
         context.log.info(f"bars {key}: {report.rows} rows in {report.seconds}")
     for name in BAR_ASSETS.values():
@@ -56,9 +51,7 @@ def indicators(context: AssetExecutionContext, tickflow: TickflowResource):  # t
     metas = []
     for key in context.partition_keys:
         report = run_indicators(dsn, dt.date.fromisoformat(key))
-        frame = report.frames["indicators"]
-        cols = [c for c in frame.columns if c not in ("sym", "ts")]
-        checks.add(key, signal_checks(frame, cols, [])[:1])
+        checks.add(key, check_indicators(report))
         metas.append(report.metadata("indicators"))
     yield MaterializeResult(metadata=merge_metadata(metas))
     yield from checks.results()

@@ -33,7 +33,6 @@ from assets.signals import anomalies, signals  # noqa: E402
 from resources.tickflow import TickflowResource  # noqa: E402
 from tickflow.derive import daily  # noqa: E402
 from tickflow.feed.simulate import simulate_day  # noqa: E402
-from tickflow.quality.expectations import bar_checks, signal_checks, volume_reconciliation  # noqa: E402
 from tickflow.stack.postgres import PgServer, wheel_bin_dir  # noqa: E402
 from tickflow.stack.procs import free_port  # noqa: E402
 from tickflow.store.simulated import write_simulated_day  # noqa: E402
@@ -47,19 +46,15 @@ def direct(dsn: str) -> dict[str, float]:
     t0 = time.perf_counter()
     rep = daily.run_bars(dsn, DAY)
     for name in ("bars_1m", "bars_5m", "bars_15m"):
-        frame = rep.frames[name]
-        bar_checks(frame, len(rep.symbols), rep.extra[name]["bars_per_symbol"])
-        volume_reconciliation(frame.groupby("sym")["volume"].sum(), rep.frames["raw_volume"]["volume"])
+        daily.check_bars(rep, name)
     t["bars"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    ind = daily.run_indicators(dsn, DAY)
-    signal_checks(ind.frames["indicators"], [c for c in ind.frames["indicators"].columns if c not in ("sym", "ts")], [])
+    daily.check_indicators(daily.run_indicators(dsn, DAY))
     t["indicators"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     sig = daily.run_signals(dsn, DAY)
-    for name in ("trade_signals", "bar_measures", "daily_measures"):
-        signal_checks(sig.frames[name], [c for c in sig.frames[name].columns
-                                         if sig.frames[name][c].dtype.kind == "f"], ["bns_p"] if name != "trade_signals" else [])
+    for name in daily.FINITE_COLUMNS:
+        daily.check_signals(sig, name)
     t["signals"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     daily.run_anomalies(dsn, DAY)

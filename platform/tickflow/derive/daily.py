@@ -20,6 +20,7 @@ import psycopg
 
 from tickflow.derive import bars as bars_mod
 from tickflow.derive.signals import SignalParams, compute_signals
+from tickflow.quality.expectations import CheckOutcome, bar_checks, signal_checks, volume_reconciliation
 from tickflow.store import derived
 from tickflow.store.day_ticks import DayTicks, load_day_ticks
 
@@ -224,3 +225,33 @@ def run_signals(dsn: str, day: dt.date, params: SignalParams | None = None,
     for name in SIGNAL_TABLES:
         report.extra.setdefault(name, {}).update(_time_range(ticks))
     return report
+
+
+# Columns whose defined values must be finite, and p-values, per checked signal table.
+FINITE_COLUMNS = {
+    "trade_signals": ["log_return", "std_return", "lm_stat", "bns_z", "intensity_z", "acd_duration", "acd_surprise"],
+    "bar_measures": ["rv", "bv", "bns_rj", "bns_z", "garch_sigma", "ofi", "bvc_buy_share", "vpin", "roll_spread",
+                     "kyle_lambda", "amihud", "effective_spread", "realized_spread"],
+    "daily_measures": ["rv", "bv", "tq", "bns_z", "lm_critical", "garch_omega", "garch_alpha", "garch_beta",
+                       "garch_loglik", "acd_omega", "acd_alpha", "acd_beta", "acd_loglik", "vpin", "roll_spread",
+                       "kyle_lambda", "amihud", "effective_spread", "realized_spread"],
+}
+P_VALUE_COLUMNS = {"bar_measures": ["bns_p"], "daily_measures": ["bns_p"]}
+
+
+def check_bars(report: DayReport, name: str) -> list[CheckOutcome]:
+    """The quality suite of one bar table of a ``run_bars`` report, reconciliation included."""
+    frame = report.frames[name]
+    outcomes = bar_checks(frame, len(report.symbols), report.extra[name]["bars_per_symbol"])
+    outcomes.append(volume_reconciliation(frame.groupby("sym")["volume"].sum(), report.frames["raw_volume"]["volume"]))
+    return outcomes
+
+
+def check_indicators(report: DayReport) -> list[CheckOutcome]:
+    frame = report.frames["indicators"]
+    return signal_checks(frame, [c for c in frame.columns if c not in ("sym", "ts")], [])
+
+
+def check_signals(report: DayReport, name: str) -> list[CheckOutcome]:
+    """The quality suite of one signal table of a ``run_signals`` report."""
+    return signal_checks(report.frames[name], FINITE_COLUMNS[name], P_VALUE_COLUMNS.get(name, []))

@@ -19,18 +19,14 @@ sampling, 10 s by default): mids are far less noisy than trade prices (no bid-as
 and a fixed grid gives the tests their asymptotics. The GARCH(1,1) is fitted on the same
 grid returns (a symbol's leading NaN returns, before its first quote, count as zero).
 
-Trade signal rule (documented for users of ``trade_signals.signal``): +1 BUY when the trade
-is an upward jump (``|L| >`` the Lee-Mykland critical value for the symbol's trade count at
-``lm_alpha``, with ``r > 0``) or when a buyer-initiated trade (Lee-Ready +1) moves the price up
-by more than ``signal_z`` local standard deviations during a burst of activity (intensity
-z-score above ``signal_intensity_z``): informed, aggressive buying (Easley & O'Hara 1992).
--1 SELL is the mirror image; 0 HOLD otherwise.
+The BUY/SELL/HOLD rule of ``trade_signals.signal`` is documented with its kernel,
+:func:`tickflow.kernels.trade_stats.signal_rule`.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
+from statistics import NormalDist
 
 import numpy as np
 
@@ -68,18 +64,6 @@ class SignalParams:
     vpin_buckets: int = 50
     signal_z: float = 2.0
     signal_intensity_z: float = 1.0
-
-
-def _norm_ppf_upper(alpha: float) -> float:
-    """z with P(Z > z) = alpha, by bisection on erfc (no scipy at runtime)."""
-    lo, hi = -10.0, 10.0
-    for _ in range(200):
-        mid = (lo + hi) / 2
-        if 0.5 * math.erfc(mid / math.sqrt(2)) > alpha:
-            lo = mid
-        else:
-            hi = mid
-    return (lo + hi) / 2
 
 
 def _bin_sum(values: np.ndarray, bins: np.ndarray, n_bins: int) -> np.ndarray:
@@ -173,14 +157,14 @@ def compute_signals(ticks: DayTicks, close_1m: np.ndarray, volume_1m: np.ndarray
 
     bar_sym = np.repeat(np.arange(n_sym, dtype=np.int64), n_bars)
     bar_ts = ticks.open_ns + np.tile(np.arange(n_bars, dtype=np.int64), n_sym) * bar_ns
-    bns_crit = _norm_ppf_upper(p.bns_alpha)
+    bns_crit = NormalDist().inv_cdf(1.0 - p.bns_alpha)
     with np.errstate(invalid="ignore"):
         bns_jump = bar_bns["z"] > bns_crit
     bar_measures = {
         "sym": bar_sym, "interval_min": np.full(n_sym * n_bars, p.measure_bar_minutes, np.int64), "ts": bar_ts,
         "rv": bar_bns["rv"], "bv": bar_bns["bv"], "bns_rj": bar_bns["rj"], "bns_z": bar_bns["z"],
         "bns_p": bar_bns["p"], "bns_jump": bns_jump,
-        "lm_max_abs": np.where(np.isfinite(lm_abs).any(axis=1), np.nanmax(np.where(np.isfinite(lm_abs), lm_abs, -1), axis=1), np.nan),
+        "lm_max_abs": np.fmax.reduce(lm_abs, axis=1),  # NaN-skipping; NaN when the bar has none
         "lm_jumps": lm_jump.sum(axis=1).astype(np.int64),
         "garch_sigma": garch["sigma"][bar_end],
         "ofi": ofi,

@@ -49,6 +49,7 @@ import math
 import numba
 import numpy as np
 
+from tickflow.kernels.grouping import check_starts
 from tickflow.kernels.optimize import filter_11, fit_11
 
 __all__ = [
@@ -61,13 +62,6 @@ __all__ = [
 
 MIN_OBS = 50
 _NS = 1e9
-
-
-def _check_starts(n: int, starts: np.ndarray) -> np.ndarray:
-    st = np.ascontiguousarray(starts, dtype=np.int64)
-    if st.ndim != 1 or st.size < 1 or st[0] != 0 or st[-1] != n or np.any(np.diff(st) < 0):
-        raise ValueError("starts must be 1-D, non-decreasing from 0 to the number of rows")
-    return st
 
 
 @numba.njit(cache=True, parallel=True)
@@ -85,7 +79,7 @@ def trade_durations(ts_ns: np.ndarray, starts: np.ndarray) -> np.ndarray:
     """Seconds since the previous trade of the same symbol; NaN for a symbol's first trade and
     for zero durations (equal time stamps: one transaction, see the module docstring)."""
     ts = np.ascontiguousarray(ts_ns, dtype=np.int64)
-    st = _check_starts(ts.size, starts)
+    st = check_starts(starts, ts.size)
     if ts.size > 1:
         back = np.flatnonzero(np.diff(ts) < 0) + 1  # rows earlier than their predecessor ...
         if np.any(~np.isin(back, st[:-1])):  # ... are fine only where a new symbol starts
@@ -173,7 +167,7 @@ def diurnal_factor(
     those durations as ``durations`` when already computed.
     """
     ts = np.ascontiguousarray(ts_ns, dtype=np.int64)
-    st = _check_starts(ts.size, starts)
+    st = check_starts(starts, ts.size)
     if not (session_seconds > 0 and bucket_seconds > 0):
         raise ValueError("session_seconds and bucket_seconds must be positive")
     op = np.ascontiguousarray(np.broadcast_to(np.asarray(open_ns, dtype=np.int64), (st.size - 1,)))
@@ -261,7 +255,7 @@ def fit_acd11_grouped(x: np.ndarray, starts: np.ndarray, min_obs: int = MIN_OBS)
         raise ValueError("x must be 1-D")
     if np.any(v < 0):
         raise ValueError("durations must be non-negative")
-    st = _check_starts(v.size, starts)
+    st = check_starts(starts, v.size)
     omega, alpha, beta, loglik, conv, nobs, psi = _fit_kernel(v, st, max(int(min_obs), 3))
     return {
         "omega": omega,
@@ -284,7 +278,7 @@ def acd11_psi(
     """Conditional expected duration ``psi_i`` per row under given per-symbol parameters
     (scalars or arrays of length ``n_symbols``); NaN where ``x`` is NaN or a parameter is."""
     v = np.ascontiguousarray(x, dtype=np.float64)
-    st = _check_starts(v.size, starts)
+    st = check_starts(starts, v.size)
     ng = st.size - 1
     w = np.ascontiguousarray(np.broadcast_to(np.asarray(omega, dtype=np.float64), (ng,)))
     a = np.ascontiguousarray(np.broadcast_to(np.asarray(alpha, dtype=np.float64), (ng,)))

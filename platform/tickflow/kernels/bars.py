@@ -49,6 +49,8 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+from tickflow.kernels.grouping import check_starts
+
 __all__ = ["MINUTE_NS", "minute_bars", "quote_bar_stats", "aggregate_bars"]
 
 MINUTE_NS = 60_000_000_000
@@ -256,12 +258,10 @@ def _check_ticks(ts_ns: np.ndarray, starts: np.ndarray, cols: list[np.ndarray], 
     np.ndarray, np.ndarray, list[np.ndarray]
 ]:
     ts = np.ascontiguousarray(ts_ns, dtype=np.int64)
-    st = np.ascontiguousarray(starts, dtype=np.int64)
     out = [np.ascontiguousarray(c, dtype=np.float64) for c in cols]
     if ts.ndim != 1 or any(c.shape != ts.shape for c in out):
         raise ValueError("tick columns must be 1-D arrays of equal length")
-    if st.ndim != 1 or st.size < 1 or st[0] != 0 or st[-1] != ts.size or np.any(np.diff(st) < 0):
-        raise ValueError("starts must be non-decreasing from 0 to len(ts_ns)")
+    st = check_starts(starts, ts.size)
     if int(n_minutes) < 0:
         raise ValueError("n_minutes must be >= 0")
     return ts, st, out

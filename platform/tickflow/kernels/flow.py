@@ -77,6 +77,8 @@ import math
 import numba
 import numpy as np
 
+from tickflow.kernels.grouping import check_starts
+
 __all__ = [
     "prevailing_quote",
     "tick_rule",
@@ -92,14 +94,6 @@ __all__ = [
 
 def _as_f8(x: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(x, dtype=np.float64)
-
-
-def check_starts(starts: np.ndarray, n_rows: int, name: str = "starts") -> np.ndarray:
-    """``starts`` as contiguous int64, checked: non-decreasing from 0 to ``n_rows``."""
-    st = np.ascontiguousarray(starts, dtype=np.int64)
-    if st.ndim != 1 or st.size < 1 or st[0] != 0 or st[-1] != n_rows or np.any(np.diff(st) < 0):
-        raise ValueError(f"{name} must be non-decreasing from 0 to the number of rows ({n_rows})")
-    return st
 
 
 def check_columns(ts: np.ndarray, cols: list[np.ndarray]) -> tuple[np.ndarray, list[np.ndarray]]:

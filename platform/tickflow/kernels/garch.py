@@ -39,6 +39,7 @@ from dataclasses import dataclass
 import numba
 import numpy as np
 
+from tickflow.kernels.grouping import check_starts
 from tickflow.kernels.optimize import filter_11, fit_11
 
 __all__ = [
@@ -171,11 +172,9 @@ def _sigma_kernel(
 
 def _check(returns: np.ndarray, starts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     r = np.ascontiguousarray(returns, dtype=np.float64)
-    st = np.ascontiguousarray(starts, dtype=np.int64)
-    if r.ndim != 1 or st.ndim != 1 or st.size < 1:
-        raise ValueError("returns and starts must be 1-D, starts of length n_symbols + 1")
-    if st[0] != 0 or st[-1] != r.size or np.any(np.diff(st) < 0):
-        raise ValueError("starts must be non-decreasing from 0 to len(returns)")
+    if r.ndim != 1:
+        raise ValueError("returns must be 1-D")
+    st = check_starts(starts, r.size)
     return r, st
 
 

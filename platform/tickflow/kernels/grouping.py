@@ -17,3 +17,11 @@ def group_starts(sym_codes: np.ndarray, n_symbols: int | None = None) -> np.ndar
     if codes.size and (codes[0] < 0 or codes[-1] >= n):
         raise ValueError(f"symbol codes must lie in [0, {n})")
     return np.searchsorted(codes, np.arange(n + 1), side="left").astype(np.int64)
+
+
+def check_starts(starts: np.ndarray, n_rows: int, name: str = "starts") -> np.ndarray:
+    """``starts`` as contiguous int64, checked: 1-D, non-decreasing from 0 to ``n_rows``."""
+    st = np.ascontiguousarray(starts, dtype=np.int64)
+    if st.ndim != 1 or st.size < 1 or st[0] != 0 or st[-1] != n_rows or np.any(np.diff(st) < 0):
+        raise ValueError(f"{name} must be non-decreasing from 0 to the number of rows ({n_rows})")
+    return st

@@ -75,6 +75,8 @@ import math
 import numba
 import numpy as np
 
+from tickflow.kernels.grouping import check_starts
+
 __all__ = [
     "MU1",
     "MU43",
@@ -209,10 +211,7 @@ def _as_starts(starts_or_n: np.ndarray | int, size: int) -> np.ndarray:
         if n_per <= 0 or size % n_per:
             raise ValueError(f"len(r) = {size} is not a multiple of n_per_symbol = {n_per}")
         return np.arange(0, size + 1, n_per, dtype=np.int64)
-    st = np.ascontiguousarray(starts_or_n, dtype=np.int64)
-    if st.ndim != 1 or st.size < 1 or st[0] != 0 or st[-1] != size or np.any(np.diff(st) < 0):
-        raise ValueError("starts must be non-decreasing from 0 to len(r)")
-    return st
+    return check_starts(np.asarray(starts_or_n), size)
 
 
 def _bns_dict(r: np.ndarray, seg: np.ndarray) -> dict[str, np.ndarray]:

@@ -75,7 +75,8 @@ import math
 import numba
 import numpy as np
 
-from tickflow.kernels.flow import _prevailing, check_columns, check_grid, check_starts
+from tickflow.kernels.flow import _prevailing, check_columns, check_grid
+from tickflow.kernels.grouping import check_starts
 
 __all__ = ["MINUTE_NS", "roll_spread", "kyle_lambda", "amihud", "spreads"]
 

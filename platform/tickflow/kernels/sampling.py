@@ -25,6 +25,8 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+from tickflow.kernels.grouping import check_starts
+
 __all__ = ["sample_prev_tick", "grid_log_returns", "log_returns_on_grid"]
 
 
@@ -67,11 +69,9 @@ def _check(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     ts = np.ascontiguousarray(ts_ns, dtype=np.int64)
     v = np.ascontiguousarray(value, dtype=np.float64)
-    st = np.ascontiguousarray(starts, dtype=np.int64)
     if ts.shape != v.shape or ts.ndim != 1:
         raise ValueError("ts_ns and value must be 1-D arrays of equal length")
-    if st.ndim != 1 or st.size < 1 or st[0] != 0 or st[-1] != ts.size or np.any(np.diff(st) < 0):
-        raise ValueError("starts must be non-decreasing from 0 to len(ts_ns)")
+    st = check_starts(starts, ts.size)
     if int(step_ns) <= 0 or int(n_steps) < 0:
         raise ValueError("step_ns must be > 0 and n_steps >= 0")
     return ts, v, st

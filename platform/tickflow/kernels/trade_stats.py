@@ -37,6 +37,7 @@ import math
 import numba
 import numpy as np
 
+from tickflow.kernels.grouping import check_starts
 from tickflow.kernels.jumps import MU1, MU43, _bns_z
 
 __all__ = ["trade_stats", "trade_log_returns", "signal_rule"]
@@ -223,11 +224,9 @@ def _trade_stats(
 def _inputs(ts_ns: np.ndarray, price: np.ndarray, starts: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     ts = np.ascontiguousarray(ts_ns, dtype=np.int64)
     px = np.ascontiguousarray(price, dtype=np.float64)
-    st = np.ascontiguousarray(starts, dtype=np.int64)
     if ts.ndim != 1 or ts.shape != px.shape:
         raise ValueError("ts_ns and price must be 1-D arrays of equal length")
-    if st.ndim != 1 or st.size < 1 or st[0] != 0 or st[-1] != ts.size or np.any(np.diff(st) < 0):
-        raise ValueError("starts must be non-decreasing from 0 to len(ts_ns)")
+    st = check_starts(starts, ts.size)
     if not np.all(np.isfinite(px) & (px > 0.0)):
         raise ValueError("prices must be finite and > 0")
     first = np.zeros(ts.size, dtype=bool)

@@ -101,18 +101,18 @@ def bar_checks(bars: pd.DataFrame, n_symbols: int, bars_per_symbol: int) -> list
 
 
 def signal_checks(frame: pd.DataFrame, finite: list[str], probabilities: list[str]) -> list[CheckOutcome]:
-    """Finite where defined (NaN/NULL means undefined and is allowed; +-inf is not), and
-    p-values in [0, 1]."""
+    """Finite where defined (NaN/NULL means undefined and is allowed; +-inf is not), and,
+    when ``probabilities`` names columns, p-values in [0, 1]."""
     import great_expectations as gx
 
     E = gx.expectations
     big = float(np.finfo(np.float64).max)
-    return _validate(frame, {
-        "finite_where_defined": ("every defined value is finite", [
-            E.ExpectColumnValuesToBeBetween(column=c, min_value=-big, max_value=big) for c in finite]),
-        "p_values_in_unit_interval": ("p-values lie in [0, 1]", [
-            E.ExpectColumnValuesToBeBetween(column=c, min_value=0.0, max_value=1.0) for c in probabilities]),
-    })
+    checks = {"finite_where_defined": ("every defined value is finite", [
+        E.ExpectColumnValuesToBeBetween(column=c, min_value=-big, max_value=big) for c in finite])}
+    if probabilities:
+        checks["p_values_in_unit_interval"] = ("p-values lie in [0, 1]", [
+            E.ExpectColumnValuesToBeBetween(column=c, min_value=0.0, max_value=1.0) for c in probabilities])
+    return _validate(frame, checks)
 
 
 def volume_reconciliation(bar_volume: pd.Series, raw_volume: pd.Series, rtol: float = 1e-9) -> CheckOutcome:

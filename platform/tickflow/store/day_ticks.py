@@ -109,7 +109,14 @@ def from_columns(day: dt.date, symbols: list[str], trades: dict[str, np.ndarray]
         ts = np.asarray(cols["ts_ns"], dtype=np.int64)
         keep = (ts >= o) & (ts < c)
         sym = np.asarray(cols["sym"], dtype=np.int64)[keep]
-        order = np.lexsort((ts[keep], sym))
+        t = ts[keep]
+        d_sym, d_ts = np.diff(sym), np.diff(t)
+        if np.all((d_sym > 0) | ((d_sym == 0) & (d_ts >= 0))):
+            # Already symbol-major and time-ordered (the store's loader sends it so): a stable
+            # sort would be the identity, so skip it.
+            out = {k: np.ascontiguousarray(np.asarray(v)[keep]) for k, v in cols.items() if k != "sym"}
+            return out, group_starts(sym, len(symbols))
+        order = np.lexsort((t, sym))
         out = {k: np.ascontiguousarray(np.asarray(v)[keep][order]) for k, v in cols.items() if k != "sym"}
         return out, group_starts(sym[order], len(symbols))
 
