@@ -11,7 +11,10 @@ Conventions shared by every kernel module:
   of rows per symbol, so they reshape to ``(n_symbols, n_bins)``.
 - A kernel is ``@numba.njit(cache=True)`` (``parallel=True`` with ``prange`` over symbols
   where the work per symbol is large), takes arrays and returns arrays; a plain Python
-  wrapper validates and allocates. Undefined values are NaN, never a silent zero.
+  wrapper validates and allocates. Row-length outputs are allocated by numpy and filled by
+  the kernel: numpy asks Linux for transparent huge pages on large arrays and numba's
+  allocator does not, and on fresh 10M-row arrays the 4 KiB page faults cost about as much
+  as the arithmetic (``bench/signals.py``). Undefined values are NaN, never a silent zero.
 - Each module docstring gives the formulas and the paper they come from; each kernel has a
   test against an independent reference (plain numpy/pandas, a published value, or `arch`).
 """

@@ -50,7 +50,7 @@ import numba
 import numpy as np
 
 from tickflow.kernels.grouping import check_starts
-from tickflow.kernels.optimize import filter_11, fit_11
+from tickflow.kernels.optimize import filter_11, filter_11_into, fit_11
 
 __all__ = [
     "MIN_OBS",
@@ -65,14 +65,14 @@ _NS = 1e9
 
 
 @numba.njit(cache=True, parallel=True)
-def _durations_kernel(ts: np.ndarray, starts: np.ndarray) -> np.ndarray:
-    d = np.full(ts.shape[0], np.nan)
+def _durations_kernel(ts: np.ndarray, starts: np.ndarray, d: np.ndarray) -> None:
     for g in numba.prange(starts.shape[0] - 1):
-        for i in range(starts[g] + 1, starts[g + 1]):
+        lo = starts[g]
+        if lo < starts[g + 1]:
+            d[lo] = np.nan
+        for i in range(lo + 1, starts[g + 1]):
             dt = ts[i] - ts[i - 1]
-            if dt > 0:
-                d[i] = dt / _NS
-    return d
+            d[i] = dt / _NS if dt > 0 else np.nan
 
 
 def trade_durations(ts_ns: np.ndarray, starts: np.ndarray) -> np.ndarray:
@@ -84,7 +84,9 @@ def trade_durations(ts_ns: np.ndarray, starts: np.ndarray) -> np.ndarray:
         back = np.flatnonzero(np.diff(ts) < 0) + 1  # rows earlier than their predecessor ...
         if np.any(~np.isin(back, st[:-1])):  # ... are fine only where a new symbol starts
             raise ValueError("ts_ns must be non-decreasing within each symbol")
-    return _durations_kernel(ts, st)
+    d = np.empty(ts.size)
+    _durations_kernel(ts, st, d)
+    return d
 
 
 @numba.njit(cache=True)
@@ -137,18 +139,17 @@ def _diurnal_group(ts: np.ndarray, d: np.ndarray, open_ns: int, session_s: float
 
 @numba.njit(cache=True, parallel=True)
 def _diurnal_kernel(
-    ts: np.ndarray, d: np.ndarray, starts: np.ndarray, open_ns: np.ndarray, session_s: float, bucket_s: float
-) -> np.ndarray:
+    ts: np.ndarray, d: np.ndarray, starts: np.ndarray, open_ns: np.ndarray, session_s: float, bucket_s: float,
+    phi: np.ndarray,
+) -> None:
     nb = int(math.ceil(session_s / bucket_s))
     mids = np.empty(nb)
     for b in range(nb):
         mids[b] = (b * bucket_s + min((b + 1) * bucket_s, session_s)) / 2.0
-    phi = np.full(ts.shape[0], np.nan)
     for g in numba.prange(starts.shape[0] - 1):
         lo = starts[g]
         hi = starts[g + 1]
         _diurnal_group(ts[lo:hi], d[lo:hi], open_ns[g], session_s, bucket_s, mids, phi[lo:hi])
-    return phi
 
 
 def diurnal_factor(
@@ -174,7 +175,9 @@ def diurnal_factor(
     d = trade_durations(ts, st) if durations is None else np.ascontiguousarray(durations, dtype=np.float64)
     if d.shape != ts.shape:
         raise ValueError("durations must align with ts_ns")
-    return _diurnal_kernel(ts, d, st, op, float(session_seconds), float(bucket_seconds))
+    phi = np.full(ts.size, np.nan)
+    _diurnal_kernel(ts, d, st, op, float(session_seconds), float(bucket_seconds), phi)
+    return phi
 
 
 @numba.njit(cache=True)
@@ -194,8 +197,11 @@ def _finite(x: np.ndarray, lo: int, hi: int) -> tuple[np.ndarray, np.ndarray]:
 
 @numba.njit(cache=True, parallel=True)
 def _fit_kernel(
-    x: np.ndarray, starts: np.ndarray, min_obs: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    x: np.ndarray, starts: np.ndarray, min_obs: int, psi: np.ndarray, work: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Fits each group; ``psi`` and ``work`` (row-length, numpy-allocated) hold a group's
+    usable durations packed at the front of its rows and the optimiser's scratch, then
+    ``psi`` gets the fitted values scattered back: no allocation per group."""
     ng = starts.shape[0] - 1
     omega = np.full(ng, np.nan)
     alpha = np.full(ng, np.nan)
@@ -203,34 +209,43 @@ def _fit_kernel(
     loglik = np.full(ng, np.nan)
     conv = np.zeros(ng, dtype=np.bool_)
     nobs = np.zeros(ng, dtype=np.int64)
-    psi = np.full(x.shape[0], np.nan)
     for g in numba.prange(ng):
-        idx, v = _finite(x, starts[g], starts[g + 1])
-        n = v.shape[0]
+        lo = starts[g]
+        hi = starts[g + 1]
+        n = 0
+        for i in range(lo, hi):
+            if math.isfinite(x[i]) and x[i] >= 0.0:
+                psi[lo + n] = x[i]
+                n += 1
         nobs[g] = n
-        if n < min_obs:
-            continue
-        p0 = np.mean(v)
-        w, a, b, q, ok, _ = fit_11(v, False, p0)
-        if not math.isfinite(q):
-            continue
-        omega[g] = w
-        alpha[g] = a
-        beta[g] = b
-        loglik[g] = 2.0 * q
-        conv[g] = ok
-        ps = filter_11(v, w, a, b, False, p0)
-        for j in range(n):
-            psi[idx[j]] = ps[j]
-    return omega, alpha, beta, loglik, conv, nobs, psi
+        fitted = False
+        if n >= min_obs:
+            v = psi[lo:lo + n]
+            p0 = np.mean(v)
+            w, a, b, q, ok, _ = fit_11(v, False, p0, work[lo:lo + n])
+            if math.isfinite(q):
+                omega[g] = w
+                alpha[g] = a
+                beta[g] = b
+                loglik[g] = 2.0 * q
+                conv[g] = ok
+                filter_11_into(v, w, a, b, False, p0, work[lo:lo + n])
+                fitted = True
+        j = n - 1  # packed row j <= its source row: scatter back from the end
+        for i in range(hi - 1, lo - 1, -1):
+            if fitted and math.isfinite(x[i]) and x[i] >= 0.0:
+                psi[i] = work[lo + j]
+                j -= 1
+            else:
+                psi[i] = np.nan
+    return omega, alpha, beta, loglik, conv, nobs
 
 
 @numba.njit(cache=True, parallel=True)
 def _psi_kernel(
-    x: np.ndarray, starts: np.ndarray, omega: np.ndarray, alpha: np.ndarray, beta: np.ndarray
-) -> np.ndarray:
+    x: np.ndarray, starts: np.ndarray, omega: np.ndarray, alpha: np.ndarray, beta: np.ndarray, psi: np.ndarray
+) -> None:
     ng = starts.shape[0] - 1
-    psi = np.full(x.shape[0], np.nan)
     for g in numba.prange(ng):
         if not (math.isfinite(omega[g]) and math.isfinite(alpha[g]) and math.isfinite(beta[g])):
             continue
@@ -241,7 +256,6 @@ def _psi_kernel(
         ps = filter_11(v, omega[g], alpha[g], beta[g], False, np.mean(v))
         for j in range(n):
             psi[idx[j]] = ps[j]
-    return psi
 
 
 def fit_acd11_grouped(x: np.ndarray, starts: np.ndarray, min_obs: int = MIN_OBS) -> dict[str, np.ndarray]:
@@ -256,7 +270,8 @@ def fit_acd11_grouped(x: np.ndarray, starts: np.ndarray, min_obs: int = MIN_OBS)
     if np.any(v < 0):
         raise ValueError("durations must be non-negative")
     st = check_starts(starts, v.size)
-    omega, alpha, beta, loglik, conv, nobs, psi = _fit_kernel(v, st, max(int(min_obs), 3))
+    psi = np.empty(v.size)
+    omega, alpha, beta, loglik, conv, nobs = _fit_kernel(v, st, max(int(min_obs), 3), psi, np.empty(v.size))
     return {
         "omega": omega,
         "alpha": alpha,
@@ -283,4 +298,6 @@ def acd11_psi(
     w = np.ascontiguousarray(np.broadcast_to(np.asarray(omega, dtype=np.float64), (ng,)))
     a = np.ascontiguousarray(np.broadcast_to(np.asarray(alpha, dtype=np.float64), (ng,)))
     b = np.ascontiguousarray(np.broadcast_to(np.asarray(beta, dtype=np.float64), (ng,)))
-    return _psi_kernel(v, st, w, a, b)
+    psi = np.full(v.size, np.nan)
+    _psi_kernel(v, st, w, a, b, psi)
+    return psi

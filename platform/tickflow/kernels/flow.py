@@ -118,11 +118,10 @@ def check_grid(bar_ns: int, n_bins: int) -> tuple[int, int]:
 
 @numba.njit(cache=True, parallel=True)
 def _prevailing(
-    t_ts: np.ndarray, t_starts: np.ndarray, q_ts: np.ndarray, bid: np.ndarray, ask: np.ndarray, q_starts: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
+    t_ts: np.ndarray, t_starts: np.ndarray, q_ts: np.ndarray, bid: np.ndarray, ask: np.ndarray, q_starts: np.ndarray,
+    bid_at: np.ndarray, ask_at: np.ndarray,
+) -> None:
     n_sym = t_starts.shape[0] - 1
-    bid_at = np.empty(t_ts.shape[0], dtype=np.float64)
-    ask_at = np.empty(t_ts.shape[0], dtype=np.float64)
     for s in numba.prange(n_sym):
         q0 = q_starts[s]
         qhi = q_starts[s + 1]
@@ -137,7 +136,6 @@ def _prevailing(
             else:
                 bid_at[i] = np.nan
                 ask_at[i] = np.nan
-    return bid_at, ask_at
 
 
 def prevailing_quote(
@@ -159,19 +157,29 @@ def prevailing_quote(
     qs_ = check_starts(q_starts, qt.size, "q_starts")
     if ts_.size != qs_.size:
         raise ValueError("t_starts and q_starts must cover the same symbols")
-    return _prevailing(tt, ts_, qt, b, a, qs_)
+    return prevailing_arrays(tt, ts_, qt, b, a, qs_)
+
+
+def prevailing_arrays(t_ts: np.ndarray, t_starts: np.ndarray, q_ts: np.ndarray, bid: np.ndarray, ask: np.ndarray,
+                      q_starts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`prevailing_quote` on inputs already validated."""
+    bid_at = np.empty(t_ts.size)
+    ask_at = np.empty(t_ts.size)
+    _prevailing(t_ts, t_starts, q_ts, bid, ask, q_starts, bid_at, ask_at)
+    return bid_at, ask_at
 
 
 # ----------------------------------------------------------------------------- classification
 
 
 @numba.njit(cache=True, parallel=True)
-def _tick_rule(price: np.ndarray, starts: np.ndarray) -> np.ndarray:
-    out = np.zeros(price.shape[0], dtype=np.int8)
+def _tick_rule(price: np.ndarray, starts: np.ndarray, out: np.ndarray) -> None:
     for s in numba.prange(starts.shape[0] - 1):
         lo = starts[s]
         hi = starts[s + 1]
         sign = 0
+        if hi > lo:
+            out[lo] = 0
         for i in range(lo + 1, hi):
             d = price[i] - price[i - 1]
             if d > 0.0:
@@ -179,7 +187,6 @@ def _tick_rule(price: np.ndarray, starts: np.ndarray) -> np.ndarray:
             elif d < 0.0:
                 sign = -1
             out[i] = sign
-    return out
 
 
 def tick_rule(price: np.ndarray, starts: np.ndarray) -> np.ndarray:
@@ -188,14 +195,14 @@ def tick_rule(price: np.ndarray, starts: np.ndarray) -> np.ndarray:
     p = _as_f8(price)
     if p.ndim != 1:
         raise ValueError("price must be 1-D")
-    return _tick_rule(p, check_starts(starts, p.size))
+    out = np.empty(p.size, dtype=np.int8)
+    _tick_rule(p, check_starts(starts, p.size), out)
+    return out
 
 
 @numba.njit(cache=True, parallel=True)
-def _lee_ready(price: np.ndarray, bid: np.ndarray, ask: np.ndarray, tick: np.ndarray) -> np.ndarray:
-    n = price.shape[0]
-    out = np.empty(n, dtype=np.int8)
-    for i in numba.prange(n):
+def _lee_ready(price: np.ndarray, bid: np.ndarray, ask: np.ndarray, tick: np.ndarray, out: np.ndarray) -> None:
+    for i in numba.prange(price.shape[0]):
         mid = 0.5 * (bid[i] + ask[i])
         p = price[i]
         if p > mid:
@@ -204,7 +211,6 @@ def _lee_ready(price: np.ndarray, bid: np.ndarray, ask: np.ndarray, tick: np.nda
             out[i] = -1
         else:  # at the mid, or no quote (NaN mid): tick rule
             out[i] = tick[i]
-    return out
 
 
 def lee_ready(price: np.ndarray, bid_at: np.ndarray, ask_at: np.ndarray, tick_sign: np.ndarray) -> np.ndarray:
@@ -216,7 +222,9 @@ def lee_ready(price: np.ndarray, bid_at: np.ndarray, ask_at: np.ndarray, tick_si
     k = np.ascontiguousarray(tick_sign, dtype=np.int8)
     if p.ndim != 1 or b.shape != p.shape or a.shape != p.shape or k.shape != p.shape:
         raise ValueError("price, bid_at, ask_at and tick_sign must be 1-D of equal length")
-    return _lee_ready(p, b, a, k)
+    out = np.empty(p.size, dtype=np.int8)
+    _lee_ready(p, b, a, k, out)
+    return out
 
 
 # ----------------------------------------------------------------------------- OFI

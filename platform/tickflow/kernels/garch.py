@@ -116,7 +116,7 @@ def _fit_span(
     if n < min_obs:
         return np.nan, np.nan, np.nan, np.nan, False, n
     bc = _backcast(e2)
-    w, a, b, q, ok, _ = fit_11(e2, True, bc)
+    w, a, b, q, ok, _ = fit_11(e2, True, bc, np.empty(n))
     if not math.isfinite(q):
         return np.nan, np.nan, np.nan, np.nan, False, n
     s2 = filter_11(e2, w, a, b, True, bc)

@@ -75,7 +75,7 @@ import math
 import numba
 import numpy as np
 
-from tickflow.kernels.flow import _prevailing, check_columns, check_grid
+from tickflow.kernels.flow import check_columns, check_grid, prevailing_arrays
 from tickflow.kernels.grouping import check_starts
 
 __all__ = ["MINUTE_NS", "roll_spread", "kyle_lambda", "amihud", "spreads"]
@@ -426,8 +426,8 @@ def spreads(
     if delay < 0:
         raise ValueError("delay_ns must be >= 0")
     end_ns = int(open_ns) + bar * nb
-    b0, a0 = _prevailing(tt, ts_, qt, b, a, qs_)
-    b1, a1 = _prevailing(tt + delay, ts_, qt, b, a, qs_)
+    b0, a0 = prevailing_arrays(tt, ts_, qt, b, a, qs_)
+    b1, a1 = prevailing_arrays(tt + delay, ts_, qt, b, a, qs_)
     m0 = 0.5 * (b0 + a0)
     m1 = 0.5 * (b1 + a1)
     ok = (g != 0.0) & (m0 > 0.0)

@@ -63,19 +63,27 @@ _P_MAX = 1.0 - 1e-9  # alpha + beta < 1
 
 
 @numba.njit(cache=True)
-def filter_11(
-    u: np.ndarray, omega: float, alpha: float, beta: float, arch_start: bool, s0: float
-) -> np.ndarray:
-    """``s_t`` of the recursion over ``u`` (``s_0`` as in the module docstring)."""
+def filter_11_into(
+    u: np.ndarray, omega: float, alpha: float, beta: float, arch_start: bool, s0: float, out: np.ndarray
+) -> None:
+    """``s_t`` of the recursion over ``u`` (``s_0`` as in the module docstring), into ``out``."""
     n = u.shape[0]
-    out = np.empty(n)
     if n == 0:
-        return out
+        return
     s = omega + (alpha + beta) * s0 if arch_start else s0
     out[0] = s
     for t in range(1, n):
         s = omega + alpha * u[t - 1] + beta * s
         out[t] = s
+
+
+@numba.njit(cache=True)
+def filter_11(
+    u: np.ndarray, omega: float, alpha: float, beta: float, arch_start: bool, s0: float
+) -> np.ndarray:
+    """``s_t`` of the recursion over ``u`` (``s_0`` as in the module docstring)."""
+    out = np.empty(u.shape[0])
+    filter_11_into(u, omega, alpha, beta, arch_start, s0, out)
     return out
 
 
@@ -209,10 +217,12 @@ def _solve_free(a: np.ndarray, b: np.ndarray, free: np.ndarray, x: np.ndarray) -
 
 
 @numba.njit(cache=True)
-def fit_11(u: np.ndarray, arch_start: bool, s0: float) -> tuple[float, float, float, float, bool, int]:
+def fit_11(u: np.ndarray, arch_start: bool, s0: float, z: np.ndarray) -> tuple[float, float, float, float, bool, int]:
     """Maximise ``Q`` over ``u`` (non-negative, finite, not all zero).
 
-    ``s0`` is the backcast (``arch_start``) or the fixed first value, in the units of ``u``.
+    ``s0`` is the backcast (``arch_start``) or the fixed first value, in the units of ``u``;
+    ``z`` (as long as ``u``) is scratch space for ``u`` scaled to mean 1, passed in so that
+    callers fitting many groups can hand out slices of one numpy buffer (kernels/__init__).
     Returns ``(omega, alpha, beta, Q, converged, iterations)`` in the units of ``u``.
     """
     n = u.shape[0]
@@ -222,7 +232,8 @@ def fit_11(u: np.ndarray, arch_start: bool, s0: float) -> tuple[float, float, fl
     m /= n
     if not m > 0.0 or n < 3:
         return np.nan, np.nan, np.nan, np.nan, False, 0
-    z = u / m
+    for t in range(n):
+        z[t] = u[t] / m
     zs0 = s0 / m
     shift = -0.5 * n * math.log(m)
     lo = np.array([-np.inf, 0.0, 0.0])

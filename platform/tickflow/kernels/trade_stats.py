@@ -38,7 +38,7 @@ import numba
 import numpy as np
 
 from tickflow.kernels.grouping import check_starts
-from tickflow.kernels.jumps import MU1, MU43, _bns_z
+from tickflow.kernels.jumps import MU1, MU43, THETA
 
 __all__ = ["trade_stats", "trade_log_returns", "signal_rule"]
 
@@ -49,8 +49,11 @@ _NS = 1_000_000_000
 def _ring_sum(ring: np.ndarray, i: int, k: int, w: int, first: int) -> float:
     """Exact sum of the last ``w`` terms ending at term ``i`` (terms before ``first`` are 0)."""
     acc = 0.0
-    for j in range(max(i - w + 1, first), i + 1):
-        acc += ring[j % k]
+    j0 = max(i - w + 1, first)
+    idx = j0 % k
+    for _ in range(j0, i + 1):
+        acc += ring[idx]
+        idx = idx + 1 if idx + 1 < k else 0
     return acc
 
 
@@ -66,7 +69,6 @@ def _symbol_stats(
     z_out: np.ndarray,
     lm_out: np.ndarray,
     bns_out: np.ndarray,
-    cnt_out: np.ndarray,
     iz_out: np.ndarray,
 ) -> None:
     m = ts.shape[0]
@@ -95,12 +97,24 @@ def _symbol_stats(
     z_out[0] = np.nan
     lm_out[0] = np.nan
     bns_out[0] = np.nan
+    # i % k, i % (k-1), i % (k-2) kept as wrapping counters: an integer division per use
+    # cost more than the rest of the loop body.
+    slot = 0
+    mod1 = 0
+    mod2 = 0
+    k2 = float(k - 2)
+    c_bv = k / (k - 1) / (MU1 * MU1)  # BV = c_bv * sum b (module doc)
+    c_tq = k * k / (k - 2) / (MU43 * MU43 * MU43)
     for i in range(1, m):
+        slot = slot + 1 if slot + 1 < k else 0
+        mod1 = mod1 + 1 if mod1 + 1 < k - 1 else 0
+        mod2 = mod2 + 1 if mod2 + 1 < k - 2 else 0
+        slot1 = slot + 1 if slot + 1 < k else slot + 1 - k  # (i - k + 1) % k
+        slot2 = slot + 2 if slot + 2 < k else slot + 2 - k  # (i - k + 2) % k
         r = math.log(px[i] / px[i - 1])
         r_out[i] = r
         ar = abs(r)
         q = ar * np.cbrt(ar)  # |r|^{4/3}: a cube root, cheaper than a pow
-        slot = i % k
         # a: k terms ending at i; term i-k leaves (it shares the slot)
         a = r * r
         old = ra[slot]
@@ -122,16 +136,16 @@ def _symbol_stats(
             nb1 += bterm != 0.0
             nb2 += bterm != 0.0
             if i - (k - 1) >= 2:
-                old = rb[(i - k + 1) % k]
+                old = rb[slot1]
                 sb1 -= old
                 nb1 -= old != 0.0
             if i - (k - 2) >= 2:
-                old = rb[(i - k + 2) % k]
+                old = rb[slot2]
                 sb2 -= old
                 nb2 -= old != 0.0
-            if i % (k - 1) == 0:
+            if mod1 == 0:
                 sb1 = _ring_sum(rb, i, k, k - 1, 2)
-            if i % (k - 2) == 0:
+            if mod2 == 0:
                 sb2 = _ring_sum(rb, i, k, k - 2, 2)
             if nb1 == 0:
                 sb1 = 0.0
@@ -143,10 +157,10 @@ def _symbol_stats(
             sc += cterm
             nc += cterm != 0.0
             if i - (k - 2) >= 3:
-                old = rc[(i - k + 2) % k]
+                old = rc[slot2]
                 sc -= old
                 nc -= old != 0.0
-            if i % (k - 2) == 0:
+            if mod2 == 0:
                 sc = _ring_sum(rc, i, k, k - 2, 3)
             if nc == 0:
                 sc = 0.0
@@ -154,12 +168,11 @@ def _symbol_stats(
         sb1 = max(sb1, 0.0)
         sb2 = max(sb2, 0.0)
         sc = max(sc, 0.0)
-        z_out[i] = r / math.sqrt(sa_prev / k) if i >= k + 1 and sa_prev > 0.0 else np.nan
-        lm_out[i] = r / math.sqrt(sb2_prev / (k - 2)) if i >= k and sb2_prev > 0.0 else np.nan
-        if i >= k:
-            bv = sb1 * k / (k - 1) / (MU1 * MU1)
-            tq = sc * k * k / (k - 2) / (MU43 * MU43 * MU43)
-            bns_out[i] = _bns_z(sa, bv, tq, k)[1]
+        z_out[i] = r * math.sqrt(k / sa_prev) if i >= k + 1 and sa_prev > 0.0 else np.nan
+        lm_out[i] = r * math.sqrt(k2 / sb2_prev) if i >= k and sb2_prev > 0.0 else np.nan
+        if i >= k and sa > 0.0 and sb1 > 0.0:
+            bv = sb1 * c_bv
+            bns_out[i] = (sa - bv) / sa * math.sqrt(k / (THETA * max(1.0, sc * c_tq / (bv * bv))))
         else:
             bns_out[i] = np.nan
         sa_prev = sa if i >= k else np.nan
@@ -167,32 +180,38 @@ def _symbol_stats(
         q2 = q1
         q1 = q
         ar1 = ar
-    # intensity: n_i over (t_i - w_count, t_i]; mean/sd of n_j over j < i, t_j >= t_i - w_z
+    # intensity: n_i over (t_i - w_count, t_i]; mean/sd of n_j over j < i, t_j >= t_i - w_z.
+    # n_j of a trade leaving the z window is recounted with a third pointer (lo_cz: the count
+    # window's start for trade lo_z) rather than kept in a row-length array.
     lo_c = 0
     lo_z = 0
+    lo_cz = 0
     s1 = 0  # sum of n_j over the z window (exact integers)
     s2 = 0
+    n_prev = 0
     for i in range(m):
         t = ts[i]
         while ts[lo_c] <= t - w_count:
             lo_c += 1
         n_i = i - lo_c + 1
-        cnt_out[i] = n_i
         if i > 0:  # trade i-1 enters the z window ...
-            nj = cnt_out[i - 1]
-            s1 += nj
-            s2 += nj * nj
+            s1 += n_prev
+            s2 += n_prev * n_prev
         while lo_z < i and ts[lo_z] < t - w_z:  # ... and old ones leave it
-            nj = cnt_out[lo_z]
+            while ts[lo_cz] <= ts[lo_z] - w_count:
+                lo_cz += 1
+            nj = lo_z - lo_cz + 1
             s1 -= nj
             s2 -= nj * nj
             lo_z += 1
+        n_prev = n_i
         q = i - lo_z
         iz_out[i] = np.nan
         if q >= max(min_periods, 2):
-            # q (q-1) var, exactly in int64 after shifting by the integer part of the mean
-            # (q * s2 - s1^2 itself could overflow for very active symbols)
-            mu = s1 // q
+            # q (q-1) var = q s2 - s1^2, exactly in int64 after shifting by an integer mu near
+            # the mean (the identity holds for any integer mu; q s2 itself could overflow for
+            # very active symbols); a float division finds mu faster than an integer one.
+            mu = int(s1 / q)
             rem = s1 - mu * q
             num = q * (s2 - 2 * mu * s1 + q * mu * mu) - rem * rem
             if num > 0:
@@ -202,23 +221,15 @@ def _symbol_stats(
 
 
 @numba.njit(cache=True, parallel=True)
-def _trade_stats(
-    ts: np.ndarray, px: np.ndarray, starts: np.ndarray, k: int, w_count: int, w_z: int, min_periods: int
-) -> tuple:
-    n = ts.shape[0]
+def _trade_stats(ts: np.ndarray, px: np.ndarray, starts: np.ndarray, k: int, w_count: int, w_z: int,
+                 min_periods: int, r: np.ndarray, z: np.ndarray, lm: np.ndarray, bns: np.ndarray,
+                 iz: np.ndarray) -> None:
     # Every row is written by its symbol's worker (NaN where undefined): no fill pass.
-    r = np.empty(n)
-    z = np.empty(n)
-    lm = np.empty(n)
-    bns = np.empty(n)
-    cnt = np.empty(n, dtype=np.int64)
-    iz = np.empty(n)
     for s in numba.prange(starts.shape[0] - 1):
         lo = starts[s]
         hi = starts[s + 1]
         _symbol_stats(ts[lo:hi], px[lo:hi], k, w_count, w_z, min_periods,
-                      r[lo:hi], z[lo:hi], lm[lo:hi], bns[lo:hi], cnt[lo:hi], iz[lo:hi])
-    return r, z, lm, bns, cnt, iz
+                      r[lo:hi], z[lo:hi], lm[lo:hi], bns[lo:hi], iz[lo:hi])
 
 
 def _inputs(ts_ns: np.ndarray, price: np.ndarray, starts: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -261,8 +272,7 @@ def trade_stats(
     """Rolling per-trade statistics of symbol-major trades (module doc for the formulas).
 
     Returns arrays aligned with the rows: ``log_return`` (``r_i``), ``std_return`` (``z_i``),
-    ``lm_stat`` (Lee-Mykland ``L_i``), ``bns_z`` (rolling BNS z), ``n_1m`` (int64, trades in
-    the trailing ``count_window_s``) and ``intensity_z``."""
+    ``lm_stat`` (Lee-Mykland ``L_i``), ``bns_z`` (rolling BNS z) and ``intensity_z``."""
     ts, px, st = _inputs(ts_ns, price, starts)
     if K < 4:
         raise ValueError("K must be >= 4")
@@ -270,8 +280,9 @@ def trade_stats(
     w_z = int(round(z_window_s * _NS))
     if w_count <= 0 or w_z <= 0:
         raise ValueError("windows must be > 0")
-    r, z, lm, bns, cnt, iz = _trade_stats(ts, px, st, int(K), w_count, w_z, int(intensity_min_periods))
-    return {"log_return": r, "std_return": z, "lm_stat": lm, "bns_z": bns, "n_1m": cnt, "intensity_z": iz}
+    out = {name: np.empty(ts.size) for name in ("log_return", "std_return", "lm_stat", "bns_z", "intensity_z")}
+    _trade_stats(ts, px, st, int(K), w_count, w_z, int(intensity_min_periods), *out.values())
+    return out
 
 
 @numba.njit(cache=True, parallel=True)
