@@ -4,6 +4,7 @@ each started once per session on free ports under a temporary folder."""
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import shutil
 import tempfile
@@ -100,3 +101,31 @@ def settings(workdir: Path, kafka: KafkaServer, plain_dsn: str) -> Settings:
                  topic_trades=f"trades_{tag}", topic_quotes=f"quotes_{tag}", topic_partitions=2)
     ensure_topics(kafka.bootstrap, s.topics, s.topic_partitions)
     return s
+
+
+ML_DAYS = [dt.date(2024, 6, d) for d in (10, 11, 12, 13, 14, 17, 18, 20)]  # XNYS sessions (19th: Juneteenth)
+
+
+@pytest.fixture(scope="session")
+def ml_history(pg_plain: PgServer) -> str:
+    """A database holding ML_DAYS of simulated ticks with their bars and signals (3 symbols);
+    built once, then copied for each test that needs it (``ml_dsn``)."""
+    from tickflow.derive.history import simulate_history
+
+    dsn = _fresh_db(pg_plain)
+    ensure_schema(dsn)
+    simulate_history(dsn, ML_DAYS, n_symbols=3, trades_per_symbol=3000, seed=11)
+    return dsn.rsplit("/", 1)[1]
+
+
+@pytest.fixture
+def ml_dsn(pg_plain: PgServer, ml_history: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """A fresh copy of ``ml_history`` (PostgreSQL template copy), also set as TICKFLOW_PG_DSN."""
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(pg_plain.dsn(), autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{ml_history}"')
+    dsn = pg_plain.dsn(name)
+    monkeypatch.setenv("TICKFLOW_PG_DSN", dsn)
+    yield dsn
+    with psycopg.connect(pg_plain.dsn(), autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

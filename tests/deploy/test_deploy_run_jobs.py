@@ -34,22 +34,16 @@ class RecordingBatchApi:
 @pytest.fixture(scope="module")
 def launched(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, dict[str, Any]]]:
     import kubernetes
-    from dagster import DagsterInstance, job, op
+    from dagster import DagsterInstance
     from dagster._core.code_pointer import FileCodePointer
     from dagster._core.launcher import LaunchRunContext
     from dagster._core.origin import JobPythonOrigin, RepositoryPythonOrigin
     from dagster_k8s import K8sRunLauncher
 
-    from assets.raw_ticks import ingest_job
+    import definitions
 
-    @op
-    def fit() -> None:
-        pass
-
-    # A throwaway training job: the models work will attach the same tags to the real one.
-    @job(tags=run_tags.gpu_training_run_tags(image=GPU_IMAGE))
-    def train_job() -> None:
-        fit()
+    ingest_job = definitions.defs.resolve_job_def("ingest_job")
+    train_job = definitions.defs.resolve_job_def("train_job")  # the real one: scheduled retraining
 
     tmp: Path = tmp_path_factory.mktemp("k8s-run-jobs")
     kubeconfig = tmp / "kubeconfig"
@@ -74,7 +68,7 @@ def launched(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, dic
         # the ingest run as kafka_offset_sensor requests it: one offset range, the topic tag
         ingest_config = {"ops": {"ingest_offsets": {"config": {"topic": "trades", "ranges": {"0": [0, 1000]}}}}}
         requests: tuple[tuple[str, Any, dict[str, Any], dict[str, str]], ...] = (
-            ("training", train_job, {}, {}),
+            ("training", train_job, {}, {"dagster/partition": "2024-06-21"}),
             ("ingest", ingest_job, ingest_config, {"tickflow/topic": "trades"}),
         )
         for kind, job_def, run_config, request_tags in requests:
@@ -123,7 +117,9 @@ def test_training_job_lands_on_the_gpu_pool(launched: dict[str, dict[str, Any]])
     assert spec["tolerations"] == [{"key": "nvidia.com/gpu", "operator": "Equal", "value": "present",
                                     "effect": "NoSchedule"}]
     assert spec["priorityClassName"] == "tickflow-training"
-    assert c["image"] == GPU_IMAGE
+    # TICKFLOW_GPU_IMAGE unset when definitions.py loaded: the code location's image
+    # (the variable's path: test_gpu_image_from_environment)
+    assert c["image"] == CPU_IMAGE
     assert job["spec"]["template"]["metadata"]["labels"]["tickflow.io/pool"] == "gpu"
     assert launched["training"]["tags"][run_tags.KIND_TAG] == run_tags.TRAINING_KIND
 

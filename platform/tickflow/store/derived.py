@@ -87,12 +87,12 @@ VOCABULARIES = {("jump_events", "test"): ("lee_mykland", "bns"),
                 ("anomalies", "kind"): ("price_spike", "volume_surge", "rsi_overbought", "rsi_oversold")}
 
 
-def ensure_derived_schema(dsn: str) -> None:
-    """Create the derived tables if missing (idempotent)."""
+def ensure_derived_schema(dsn: str, tables: tuple[Table, ...] | None = None) -> None:
+    """Create the derived tables (default: all of ``TABLES``) if missing (idempotent)."""
     with psycopg.connect(dsn, autocommit=True) as conn:
         conn.execute("SELECT pg_advisory_lock(7263003)")
         try:
-            for t in TABLES.values():
+            for t in tables if tables is not None else TABLES.values():
                 cols = sql.SQL(", ").join(
                     sql.SQL("{} {} {}").format(sql.Identifier(c), sql.SQL(pg_type),
                                                sql.SQL("NOT NULL" if c in t.key else ""))

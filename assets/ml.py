@@ -1,0 +1,119 @@
+"""The ``ml`` group: features, the price model, predictions and their evaluation.
+
+- ``features`` (per trading day) follows bars and signals by itself.
+- ``price_model`` (per trading day = the as-of day of the training window) is trained by the
+  ``train_job``: on a schedule each trading day at 18:30 New York (sensors/schedules.py) and
+  on demand; each run registers a model version and applies the champion rule.
+- ``predictions`` of day D use the champion in force at D's start (point in time), so they
+  depend on ``price_model`` of the day before; they re-run when features or the model update.
+- ``model_evaluation`` scores a day's predictions against the realized returns.
+"""
+
+
+import datetime as dt
+
+from dagster import (
+    AssetDep,
+    AssetExecutionContext,
+    BackfillPolicy,
+    MaterializeResult,
+    MetadataValue,
+    TimeWindowPartitionMapping,
+    asset,
+    define_asset_job,
+)
+
+from assets.automation import every_updated_day
+from assets.partitions import trading_days
+from resources.ml import MlResource
+from resources.tickflow import TickflowResource
+from tickflow.deploy.run_tags import gpu_training_run_tags
+from tickflow.ml import pipeline
+from tickflow.ml.plots import importance_plot, predicted_vs_realized_plot
+
+
+def _days(context: AssetExecutionContext) -> list[dt.date]:
+    return [dt.date.fromisoformat(k) for k in context.partition_keys]
+
+
+def _merge(metas: list[dict]) -> dict:  # type: ignore[type-arg]
+    """One run's metadata over its partitions: the last partition's values, rows summed."""
+    out = dict(metas[-1]) if metas else {}
+    out["rows"] = sum(int(m.get("rows", 0)) for m in metas)
+    out["partitions"] = [m["day"] for m in metas]
+    return {k: v for k, v in out.items() if v is not None}
+
+
+@asset(
+    deps=["bars_1m", "bars_5m", "bars_15m", "indicators", "trade_signals", "bar_measures"], group_name="ml",
+    partitions_def=trading_days, automation_condition=every_updated_day, backfill_policy=BackfillPolicy.single_run(),
+    description="Per symbol and bar: lagged returns, moving-average gaps, volume and its z-score, realized "
+                "volatility, time of day, indicators and microstructure signals; target = next-bar log return.",
+)
+def features(context: AssetExecutionContext, tickflow: TickflowResource, ml: MlResource) -> MaterializeResult:
+    dsn = tickflow.settings().dsn
+    metas = [pipeline.run_features(dsn, day, ml.feature_params()) for day in _days(context)]
+    return MaterializeResult(metadata=_merge(metas))
+
+
+@asset(
+    deps=["features"], group_name="ml", partitions_def=trading_days, backfill_policy=BackfillPolicy.single_run(),
+    description="XGBoost (hist) on the trailing window of feature days ending at the partition's day; "
+                "walk-forward validation, early stopping on a time-ordered split, champion rule on the holdout.",
+)
+def price_model(context: AssetExecutionContext, tickflow: TickflowResource, ml: MlResource) -> MaterializeResult:
+    dsn = tickflow.settings().dsn
+    report: dict = {}  # type: ignore[type-arg]
+    for day in _days(context):  # oldest first: a range replays the champion decisions in order
+        report = pipeline.run_training(dsn, day, ml.feature_params(), ml.train_params(), ml.model_name)
+        d = report["decision"]
+        context.log.info(f"{ml.model_name} v{report['version']} as of {day}: "
+                         f"{'CHAMPION' if d['promoted'] else 'not promoted'} ({d['reason']})")
+    m, wf = report["metrics"], report["walk_forward"]
+    return MaterializeResult(metadata={
+        "model_version": report["version"], "champion": report["champion"],
+        "decision": MetadataValue.json(report["decision"]), "device": report["device"],
+        "fit_days": report["fit_days"], "holdout_days": report["decision"]["holdout_days"],
+        "feature_hash": report["feature_hash"], "best_iteration": report["best_iteration"],
+        "holdout_rmse": m["rmse"], "holdout_rmse_zero_return": m["rmse_zero"],
+        "holdout_rmse_last_return": m["rmse_last"], "holdout_directional_accuracy": m["directional_accuracy"],
+        "holdout_ic": m["ic"], "walk_forward": MetadataValue.json(wf),
+        "feature_importance": MetadataValue.md(importance_plot(report["importance"])),
+        "predicted_vs_realized": MetadataValue.md(predicted_vs_realized_plot(report["holdout_pred"],
+                                                                             report["holdout_true"])),
+        "seconds": MetadataValue.json({k: round(v, 3) for k, v in report["seconds"].items()}),
+    })
+
+
+@asset(
+    deps=[AssetDep("price_model", partition_mapping=TimeWindowPartitionMapping(start_offset=-1, end_offset=-1)),
+          "features"],
+    group_name="ml", partitions_def=trading_days, automation_condition=every_updated_day,
+    backfill_policy=BackfillPolicy.single_run(),
+    description="Per symbol and bar: predicted return, direction and confidence (the holdout hit rate of the "
+                "model's predictions of similar size), by the champion in force at the day's start.",
+)
+def predictions(context: AssetExecutionContext, tickflow: TickflowResource, ml: MlResource) -> MaterializeResult:
+    dsn = tickflow.settings().dsn
+    metas = [pipeline.run_predictions(dsn, day, ml.model_name) for day in _days(context)]
+    for m in metas:
+        context.log.info(f"predictions {m['day']}: {m['rows']} rows, model v{m['model_version']}")
+    return MaterializeResult(metadata=_merge(metas))
+
+
+@asset(
+    deps=["predictions", "features"], group_name="ml", partitions_def=trading_days,
+    automation_condition=every_updated_day, backfill_policy=BackfillPolicy.single_run(),
+    description="A day's predictions against the realized returns: RMSE, directional accuracy and IC, "
+                "next to the zero-return and last-return baselines.",
+)
+def model_evaluation(context: AssetExecutionContext, tickflow: TickflowResource, ml: MlResource) -> MaterializeResult:
+    dsn = tickflow.settings().dsn
+    metas = [pipeline.run_evaluation(dsn, day, ml.model_name) for day in _days(context)]
+    return MaterializeResult(metadata=_merge(metas))
+
+
+# The training job: scheduled after the close and launched on demand; its runs go to the
+# GPU node pool (tickflow.deploy.run_tags).
+train_job = define_asset_job("train_job", selection=["price_model"], partitions_def=trading_days,
+                             tags=gpu_training_run_tags())

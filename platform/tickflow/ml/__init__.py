@@ -1,0 +1,1 @@
+"""Models: features, XGBoost training, the model registry and point-in-time predictions."""

@@ -1,0 +1,169 @@
+"""The model registry in the store, the champion rule and point-in-time model lookup.
+
+``model_registry``: one row per trained model: ``version``, the as-of trading day it was
+trained for, its fit and holdout days, parameters, feature list and hash, metrics (holdout,
+walk-forward, baselines), the XGBoost model as UBJ bytes, the device it trained on, its
+``status`` (``champion``, ``retired`` = a former champion, ``rejected`` = lost its challenge)
+and the ``decision`` (both models' numbers on the same holdout, and why).
+
+Champion rule (:func:`decide`): a new model becomes champion only if its RMSE on its own
+holdout days is below the current champion's RMSE on *those same rows*. The first model
+has no incumbent and becomes champion.
+
+Point in time: a promotion takes effect from ``effective_day``, the first trading day after
+the model's holdout (the last day whose data it saw). ``champion_history`` keeps every
+promotion, and :func:`champion_for_day` returns the model in force at the start of a day:
+the promotion with the latest ``effective_day <= day`` (the later promotion if two share
+it). A model is therefore never used on a day it saw, however late it was trained or a
+prediction backfilled.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+import xgboost as xgb
+
+_DDL = """
+CREATE TABLE IF NOT EXISTS model_registry (
+    version         serial PRIMARY KEY,
+    model_name      text NOT NULL,
+    created_at      timestamptz NOT NULL DEFAULT now(),
+    as_of_day       date NOT NULL,
+    fit_start       date NOT NULL,
+    fit_end         date NOT NULL,
+    holdout_start   date NOT NULL,
+    holdout_end     date NOT NULL,
+    params          jsonb NOT NULL,
+    features        jsonb NOT NULL,
+    feature_hash    text NOT NULL,
+    metrics         jsonb NOT NULL,
+    device          text NOT NULL,
+    artifact        bytea NOT NULL,
+    artifact_format text NOT NULL DEFAULT 'ubj',
+    status          text NOT NULL CHECK (status IN ('champion', 'retired', 'rejected')),
+    decision        jsonb NOT NULL
+);
+CREATE TABLE IF NOT EXISTS champion_history (
+    model_name     text NOT NULL,
+    effective_day  date NOT NULL,
+    promoted_at    timestamptz NOT NULL DEFAULT clock_timestamp(),
+    version        int NOT NULL REFERENCES model_registry (version),
+    PRIMARY KEY (model_name, effective_day, promoted_at)
+);
+"""
+
+
+@dataclass(frozen=True)
+class ModelRecord:
+    version: int
+    model_name: str
+    as_of_day: dt.date
+    fit_end: dt.date
+    holdout_start: dt.date
+    holdout_end: dt.date
+    features: list[str]
+    feature_hash: str
+    metrics: dict[str, Any]
+    status: str
+    params: dict[str, Any]
+
+
+def ensure_registry(dsn: str) -> None:
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("SELECT pg_advisory_lock(7263005)")
+        try:
+            conn.execute(_DDL)
+        finally:
+            conn.execute("SELECT pg_advisory_unlock(7263005)")
+
+
+_COLS = "version, model_name, as_of_day, fit_end, holdout_start, holdout_end, features, feature_hash, metrics, status, params"
+
+
+def _record(row: tuple) -> ModelRecord:  # type: ignore[type-arg]
+    return ModelRecord(*row)
+
+
+def get(conn: psycopg.Connection, version: int) -> ModelRecord:
+    row = conn.execute(f"SELECT {_COLS} FROM model_registry WHERE version = %s", (version,)).fetchone()  # noqa: S608
+    if row is None:
+        raise LookupError(f"no model version {version}")
+    return _record(row)
+
+
+def load_booster(conn: psycopg.Connection, version: int) -> xgb.Booster:
+    row = conn.execute("SELECT artifact FROM model_registry WHERE version = %s", (version,)).fetchone()
+    if row is None:
+        raise LookupError(f"no model version {version}")
+    booster = xgb.Booster()
+    booster.load_model(bytearray(row[0]))
+    return booster
+
+
+def current_champion(conn: psycopg.Connection, model_name: str) -> ModelRecord | None:
+    row = conn.execute(f"SELECT {_COLS} FROM model_registry WHERE model_name = %s AND status = 'champion'"  # noqa: S608
+                       " ORDER BY version DESC LIMIT 1", (model_name,)).fetchone()
+    return _record(row) if row else None
+
+
+def champion_for_day(conn: psycopg.Connection, model_name: str, day: dt.date) -> ModelRecord | None:
+    """The champion in force at the start of ``day`` (module docstring), or None."""
+    row = conn.execute("SELECT version FROM champion_history WHERE model_name = %s AND effective_day <= %s "
+                       "ORDER BY effective_day DESC, promoted_at DESC LIMIT 1", (model_name, day)).fetchone()
+    return get(conn, row[0]) if row else None
+
+
+def decide(challenger_rmse: float, incumbent_rmse: float | None) -> tuple[bool, str]:
+    """Whether the challenger becomes champion, and why (RMSE on the same holdout rows)."""
+    if incumbent_rmse is None:
+        return True, "no champion yet"
+    if not math.isfinite(challenger_rmse):
+        return False, "challenger RMSE undefined on the holdout"
+    if not math.isfinite(incumbent_rmse) or challenger_rmse < incumbent_rmse:
+        return True, f"holdout RMSE {challenger_rmse:.6g} < champion's {incumbent_rmse:.6g}"
+    return False, f"holdout RMSE {challenger_rmse:.6g} >= champion's {incumbent_rmse:.6g}"
+
+
+def to_json(obj: Any) -> str:
+    """JSON with non-finite floats as null (PostgreSQL's jsonb has no NaN)."""
+    def clean(x: Any) -> Any:
+        if isinstance(x, float) and not math.isfinite(x):
+            return None
+        if isinstance(x, dict):
+            return {str(k): clean(v) for k, v in x.items()}
+        if isinstance(x, list | tuple):
+            return [clean(v) for v in x]
+        return x
+    return json.dumps(clean(obj), default=str)
+
+
+def register(conn: psycopg.Connection, *, model_name: str, as_of_day: dt.date, fit_days: list[dt.date],
+             holdout_days: list[dt.date], params: dict[str, Any], features: list[str], feature_hash: str,
+             metrics: dict[str, Any], device: str, booster: xgb.Booster, promote: bool, decision: dict[str, Any],
+             effective_day: dt.date) -> int:
+    """Store a trained model with its decision; if ``promote``, make it champion from
+    ``effective_day`` (the previous champion is retired). Runs in the caller's transaction."""
+    status = "champion" if promote else "rejected"
+    if promote:
+        conn.execute("UPDATE model_registry SET status = 'retired' WHERE model_name = %s AND status = 'champion'",
+                     (model_name,))
+    row = conn.execute(
+        "INSERT INTO model_registry (model_name, as_of_day, fit_start, fit_end, holdout_start, holdout_end, params, "
+        "features, feature_hash, metrics, device, artifact, status, decision) "
+        "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING version",
+        (model_name, as_of_day, fit_days[0], fit_days[-1], holdout_days[0], holdout_days[-1], to_json(params),
+         to_json(features), feature_hash, to_json(metrics), device, bytes(booster.save_raw("ubj")), status,
+         to_json(decision)),
+    ).fetchone()
+    assert row is not None
+    version = int(row[0])
+    if promote:
+        conn.execute("INSERT INTO champion_history (model_name, effective_day, version) VALUES (%s, %s, %s)",
+                     (model_name, effective_day, version))
+    return version

@@ -1,0 +1,112 @@
+"""The model pipeline on the real store: features per day, training with the registry and
+the champion rule, point-in-time predictions and their evaluation."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import psycopg
+import pytest
+
+from tests.conftest import ML_DAYS as DAYS
+from tickflow.ml import pipeline, registry
+from tickflow.ml.feature_store import features_for_day, read_features
+from tickflow.ml.features import FEATURE_NAMES, FeatureParams
+from tickflow.ml.train import evaluate, predict
+
+
+def _all_features(dsn: str) -> None:
+    for d in DAYS:
+        pipeline.run_features(dsn, d)
+
+
+def test_features_are_stored_per_day(ml_dsn: str) -> None:
+    meta = pipeline.run_features(ml_dsn, DAYS[0])
+    assert meta["rows"] == 3 * 390 and meta["labelled_rows"] == 3 * 389 and meta["symbols"] == 3
+    pipeline.run_features(ml_dsn, DAYS[0])  # a re-run replaces the day
+    with psycopg.connect(ml_dsn) as conn:
+        stored = read_features(conn, [DAYS[0]], 1, 1)
+        fresh = features_for_day(conn, DAYS[0], FeatureParams()).sort_values(["ts", "sym"], ignore_index=True)
+    assert len(stored) == 3 * 390
+    np.testing.assert_allclose(stored[list(FEATURE_NAMES)].to_numpy(), fresh[list(FEATURE_NAMES)].to_numpy(),
+                               rtol=1e-12, equal_nan=True)
+    # the signals made it in: every bar has a spread, most have trade aggregates and a measure bar
+    assert stored["spread_rel"].notna().all() and stored["lr_imbalance"].notna().mean() > 0.9
+    assert stored["m_rv"].notna().mean() > 0.9
+
+
+def test_registry_and_champion_rule(ml_dsn: str) -> None:
+    _all_features(ml_dsn)
+    first = pipeline.run_training(ml_dsn, DAYS[4])
+    assert first["champion"] and first["decision"]["reason"] == "no champion yet"
+    assert first["fit_days"] == [d.isoformat() for d in DAYS[:4]]
+    assert first["decision"]["holdout_days"] == [DAYS[4].isoformat()]
+    assert first["decision"]["effective_day"] == DAYS[5].isoformat()
+    # the same window again: an identical model does not beat the champion on the same holdout
+    second = pipeline.run_training(ml_dsn, DAYS[4])
+    d = second["decision"]
+    assert not second["champion"] and d["incumbent_version"] == first["version"]
+    assert d["challenger"]["rmse"] == pytest.approx(d["incumbent"]["rmse"]) and ">=" in d["reason"]
+    with psycopg.connect(ml_dsn) as conn:
+        rows = conn.execute("SELECT version, status, feature_hash, features, fit_start, fit_end, holdout_end, "
+                            "metrics -> 'holdout' ->> 'rmse', params -> 'features' ->> 'horizon' "
+                            "FROM model_registry ORDER BY version").fetchall()
+        assert [(r[0], r[1]) for r in rows] == [(first["version"], "champion"), (second["version"], "rejected")]
+        v, _, fhash, feats, fit_start, fit_end, holdout_end, rmse, horizon = rows[0]
+        assert (fit_start, fit_end, holdout_end) == (DAYS[0], DAYS[3], DAYS[4]) and horizon == "1"
+        assert feats == list(FEATURE_NAMES) and fhash == first["feature_hash"]
+        assert float(rmse) == pytest.approx(first["metrics"]["rmse"], rel=1e-5)
+        # the stored artifact predicts the holdout as the trained model did
+        hold = read_features(conn, [DAYS[4]], 1, 1)
+        stored = predict(registry.load_booster(conn, v), hold, feats)
+        np.testing.assert_allclose(stored, first["holdout_pred"], rtol=1e-6)
+        assert registry.current_champion(conn, pipeline.MODEL_NAME).version == v  # type: ignore[union-attr]
+    assert registry.decide(1.0, 2.0)[0] and not registry.decide(2.0, 1.0)[0] and registry.decide(1.0, None)[0]
+
+
+def test_predictions_use_the_champion_in_force_at_the_day_start(ml_dsn: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    _all_features(ml_dsn)
+    v1 = pipeline.run_training(ml_dsn, DAYS[4])["version"]  # saw DAYS[0..4]: champion from DAYS[5]
+    monkeypatch.setattr(registry, "decide", lambda challenger, incumbent: (True, "promoted for the test"))
+    v2 = pipeline.run_training(ml_dsn, DAYS[6])["version"]  # saw DAYS[2..6]: champion from DAYS[7]
+    # backfill every day after both models exist, newest first
+    metas = {d: pipeline.run_predictions(ml_dsn, d) for d in reversed(DAYS)}
+    assert all(metas[d]["rows"] == 0 and "no price_model champion" in metas[d]["note"] for d in DAYS[:5])
+    assert [metas[d]["model_version"] for d in DAYS[5:]] == [v1, v1, v2]
+    with psycopg.connect(ml_dsn) as conn:
+        used = conn.execute("SELECT p.day, p.model_version, m.holdout_end, count(*) FROM predictions p "
+                            "JOIN model_registry m ON m.version = p.model_version GROUP BY 1, 2, 3 ORDER BY 1").fetchall()
+        assert [(r[0], r[1], r[3]) for r in used] == [(DAYS[5], v1, 3 * 390), (DAYS[6], v1, 3 * 390),
+                                                      (DAYS[7], v2, 3 * 390)]
+        assert all(holdout_end < day for day, _, holdout_end, _ in used)  # never a model that saw the day
+        feats = read_features(conn, [DAYS[6]], 1, 1)
+        expect = predict(registry.load_booster(conn, v1), feats, list(FEATURE_NAMES))
+        got = conn.execute("SELECT predicted_return, direction, confidence FROM predictions WHERE day = %s "
+                           "ORDER BY ts, sym", (DAYS[6],)).fetchall()
+        calib = conn.execute("SELECT metrics -> 'calibration' FROM model_registry WHERE version = %s",
+                             (v1,)).fetchone()[0]  # type: ignore[index]
+    pred = np.array([g[0] for g in got])
+    np.testing.assert_allclose(pred, expect, rtol=1e-6)
+    assert all(g[1] == int(np.sign(g[0])) for g in got)
+    rates = set(calib["hit_rate"]) | {0.0}
+    assert all(round(g[2], 9) in {round(r, 9) for r in rates} for g in got)
+    json.dumps(calib)
+
+
+def test_evaluation_scores_the_day(ml_dsn: str) -> None:
+    _all_features(ml_dsn)
+    version = pipeline.run_training(ml_dsn, DAYS[4])["version"]
+    pipeline.run_predictions(ml_dsn, DAYS[5])
+    meta = pipeline.run_evaluation(ml_dsn, DAYS[5])
+    with psycopg.connect(ml_dsn) as conn:
+        feats = read_features(conn, [DAYS[5]], 1, 1)
+        pred = np.array([r[0] for r in conn.execute("SELECT predicted_return FROM predictions WHERE day = %s "
+                                                    "ORDER BY ts, sym", (DAYS[5],))])
+        stored = conn.execute("SELECT model_version, metrics FROM model_evaluations WHERE day = %s",
+                              (DAYS[5],)).fetchall()
+    expect = evaluate(feats["target"].to_numpy(), pred, feats["baseline_last"].to_numpy())
+    assert meta["model_version"] == version and stored[0][0] == version
+    for k in ("rmse", "rmse_zero", "rmse_last", "directional_accuracy", "ic"):
+        assert meta[k] == pytest.approx(expect[k], abs=1e-6) and stored[0][1][k] == pytest.approx(expect[k])
+    assert meta["rows"] == 3 * 389  # the day's last bar has no realized next return
