@@ -9,7 +9,7 @@ UV_VERSION := 0.13.8
 STAMP := $(VENV)/.installed
 TICKFLOW := $(BIN)/tickflow
 
-.PHONY: venv up down status demo dev test test-slow bench-ingest bench-json bench-signals bench-backfill timescaledb lint clean
+.PHONY: venv up down status demo dev test test-slow bench-ingest bench-json bench-signals bench-backfill bench-train timescaledb lint clean
 
 venv: $(STAMP)
 
@@ -56,6 +56,9 @@ bench-json: venv
 
 bench-signals: venv
 	$(BIN)/python bench/signals.py
+
+bench-train: venv
+	$(BIN)/python bench/train.py
 
 bench-backfill: venv
 	$(BIN)/python bench/dagster_backfill.py

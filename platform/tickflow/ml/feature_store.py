@@ -36,8 +36,29 @@ ML_TABLES = (FEATURES, PREDICTIONS)
 _NS_SQL = "(extract(epoch FROM {}) * 1000000000)::int8"
 
 
+# The same rows as ``features``, one block per (day, interval, symbol): the bar times and the
+# row-major float64 matrix of ``names`` as raw little-endian bytes. Training reads whole
+# windows of days; from here that is one memcpy per block on the server and one
+# np.frombuffer per block here, where the row table would cost a conversion per value
+# (bench/train.py). Written in the same transaction as ``features``, so the two agree.
+_BLOCKS_DDL = """
+CREATE TABLE IF NOT EXISTS feature_blocks (
+    day          date NOT NULL,
+    interval_min int2 NOT NULL,
+    horizon      int2 NOT NULL,
+    sym          text NOT NULL,
+    names        text[] NOT NULL,
+    ts           bytea NOT NULL,
+    matrix       bytea NOT NULL,
+    PRIMARY KEY (day, interval_min, sym)
+)"""
+_BLOCK_VALUES = (*FEATURE_NAMES, "target", "baseline_last")
+
+
 def ensure_ml_tables(dsn: str) -> None:
     derived.ensure_derived_schema(dsn, ML_TABLES)
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(_BLOCKS_DDL)
 
 
 def _frame(conn: psycopg.Connection, query: str, params: tuple, columns: list[str]) -> pd.DataFrame:  # type: ignore[type-arg]
@@ -90,32 +111,68 @@ def write_features(conn: psycopg.Connection, day: dt.date, frame: pd.DataFrame, 
     cols: dict[str, np.ndarray] = {"sym": codes, "ts": frame["ts"].to_numpy(np.int64),
                                    "interval_min": np.full(n, params.interval_min, np.int64),
                                    "horizon": np.full(n, params.horizon, np.int64)}
-    for name in (*FEATURE_NAMES, "target", "baseline_last"):
+    for name in _BLOCK_VALUES:
         cols[name] = frame[name].to_numpy(np.float64)
-    return derived.replace_day(conn, FEATURES, day, symbols, cols, interval_min=params.interval_min)
+    rows = derived.replace_day(conn, FEATURES, day, symbols, cols, interval_min=params.interval_min)
+    conn.execute("DELETE FROM feature_blocks WHERE day = %s AND interval_min = %s", (day, params.interval_min))
+    matrix = np.column_stack([cols[name] for name in _BLOCK_VALUES]) if n else np.empty((0, len(_BLOCK_VALUES)))
+    order = np.argsort(codes, kind="stable")
+    ts_sorted, m_sorted = cols["ts"][order].astype("<i8"), np.ascontiguousarray(matrix[order], dtype="<f8")
+    codes_sorted = codes[order]
+    starts = np.searchsorted(codes_sorted, np.arange(len(symbols) + 1))
+    with conn.cursor() as cur:
+        cur.executemany(
+            "INSERT INTO feature_blocks (day, interval_min, horizon, sym, names, ts, matrix) "
+            "VALUES (%s, %s, %s, %s, %s, %s, %s)",
+            [(day, params.interval_min, params.horizon, sym, list(_BLOCK_VALUES),
+              ts_sorted[starts[i]:starts[i + 1]].tobytes(), m_sorted[starts[i]:starts[i + 1]].tobytes())
+             for i, sym in enumerate(symbols)])
+    return rows
 
 
-def read_features(conn: psycopg.Connection, days: list[dt.date], interval_min: int, horizon: int,
+def read_features(dsn: str, days: list[dt.date], interval_min: int, horizon: int,
                   columns: tuple[str, ...] = FEATURE_NAMES) -> pd.DataFrame:
     """Stored feature rows of ``days`` (day, sym, ts [ns], ``columns``, target, baseline_last),
-    ordered by time then symbol; only rows computed for ``horizon``."""
+    ordered by time then symbol; only rows computed for ``horizon``. Read from
+    ``feature_blocks``: raw float64 blocks straight into numpy, no Python object per value."""
     for c in columns:  # names go into SQL: only known feature columns
         if c not in FEATURE_NAMES:
             raise ValueError(f"unknown feature column {c!r}")
-    cols = ", ".join(columns)
-    ts = _NS_SQL.format("ts")
-    rows = conn.execute(
-        f"SELECT day, sym, {ts}, {cols}, target, baseline_last FROM features "  # noqa: S608 (validated names)
-        "WHERE day = ANY(%s) AND interval_min = %s AND horizon = %s ORDER BY ts, sym",
-        (list(days), interval_min, horizon)).fetchall()
-    df = pd.DataFrame(rows, columns=["day", "sym", "ts", *columns, "target", "baseline_last"])
-    for c in (*columns, "target", "baseline_last"):
-        df[c] = pd.to_numeric(df[c], errors="coerce").astype(np.float64)
+    values = (*columns, "target", "baseline_last")
+    keys: list[tuple[dt.date, str, int]] = []
+    ts_parts, blocks = [], []
+    with psycopg.connect(dsn) as conn, conn.cursor(binary=True) as cur:
+        cur.execute("SELECT day, sym, names, ts, matrix FROM feature_blocks "
+                    "WHERE day = ANY(%s) AND interval_min = %s AND horizon = %s", (list(days), interval_min, horizon))
+        for day, sym, names, ts_b, m_b in cur:
+            ts = np.frombuffer(ts_b, dtype="<i8")
+            m = np.frombuffer(m_b, dtype="<f8").reshape(ts.size, len(names))
+            index = {n: j for j, n in enumerate(names)}
+            missing = [v for v in values if v not in index]
+            if missing:
+                raise RuntimeError(f"features of {day} lack {missing}: recompute them")
+            blocks.append(m[:, [index[v] for v in values]])
+            ts_parts.append(ts)
+            keys.append((day, sym, ts.size))
+    if not blocks:
+        return pd.DataFrame(columns=["day", "sym", "ts", *values])
+    # small integer codes per block, expanded to rows: no Python object built per row
+    day_list = sorted({k[0] for k in keys})
+    sym_list = sorted({k[1] for k in keys})
+    sizes = np.array([k[2] for k in keys])
+    day_code = np.repeat(np.searchsorted(np.array(day_list, dtype=object), [k[0] for k in keys]), sizes)
+    sym_code = np.repeat(np.searchsorted(np.array(sym_list, dtype=object), [k[1] for k in keys]), sizes)
+    ts = np.concatenate(ts_parts).astype(np.int64)
+    order = np.lexsort((sym_code, ts))
+    df = pd.DataFrame(np.concatenate(blocks)[order], columns=list(values))
+    df.insert(0, "ts", ts[order])
+    df.insert(0, "sym", np.array(sym_list, dtype=object)[sym_code[order]])
+    df.insert(0, "day", np.array(day_list, dtype=object)[day_code[order]])
     return df
 
 
 def feature_days(conn: psycopg.Connection, through: dt.date, n: int, interval_min: int, horizon: int) -> list[dt.date]:
     """The last ``n`` days up to ``through`` (inclusive) that have stored features, oldest first."""
-    rows = conn.execute("SELECT DISTINCT day FROM features WHERE day <= %s AND interval_min = %s AND horizon = %s "
+    rows = conn.execute("SELECT DISTINCT day FROM feature_blocks WHERE day <= %s AND interval_min = %s AND horizon = %s "
                         "ORDER BY day DESC LIMIT %s", (through, interval_min, horizon, n)).fetchall()
     return sorted(r[0] for r in rows)

@@ -94,7 +94,7 @@ def run_training(dsn: str, as_of_day: dt.date, fparams: FeatureParams | None = N
         if len(days) < tp.holdout_days + 1:
             raise RuntimeError(f"only {len(days)} day(s) of features up to {as_of_day}; training needs at least "
                                f"{tp.holdout_days + 1} (window {tp.window_days})")
-        df = read_features(conn, days, fp.interval_min, fp.horizon)
+        df = read_features(dsn, days, fp.interval_min, fp.horizon)
     t_load = time.perf_counter() - t0
     result = train_model(df, features, tp, device)
     hold = df[df["day"].isin(result.holdout_days)]
@@ -156,7 +156,7 @@ def run_predictions(dsn: str, day: dt.date, model_name: str = MODEL_NAME) -> dic
         if model.holdout_end >= day:  # impossible by construction; never predict with a model that saw the day
             raise RuntimeError(f"model v{model.version} saw data through {model.holdout_end}; cannot predict {day}")
         fp = FeatureParams(**model.params["features"])
-        df = read_features(conn, [day], fp.interval_min, fp.horizon, tuple(model.features))
+        df = read_features(dsn, [day], fp.interval_min, fp.horizon, tuple(model.features))
         booster = registry.load_booster(conn, model.version)
         pred = predict(booster, df, model.features)
         conf = confidence(pred, model.metrics.get("calibration", {}))

@@ -115,36 +115,34 @@ def evaluate(y: np.ndarray, pred: np.ndarray, last: np.ndarray) -> dict[str, flo
     return out
 
 
-def _labelled(df: pd.DataFrame) -> pd.DataFrame:
-    return df[np.isfinite(df["target"].to_numpy())]
-
-
-def _fit(df: pd.DataFrame, features: list[str], params: TrainParams, device: str) -> tuple[xgb.Booster, int]:
-    """Fit with early stopping on the last ``valid_fraction`` of ``df``'s bar times."""
-    times = np.sort(df["ts"].unique())
+def _fit(x: np.ndarray, y: np.ndarray, ts: np.ndarray, features: list[str], params: TrainParams,
+         device: str) -> tuple[xgb.Booster, int]:
+    """Fit rows ``x``/``y`` (float32) with early stopping on the last ``valid_fraction`` of
+    their bar times ``ts``."""
+    times = np.unique(ts)
     cut = times[int(len(times) * (1.0 - params.valid_fraction))] if len(times) > 1 else times[-1] + 1
-    fit, valid = df[df["ts"] < cut], df[df["ts"] >= cut]
-    dfit = xgb.DMatrix(fit[features].to_numpy(np.float32), label=fit["target"].to_numpy(np.float32),
-                       feature_names=features)
+    early = ts < cut
+    dfit = xgb.DMatrix(x[early], label=y[early], feature_names=features)
     evals = [(dfit, "fit")]
-    if len(valid):
-        dvalid = xgb.DMatrix(valid[features].to_numpy(np.float32), label=valid["target"].to_numpy(np.float32),
-                             feature_names=features)
-        evals.append((dvalid, "valid"))
+    if not early.all():
+        evals.append((xgb.DMatrix(x[~early], label=y[~early], feature_names=features), "valid"))
     booster = xgb.train(params.booster_params(device), dfit, num_boost_round=params.num_boost_round, evals=evals,
-                        early_stopping_rounds=params.early_stopping_rounds if len(valid) else None,
+                        early_stopping_rounds=params.early_stopping_rounds if len(evals) > 1 else None,
                         verbose_eval=False)
     best = int(getattr(booster, "best_iteration", params.num_boost_round - 1))
     # keep the trees up to the best round only: the stored artifact then predicts as validated
     return booster[: best + 1], best
 
 
-def predict(booster: xgb.Booster, df: pd.DataFrame, features: list[str]) -> np.ndarray:
-    """Predictions of ``booster`` on ``df``."""
-    if df.empty:
+def _predict(booster: xgb.Booster, x: np.ndarray, features: list[str]) -> np.ndarray:
+    if x.shape[0] == 0:
         return np.empty(0)
-    d = xgb.DMatrix(df[features].to_numpy(np.float32), feature_names=features)
-    return booster.predict(d).astype(np.float64)
+    return booster.predict(xgb.DMatrix(x, feature_names=features)).astype(np.float64)
+
+
+def predict(booster: xgb.Booster, df: pd.DataFrame, features: list[str]) -> np.ndarray:
+    """Predictions of ``booster`` on the rows of ``df``."""
+    return _predict(booster, df[features].to_numpy(np.float32), features)
 
 
 def calibrate(pred: np.ndarray, y: np.ndarray, bins: int = 5) -> dict[str, list[float]]:
@@ -182,35 +180,39 @@ def train_model(df: pd.DataFrame, features: list[str], params: TrainParams, devi
     if len(days) < params.holdout_days + 1:
         raise ValueError(f"{len(days)} day(s) of features; training needs at least {params.holdout_days + 1}")
     hold_days, fit_days = days[-params.holdout_days:], days[: -params.holdout_days]
-    lab = _labelled(df)
-    fit_df = lab[lab["day"].isin(fit_days)]
-    hold_df = df[df["day"].isin(hold_days)]
+    # one float32 matrix, then boolean masks: no DataFrame copy per split
+    x = df[features].to_numpy(np.float32)
+    y = df["target"].to_numpy(np.float64)
+    ts = df["ts"].to_numpy(np.int64)
+    last = df["baseline_last"].to_numpy(np.float64)
+    day = df["day"]
+    is_fit = day.isin(fit_days).to_numpy() & np.isfinite(y)
+    is_hold = day.isin(hold_days).to_numpy()
 
     folds = []
     for d in fit_days[1:][-params.walk_forward_folds:] if params.walk_forward_folds > 0 else []:
-        train_part = fit_df[fit_df["day"] < d]
-        test_part = fit_df[fit_df["day"] == d]
-        if train_part.empty or test_part.empty:
+        before = is_fit & (day < d).to_numpy()
+        on = is_fit & (day == d).to_numpy()
+        if not before.any() or not on.any():
             continue
-        b, _ = _fit(train_part, features, params, device)
-        folds.append(evaluate(test_part["target"].to_numpy(), predict(b, test_part, features),
-                              test_part["baseline_last"].to_numpy()))
+        b, _ = _fit(x[before], y[before], ts[before], features, params, device)
+        folds.append(evaluate(y[on], _predict(b, x[on], features), last[on]))
     walk = {k: float(np.nanmean([f[k] for f in folds])) for k in folds[0]} if folds else {}
     if walk:
         walk["folds"] = float(len(folds))
     t1 = time.perf_counter()
-    booster, best = _fit(fit_df, features, params, device)
+    booster, best = _fit(x[is_fit], y[is_fit], ts[is_fit], features, params, device)
     t2 = time.perf_counter()
-    y = hold_df["target"].to_numpy()
-    pred = predict(booster, hold_df, features)
-    metrics = evaluate(y, pred, hold_df["baseline_last"].to_numpy())
+    y_hold = y[is_hold]
+    pred = _predict(booster, x[is_hold], features)
+    metrics = evaluate(y_hold, pred, last[is_hold])
     gain = {k: float(v) for k, v in booster.get_score(importance_type="gain").items()}  # type: ignore[arg-type]
     total = sum(gain.values()) or 1.0
     importance = {f: gain.get(f, 0.0) / total for f in features}
     return TrainResult(booster=booster, features=list(features), fit_days=fit_days, holdout_days=hold_days,
                        metrics=metrics, walk_forward=walk, importance=importance, best_iteration=best, device=device,
-                       rows={"fit": len(fit_df), "holdout": int(np.isfinite(y).sum())},
-                       holdout_pred=pred, holdout_true=y, calibration=calibrate(pred, y),
+                       rows={"fit": int(is_fit.sum()), "holdout": int(np.isfinite(y_hold).sum())},
+                       holdout_pred=pred, holdout_true=y_hold, calibration=calibrate(pred, y_hold),
                        seconds={"walk_forward": t1 - t0, "fit": t2 - t1, "holdout": time.perf_counter() - t2})
 
 

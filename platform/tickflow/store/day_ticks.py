@@ -9,18 +9,15 @@ symbol-minute, that load straight into numpy: no Python object per tick.
 from __future__ import annotations
 
 import datetime as dt
-import struct
 from dataclasses import dataclass
 
 import numpy as np
 import psycopg
 from psycopg import sql
-from psycopg.abc import Buffer
-from psycopg.adapt import Loader
-from psycopg.pq import Format
 
 from tickflow import sessions
 from tickflow.kernels.grouping import group_starts
+from tickflow.store.pgarrays import register_numpy_array_loaders
 
 
 @dataclass
@@ -46,31 +43,6 @@ class DayTicks:
         return len(self.symbols)
 
 
-_FLOAT8_ARRAY_OID, _INT8_ARRAY_OID = 1022, 1016  # pg_type oids of float8[] and int8[]
-
-
-class _Float8Array(Loader):
-    """float8[] in binary straight into numpy: header, then (int32 length, value) pairs."""
-
-    format = Format.BINARY
-    dtype = np.dtype([("len", ">i4"), ("v", ">f8")])
-
-    def load(self, data: Buffer) -> np.ndarray:
-        buf = memoryview(data)
-        native = self.dtype["v"].newbyteorder("=")
-        if struct.unpack_from("!i", buf, 0)[0] == 0:  # ndim 0: an empty array
-            return np.empty(0, dtype=native)
-        n = struct.unpack_from("!i", buf, 12)[0]
-        rec = np.frombuffer(buf, dtype=self.dtype, count=n, offset=20)
-        if np.any(rec["len"] < 0):
-            raise ValueError("unexpected NULL in a tick column")
-        return rec["v"].astype(native)
-
-
-class _Int8Array(_Float8Array):
-    dtype = np.dtype([("len", ">i4"), ("v", ">i8")])
-
-
 def _fetch_columns(conn: psycopg.Connection, table: str, columns: tuple[str, ...], lo: sql.Composable,
                    hi: sql.Composable) -> tuple[list[str], list[int], list[list[np.ndarray]]]:
     """Per symbol-minute block: the symbol, the row count and one numpy array per column,
@@ -84,8 +56,7 @@ def _fetch_columns(conn: psycopg.Connection, table: str, columns: tuple[str, ...
         "SELECT sym, {aggs} FROM {table} WHERE ts >= {lo} AND ts < {hi} "
         "GROUP BY sym, ts_ns / 60000000000 ORDER BY sym, ts_ns / 60000000000"
     ).format(aggs=aggs, table=sql.Identifier(table), lo=lo, hi=hi)
-    conn.adapters.register_loader(_FLOAT8_ARRAY_OID, _Float8Array)
-    conn.adapters.register_loader(_INT8_ARRAY_OID, _Int8Array)
+    register_numpy_array_loaders(conn)
     syms: list[str] = []
     counts: list[int] = []
     cols: list[list[np.ndarray]] = [[] for _ in columns]

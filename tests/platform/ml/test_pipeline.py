@@ -26,7 +26,7 @@ def test_features_are_stored_per_day(ml_dsn: str) -> None:
     assert meta["rows"] == 3 * 390 and meta["labelled_rows"] == 3 * 389 and meta["symbols"] == 3
     pipeline.run_features(ml_dsn, DAYS[0])  # a re-run replaces the day
     with psycopg.connect(ml_dsn) as conn:
-        stored = read_features(conn, [DAYS[0]], 1, 1)
+        stored = read_features(ml_dsn, [DAYS[0]], 1, 1)
         fresh = features_for_day(conn, DAYS[0], FeatureParams()).sort_values(["ts", "sym"], ignore_index=True)
     assert len(stored) == 3 * 390
     np.testing.assert_allclose(stored[list(FEATURE_NAMES)].to_numpy(), fresh[list(FEATURE_NAMES)].to_numpy(),
@@ -58,7 +58,7 @@ def test_registry_and_champion_rule(ml_dsn: str) -> None:
         assert feats == list(FEATURE_NAMES) and fhash == first["feature_hash"]
         assert float(rmse) == pytest.approx(first["metrics"]["rmse"], rel=1e-5)
         # the stored artifact predicts the holdout as the trained model did
-        hold = read_features(conn, [DAYS[4]], 1, 1)
+        hold = read_features(ml_dsn, [DAYS[4]], 1, 1)
         stored = predict(registry.load_booster(conn, v), hold, feats)
         np.testing.assert_allclose(stored, first["holdout_pred"], rtol=1e-6)
         assert registry.current_champion(conn, pipeline.MODEL_NAME).version == v  # type: ignore[union-attr]
@@ -80,7 +80,7 @@ def test_predictions_use_the_champion_in_force_at_the_day_start(ml_dsn: str, mon
         assert [(r[0], r[1], r[3]) for r in used] == [(DAYS[5], v1, 3 * 390), (DAYS[6], v1, 3 * 390),
                                                       (DAYS[7], v2, 3 * 390)]
         assert all(holdout_end < day for day, _, holdout_end, _ in used)  # never a model that saw the day
-        feats = read_features(conn, [DAYS[6]], 1, 1)
+        feats = read_features(ml_dsn, [DAYS[6]], 1, 1)
         expect = predict(registry.load_booster(conn, v1), feats, list(FEATURE_NAMES))
         got = conn.execute("SELECT predicted_return, direction, confidence FROM predictions WHERE day = %s "
                            "ORDER BY ts, sym", (DAYS[6],)).fetchall()
@@ -100,7 +100,7 @@ def test_evaluation_scores_the_day(ml_dsn: str) -> None:
     pipeline.run_predictions(ml_dsn, DAYS[5])
     meta = pipeline.run_evaluation(ml_dsn, DAYS[5])
     with psycopg.connect(ml_dsn) as conn:
-        feats = read_features(conn, [DAYS[5]], 1, 1)
+        feats = read_features(ml_dsn, [DAYS[5]], 1, 1)
         pred = np.array([r[0] for r in conn.execute("SELECT predicted_return FROM predictions WHERE day = %s "
                                                     "ORDER BY ts, sym", (DAYS[5],))])
         stored = conn.execute("SELECT model_version, metrics FROM model_evaluations WHERE day = %s",
