@@ -160,8 +160,10 @@ def read_features(dsn: str, days: list[dt.date], interval_min: int, horizon: int
     day_list = sorted({k[0] for k in keys})
     sym_list = sorted({k[1] for k in keys})
     sizes = np.array([k[2] for k in keys])
-    day_code = np.repeat(np.searchsorted(np.array(day_list, dtype=object), [k[0] for k in keys]), sizes)
-    sym_code = np.repeat(np.searchsorted(np.array(sym_list, dtype=object), [k[1] for k in keys]), sizes)
+    day_index = {d: i for i, d in enumerate(day_list)}
+    sym_index = {s: i for i, s in enumerate(sym_list)}
+    day_code = np.repeat(np.array([day_index[k[0]] for k in keys]), sizes)
+    sym_code = np.repeat(np.array([sym_index[k[1]] for k in keys]), sizes)
     ts = np.concatenate(ts_parts).astype(np.int64)
     order = np.lexsort((sym_code, ts))
     df = pd.DataFrame(np.concatenate(blocks)[order], columns=list(values))
