@@ -12,6 +12,7 @@ import json
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import psycopg
 
@@ -76,25 +77,109 @@ def run_demo(settings: Settings, day: dt.date, n_symbols: int, seed: int) -> int
     t0 = time.perf_counter()
     done = [r for r in recorded(settings) if (r.date, r.seed, r.symbols) == (day.isoformat(), seed, n_symbols)]
     if done:
-        print(f"[1/4] {day} (seed {seed}, {n_symbols} symbols) already simulated into Kafka; not sending it twice")
+        print(f"[1/5] {day} (seed {seed}, {n_symbols} symbols) already simulated into Kafka; not sending it twice")
     else:
-        print(f"[1/4] simulating {day}: {n_symbols} symbols, seed {seed}, plus {DEMO_BAD_MESSAGES} malformed messages")
+        print(f"[1/5] simulating {day}: {n_symbols} symbols, seed {seed}, plus {DEMO_BAD_MESSAGES} malformed messages")
         rec = simulate_to_kafka(settings, day, n_symbols, seed, bad_messages=DEMO_BAD_MESSAGES)
         print(f"      {rec.events:,} events in {rec.messages:,} messages in {rec.seconds:.1f}s")
-    print("[2/4] Kafka offset sensor -> ingest runs (Dagster)")
+    print("[2/5] Kafka offset sensor -> ingest runs (Dagster)")
     t1 = time.perf_counter()
     runs = _dagster_ingest(settings)
     ingest_s = time.perf_counter() - t1
     print(f"      {runs} run(s) in {ingest_s:.1f}s")
-    print("[3/4] bars and signals for the day (one Dagster run, asset checks included)")
+    print("[3/5] bars and signals for the day (one Dagster run, asset checks included)")
     t2 = time.perf_counter()
     checks_ok = _dagster_derive(day)
     print(f"      done in {time.perf_counter() - t2:.1f}s")
-    print("[4/4] summary")
+    print("[4/5] summary")
     ok = print_summary(settings, day)
     print_signal_summary(settings, day, seed, n_symbols)
+    print(f"[5/5] models: {HISTORY_DAYS} earlier days simulated into the store, then features, training, "
+          "predictions and evaluation (Dagster runs)")
+    t3 = time.perf_counter()
+    models_ok = run_models(settings, day, n_symbols, seed)
+    print(f"      done in {time.perf_counter() - t3:.1f}s")
     print(f"total time {time.perf_counter() - t0:.1f}s")
-    return 0 if ok and checks_ok else 1
+    return 0 if ok and checks_ok and models_ok else 1
+
+
+HISTORY_DAYS = 5  # the default training window: four days to fit, one held out
+
+
+def run_models(settings: Settings, day: dt.date, n_symbols: int, seed: int, log=print) -> bool:  # type: ignore[no-untyped-def]
+    """Simulate the ``HISTORY_DAYS`` sessions before ``day`` straight into the store (the
+    Kafka path was shown on ``day`` itself), derive them and ``day``'s features in one
+    backfill run, train the model as of the last of them (the ``train_job``), then predict
+    and evaluate ``day``: out of sample, by the champion in force at its start."""
+    if str(REPO) not in sys.path:
+        sys.path.insert(0, str(REPO))
+    from dagster import DagsterInstance, materialize
+
+    import definitions
+    from assets.bars import bars, indicators
+    from assets.ml import features, model_evaluation, predictions
+    from assets.signals import anomalies, signals
+    from resources.ml import MlResource
+    from resources.tickflow import TickflowResource
+    from tickflow import sessions
+    from tickflow.feed.simulate import simulate_day
+    from tickflow.store.simulated import write_simulated_day
+
+    history = sessions.trading_days(day - dt.timedelta(days=3 * HISTORY_DAYS), day - dt.timedelta(days=1))
+    history = history[-HISTORY_DAYS:]
+    t = time.perf_counter()
+    for i, d in enumerate(history):
+        write_simulated_day(settings.dsn, simulate_day(d, n_symbols=n_symbols, seed=seed + 100 + i))
+    log(f"      {history[0]} .. {history[-1]} simulated and stored in {time.perf_counter() - t:.1f}s")
+    resources = {"tickflow": TickflowResource(), "ml": MlResource()}
+    quiet = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+    instance = DagsterInstance.get()
+    rng = {"dagster/asset_partition_range_start": history[0].isoformat(),
+           "dagster/asset_partition_range_end": history[-1].isoformat()}
+    t = time.perf_counter()
+    res = materialize([bars, indicators, signals, anomalies, features], instance=instance, tags=rng,
+                      resources=resources, run_config=quiet, raise_on_error=False)
+    log(f"      backfill run {res.run_id[:8]} (bars, signals, features for {len(history)} days): "
+        f"{'ok' if res.success else 'FAILED'} in {time.perf_counter() - t:.1f}s")
+    res_f = materialize([features], partition_key=day.isoformat(), instance=instance, resources=resources,
+                        run_config=quiet, raise_on_error=False)
+    train = definitions.defs.resolve_job_def("train_job").execute_in_process(
+        partition_key=history[-1].isoformat(), instance=instance, resources=resources, run_config=quiet,
+        raise_on_error=False)
+    res_p = materialize([predictions, model_evaluation], partition_key=day.isoformat(), instance=instance,
+                        resources=resources, run_config=quiet, raise_on_error=False)
+    ok = res.success and res_f.success and train.success and res_p.success
+    if not ok:
+        log("      a model run FAILED")
+        return False
+    m = train.asset_materializations_for_node("price_model")[0].metadata
+    e = res_p.asset_materializations_for_node("model_evaluation")[0].metadata
+    dec: dict[str, Any] = m["decision"].value  # type: ignore[assignment]
+    log(f"      price_model v{m['model_version'].value} trained on {m['device'].value} as of {history[-1]} "
+        f"(fit {history[0]}..{history[-2]}, holdout {history[-1]}): {dec['reason']}")
+    champion = dec["incumbent_version"] if not dec["promoted"] else m["model_version"].value
+    log(f"      champion: v{champion}; its predictions for {day} are out of sample (it saw data through "
+        f"{history[-1]})")
+    hold = dec["challenger"] if dec["promoted"] else dec["incumbent"]
+    print_model_metrics({f"holdout {history[-1]}": hold,
+                         f"out of sample {day}": {k: e[k].value for k in e.keys() if k in _METRIC_KEYS}}, log)
+    return True
+
+
+_METRIC_KEYS = ("rows", "rmse", "rmse_zero", "rmse_last", "directional_accuracy", "directional_accuracy_last",
+                "ic", "ic_last")
+
+
+def print_model_metrics(sets: dict[str, dict], log=print) -> None:  # type: ignore[no-untyped-def,type-arg]
+    """The champion's metrics next to the naive baselines (zero return, last return)."""
+    log(f"      {'':24s} {'rows':>6s} {'RMSE model':>11s} {'RMSE zero':>10s} {'RMSE last':>10s} "
+        f"{'dir.acc model':>13s} {'dir.acc last':>12s} {'IC model':>9s} {'IC last':>8s}")
+    for name, m in sets.items():
+        log(f"      {name:24s} {int(m['rows']):>6d} {m['rmse']:>11.3e} {m['rmse_zero']:>10.3e} {m['rmse_last']:>10.3e} "
+            f"{m['directional_accuracy']:>13.3f} {m['directional_accuracy_last']:>12.3f} {m['ic']:>9.3f} "
+            f"{m['ic_last']:>8.3f}")
+    log("      (simulated prices are close to a random walk: a model should not beat the zero-return "
+        "forecast by much, and the numbers say so)")
 
 
 def _dagster_derive(day: dt.date, log=print) -> bool:  # type: ignore[no-untyped-def]
