@@ -17,9 +17,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import os
-import shutil
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -33,8 +31,7 @@ from assets.signals import anomalies, signals  # noqa: E402
 from resources.tickflow import TickflowResource  # noqa: E402
 from tickflow.derive import daily  # noqa: E402
 from tickflow.feed.simulate import simulate_day  # noqa: E402
-from tickflow.stack.postgres import PgServer, wheel_bin_dir  # noqa: E402
-from tickflow.stack.procs import free_port  # noqa: E402
+from tickflow.stack.postgres import scratch_server  # noqa: E402
 from tickflow.store.simulated import write_simulated_day  # noqa: E402
 
 DAY = dt.date(2024, 6, 21)
@@ -82,13 +79,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--trades-per-symbol", type=int, default=25_000)
     ap.add_argument("--repeat", type=int, default=2)
     args = ap.parse_args(argv)
-    work = Path(tempfile.mkdtemp(prefix="tickflow-bench-", dir="/tmp"))
-    work.chmod(0o755)
-    (work / "xdg").mkdir(mode=0o700)
-    os.environ["XDG_RUNTIME_DIR"] = str(work / "xdg")
-    pg = PgServer(wheel_bin_dir(), work / "pg", free_port())
-    pg.start()
-    try:
+    with scratch_server("tickflow-bench-") as pg:
         dsn = pg.ensure_database("bench")
         os.environ["TICKFLOW_PG_DSN"] = dsn
         t0 = time.perf_counter()
@@ -113,9 +104,6 @@ def main(argv: list[str] | None = None) -> None:
         share = max(b - a["total"], 0.0) / b
         print(f"Dagster overhead: {b - a['total']:.2f}s of {b:.2f}s = {100 * share:.1f}%")
         print(f"RESULT backfill day_s={b:.2f} direct_s={a['total']:.2f} dagster_share={share:.3f}")
-    finally:
-        pg.destroy()
-        shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -22,9 +22,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import os
-import shutil
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -41,8 +39,7 @@ from tickflow.ml import pipeline  # noqa: E402
 from tickflow.ml.feature_store import ensure_ml_tables, read_features, write_features  # noqa: E402
 from tickflow.ml.features import FEATURE_NAMES, FeatureParams  # noqa: E402
 from tickflow.ml.train import TrainParams  # noqa: E402
-from tickflow.stack.postgres import PgServer, wheel_bin_dir  # noqa: E402
-from tickflow.stack.procs import free_port  # noqa: E402
+from tickflow.stack.postgres import scratch_server  # noqa: E402
 
 MIN = 60_000_000_000
 
@@ -92,13 +89,7 @@ def main(argv: list[str] | None = None) -> None:
     days = sessions.trading_days(dt.date(2024, 5, 1), dt.date(2024, 7, 31))[: args.days]
     fp = FeatureParams()
     tp = TrainParams(window_days=args.days, walk_forward_folds=0)
-    work = Path(tempfile.mkdtemp(prefix="tickflow-bench-", dir="/tmp"))
-    work.chmod(0o755)
-    (work / "xdg").mkdir(mode=0o700)
-    os.environ["XDG_RUNTIME_DIR"] = str(work / "xdg")
-    pg = PgServer(wheel_bin_dir(), work / "pg", free_port())
-    pg.start()
-    try:
+    with scratch_server("tickflow-bench-") as pg:
         dsn = pg.ensure_database("bench")
         ensure_ml_tables(dsn)
         rng = np.random.default_rng(5)
@@ -131,9 +122,6 @@ def main(argv: list[str] | None = None) -> None:
         print(f"ours / plain = {a / b:.3f}x; overhead {a - b:.3f}s = {100 * share:.1f}% of ours; "
               f"{fitted / a:,.0f} fitted rows/s (plain {fitted / b:,.0f})")
         print(f"RESULT train overhead_share={share:.3f} rows_per_s={fitted / a:.0f}")
-    finally:
-        pg.destroy()
-        shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -67,10 +67,15 @@ def launched(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, dic
         launcher.register_instance(instance)
         # the ingest run as kafka_offset_sensor requests it: one offset range, the topic tag
         ingest_config = {"ops": {"ingest_offsets": {"config": {"topic": "trades", "ranges": {"0": [0, 1000]}}}}}
-        requests: tuple[tuple[str, Any, dict[str, Any], dict[str, str]], ...] = (
+        requests: list[tuple[str, Any, dict[str, Any], dict[str, str]]] = [
             ("training", train_job, {}, {"dagster/partition": "2024-06-21"}),
             ("ingest", ingest_job, ingest_config, {"tickflow/topic": "trades"}),
-        )
+        ]
+        # every other job of the code location (the asset jobs the UI launches for bars,
+        # signals, features, predictions...): they must never ask for a GPU either
+        requests += [(f"other:{j.name}", j, {}, {"dagster/partition": "2024-06-21"} if j.partitions_def else {})
+                     for j in definitions.defs.get_repository_def().get_all_jobs()
+                     if j.name not in (train_job.name, ingest_job.name)]
         for kind, job_def, run_config, request_tags in requests:
             origin = JobPythonOrigin(job_def.name, RepositoryPythonOrigin(
                 executable_path="/opt/venv/bin/python",
@@ -136,6 +141,17 @@ def test_ingest_job_stays_on_cpu(launched: dict[str, dict[str, Any]]) -> None:
     assert c["image"] == CPU_IMAGE
     # the launcher defaults are the CPU ingest sizes of run_tags
     assert {"container_config": {"resources": c["resources"]}} == run_tags.cpu_ingest_k8s_config()
+
+
+def test_no_other_job_requests_a_gpu(launched: dict[str, dict[str, Any]]) -> None:
+    others = [k for k in launched if k.startswith("other:")]
+    assert others, "the code location's asset jobs were rendered too"
+    for kind in ["ingest", *others]:
+        job = launched[kind]["job"]
+        spec, c = pod(job), container(job)
+        for section in ("requests", "limits"):
+            assert run_tags.GPU_RESOURCE not in c["resources"].get(section, {}), kind
+        assert not spec.get("tolerations") and not spec.get("nodeSelector"), kind
 
 
 def test_both_jobs_carry_the_platform_contract(launched: dict[str, dict[str, Any]]) -> None:

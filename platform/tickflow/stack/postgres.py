@@ -15,6 +15,9 @@ import pwd
 import shutil
 import stat
 import subprocess
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -171,3 +174,22 @@ def timescale_available() -> bool:
     return (DEBIAN_PG15_BIN / "postgres").exists() and Path(
         "/usr/share/postgresql/15/extension/timescaledb.control"
     ).exists()
+
+
+@contextmanager
+def scratch_server(prefix: str = "tickflow-scratch-") -> Iterator[PgServer]:
+    """A throwaway embedded PostgreSQL under a new folder of /tmp, destroyed on exit (for
+    benchmarks; the tests' servers live in tests/conftest.py)."""
+    from tickflow.stack.procs import free_port
+
+    work = Path(tempfile.mkdtemp(prefix=prefix, dir="/tmp"))
+    work.chmod(0o755)
+    (work / "xdg").mkdir(mode=0o700)
+    os.environ["XDG_RUNTIME_DIR"] = str(work / "xdg")  # the wheel wants one it owns
+    server = PgServer(wheel_bin_dir(), work / "pg", free_port())
+    server.start()
+    try:
+        yield server
+    finally:
+        server.destroy()
+        shutil.rmtree(work, ignore_errors=True)
