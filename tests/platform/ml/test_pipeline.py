@@ -31,6 +31,12 @@ def test_features_are_stored_per_day(ml_dsn: str) -> None:
     assert len(stored) == 3 * 390
     np.testing.assert_allclose(stored[list(FEATURE_NAMES)].to_numpy(), fresh[list(FEATURE_NAMES)].to_numpy(),
                                rtol=1e-12, equal_nan=True)
+    # the row table (for SQL users) holds the same values as the blocks training reads
+    with psycopg.connect(ml_dsn) as conn:
+        rows = conn.execute("SELECT ret_lag_1, volume_z, m_vpin, target FROM features WHERE day = %s "
+                            "ORDER BY ts, sym", (DAYS[0],)).fetchall()
+    table = np.array([[np.nan if v is None else v for v in r] for r in rows], dtype=np.float64)
+    np.testing.assert_array_equal(table, stored[["ret_lag_1", "volume_z", "m_vpin", "target"]].to_numpy())
     # the signals made it in: every bar has a spread, most have trade aggregates and a measure bar
     assert stored["spread_rel"].notna().all() and stored["lr_imbalance"].notna().mean() > 0.9
     assert stored["m_rv"].notna().mean() > 0.9
