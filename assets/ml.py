@@ -75,9 +75,10 @@ def price_model(context: AssetExecutionContext, tickflow: TickflowResource, ml: 
         "decision": MetadataValue.json(report["decision"]), "device": report["device"],
         "fit_days": report["fit_days"], "holdout_days": report["decision"]["holdout_days"],
         "feature_hash": report["feature_hash"], "best_iteration": report["best_iteration"],
-        "holdout_rmse": m["rmse"], "holdout_rmse_zero_return": m["rmse_zero"],
-        "holdout_rmse_last_return": m["rmse_last"], "holdout_directional_accuracy": m["directional_accuracy"],
-        "holdout_ic": m["ic"], "walk_forward": MetadataValue.json(wf),
+        **{f"holdout_{k}": float(m.get(v, float("nan"))) for k, v in (
+            ("rmse", "rmse"), ("rmse_zero_return", "rmse_zero"), ("rmse_last_return", "rmse_last"),
+            ("directional_accuracy", "directional_accuracy"), ("ic", "ic"))},
+        "walk_forward": MetadataValue.json(wf),
         "feature_importance": MetadataValue.md(importance_plot(report["importance"])),
         "predicted_vs_realized": MetadataValue.md(predicted_vs_realized_plot(report["holdout_pred"],
                                                                              report["holdout_true"])),

@@ -12,9 +12,10 @@ import datetime as dt
 import numpy as np
 import pandas as pd
 import psycopg
+import psycopg.sql
 
 from tickflow import sessions
-from tickflow.ml.features import FEATURE_NAMES, MEASURES, FeatureParams, compute_features
+from tickflow.ml.features import FEATURE_NAMES, MEASURES, PREVIOUS_DAY, FeatureParams, compute_features
 from tickflow.store import derived
 
 _DAY_SYM = (("day", "date"), ("sym", "text"))
@@ -56,9 +57,19 @@ _BLOCK_VALUES = (*FEATURE_NAMES, "target", "baseline_last")
 
 
 def ensure_ml_tables(dsn: str) -> None:
+    """Create the tables; a table made by an older feature set gets the new columns (its
+    old ones stay, unused: the writers name their columns)."""
     derived.ensure_derived_schema(dsn, ML_TABLES)
     with psycopg.connect(dsn, autocommit=True) as conn:
         conn.execute(_BLOCKS_DDL)
+        for table in ML_TABLES:
+            have = {r[0] for r in conn.execute("SELECT column_name FROM information_schema.columns "
+                                               "WHERE table_schema = current_schema() AND table_name = %s",
+                                               (table.name,))}
+            for name, pg_type in table.columns:
+                if name not in have:
+                    conn.execute(psycopg.sql.SQL("ALTER TABLE {} ADD COLUMN IF NOT EXISTS {} {}").format(
+                        psycopg.sql.Identifier(table.name), psycopg.sql.Identifier(name), psycopg.sql.SQL(pg_type)))
 
 
 def _frame(conn: psycopg.Connection, query: str, params: tuple, columns: list[str]) -> pd.DataFrame:  # type: ignore[type-arg]
@@ -80,18 +91,22 @@ def load_inputs(conn: psycopg.Connection, day: dt.date, interval_min: int) -> di
     bin_ts = _NS_SQL.format("date_bin(make_interval(mins => %s), ts, %s::timestamptz)")
     trade_bins = _frame(
         conn,
-        f"SELECT sym, {bin_ts} AS bin, count(*), count(*) FILTER (WHERE jump), sum(signal), "  # noqa: S608
-        "sum(lr_sign * size), sum(size), (array_agg(intensity_z ORDER BY trade_no DESC))[1], avg(acd_surprise) "
+        f"SELECT sym, {bin_ts} AS bin, max(abs(lm_stat)), sum(lr_sign * size), sum(tick_sign * size), "  # noqa: S608
+        "sum(size), (array_agg(intensity_z ORDER BY trade_no DESC))[1] "
         "FROM trade_signals WHERE day = %s AND ts >= %s AND ts < %s GROUP BY 1, 2",
         (interval_min, open_ts, day, open_ts, close_ts),
-        ["sym", "ts", "trades", "jumps", "signal_sum", "lr_volume", "volume", "intensity_z_last", "acd_surprise_mean"])
+        ["sym", "ts", "lm_max_abs", "lr_volume", "tick_volume", "volume", "intensity_z_last"])
     measures = _frame(conn, f"SELECT sym, {ts}, interval_min, {', '.join(MEASURES)} FROM bar_measures "  # noqa: S608
                       "WHERE day = %s", (day,), ["sym", "ts", "interval_min", *MEASURES])
-    for df in (bars, ind, trade_bins, measures):
+    # the last earlier day with daily measures (normally the previous session)
+    previous = _frame(conn, f"SELECT sym, {', '.join(PREVIOUS_DAY)} FROM daily_measures "  # noqa: S608
+                      "WHERE day = (SELECT max(day) FROM daily_measures WHERE day < %s AND day >= %s)",
+                      (day, day - dt.timedelta(days=10)), ["sym", *PREVIOUS_DAY])
+    for df in (bars, ind, trade_bins, measures, previous):
         for c in df.columns:
             if c not in ("sym", "ts", "interval_min"):
                 df[c] = pd.to_numeric(df[c], errors="coerce").astype(np.float64)
-    return {"bars": bars, "indicators": ind, "trade_bins": trade_bins, "measures": measures}
+    return {"bars": bars, "indicators": ind, "trade_bins": trade_bins, "measures": measures, "previous_day": previous}
 
 
 def features_for_day(conn: psycopg.Connection, day: dt.date, params: FeatureParams) -> pd.DataFrame:
@@ -101,7 +116,7 @@ def features_for_day(conn: psycopg.Connection, day: dt.date, params: FeaturePara
         return pd.DataFrame(columns=["sym", "ts", *FEATURE_NAMES, "target", "baseline_last"])
     open_ns, close_ns = sessions.session_bounds_ns(day)
     return compute_features(inputs["bars"], inputs["indicators"], inputs["trade_bins"], inputs["measures"],
-                            open_ns, close_ns, params)
+                            inputs["previous_day"], open_ns, close_ns, params)
 
 
 def write_features(conn: psycopg.Connection, day: dt.date, frame: pd.DataFrame, params: FeatureParams) -> int:

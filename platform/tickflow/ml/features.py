@@ -14,11 +14,22 @@ bar's *end*, ``ts + interval``) and holds only what is known by then:
 - ``spread_rel``: time-weighted quoted spread over the bar's close mid;
 - indicators at the bar's last minute: ``rsi_14``, ``macd_hist_rel`` (MACD histogram /
   close), ``bb_pos`` (position inside the Bollinger band, 0 at the lower, 1 at the upper);
-- trade signals aggregated over the bar's trades: ``jumps`` (Lee-Mykland flags),
-  ``net_signal`` (BUY minus SELL per trade), ``lr_imbalance`` (Lee-Ready signed volume / volume),
-  ``intensity_z`` (at the bar's last trade), ``acd_surprise`` (mean);
+- trade signals aggregated over the bar's trades: ``lm_max_abs`` (largest |Lee-Mykland
+  statistic|), ``lr_imbalance`` and ``tick_imbalance`` (Lee-Ready / tick-rule signed volume
+  over volume), ``intensity_z`` (at the bar's last trade);
 - ``m_*``: the measure bar (15 minutes) that ended last, at or before this bar's end: RV,
-  BNS z, OFI, VPIN, Kyle's lambda, GARCH sigma, effective spread.
+  BNS z, OFI, Kyle's lambda, effective spread (each computed from that bar's data only);
+- ``prev_*``: the previous trading day's daily measures (RV, VPIN, GARCH persistence, BNS z),
+  known before the session opens.
+
+Left out on purpose, because the signals assets estimate them from the *whole* session and
+so they would leak the rest of the day into a bar: the GARCH sigma and the ACD duration
+surprise (parameters fitted on the day), VPIN within the day (bucket size = the day's volume
+/ 50), and the jump flags and BUY/SELL signal (the Lee-Mykland critical value depends on the
+day's trade count; the statistic itself, ``lm_max_abs``, is causal). The day-level values
+enter through ``prev_*`` instead, one day late. A test perturbs the raw ticks after a time t,
+re-derives bars, signals and features, and checks nothing at t moved
+(tests/platform/ml/test_pipeline.py).
 
 Features never cross the session boundary: each day starts fresh (an overnight gap is not a
 bar return), so the first bars of a day have NaN lags, which XGBoost handles natively.
@@ -40,8 +51,9 @@ _MIN_NS = 60_000_000_000
 
 RETURN_LAGS = (1, 2, 3, 5)
 MA_WINDOWS = (5, 10, 20)
-TRADE_AGGREGATES = ("jumps", "net_signal", "lr_imbalance", "intensity_z", "acd_surprise")
-MEASURES = ("rv", "bns_z", "ofi", "vpin", "kyle_lambda", "garch_sigma", "effective_spread")
+TRADE_AGGREGATES = ("lm_max_abs", "lr_imbalance", "tick_imbalance", "intensity_z")
+MEASURES = ("rv", "bns_z", "ofi", "kyle_lambda", "effective_spread")
+PREVIOUS_DAY = ("rv", "vpin", "garch_persistence", "bns_z")
 FEATURE_NAMES: tuple[str, ...] = (
     *(f"ret_lag_{k}" for k in RETURN_LAGS),
     *(f"ma_gap_{w}" for w in MA_WINDOWS),
@@ -49,6 +61,7 @@ FEATURE_NAMES: tuple[str, ...] = (
     "rsi_14", "macd_hist_rel", "bb_pos",
     *TRADE_AGGREGATES,
     *(f"m_{m}" for m in MEASURES),
+    *(f"prev_{m}" for m in PREVIOUS_DAY),
 )
 
 
@@ -87,16 +100,18 @@ def _trailing_mean(a: np.ndarray, w: int) -> np.ndarray:
 
 
 def compute_features(bars: pd.DataFrame, indicators: pd.DataFrame, trade_bins: pd.DataFrame,
-                     measures: pd.DataFrame, open_ns: int, close_ns: int,
+                     measures: pd.DataFrame, previous_day: pd.DataFrame, open_ns: int, close_ns: int,
                      params: FeatureParams | None = None) -> pd.DataFrame:
     """The feature rows of one day (module docstring).
 
     ``bars``: the day's bars of ``params.interval_min`` (columns sym, ts [ns], close, volume,
     twap_spread, close_mid), every symbol on the full session grid, ordered by (sym, ts).
     ``indicators``: 1-minute rows (sym, ts, close, rsi_14, macd_hist, bb_upper, bb_lower).
-    ``trade_bins``: per (sym, ts = bar start) aggregates of the trade signals: trades, jumps,
-    signal_sum, lr_volume, volume, intensity_z_last, acd_surprise_mean.
+    ``trade_bins``: per (sym, ts = bar start) aggregates of the trade signals: lm_max_abs,
+    lr_volume, tick_volume, volume, intensity_z_last.
     ``measures``: measure bars (sym, ts = start, interval_min, and the ``MEASURES`` columns).
+    ``previous_day``: the previous trading day's daily measures (sym and ``PREVIOUS_DAY``);
+    may be empty (no earlier day stored).
     Timestamps are int64 ns UTC. Returns sym, ts, the ``FEATURE_NAMES``, target, baseline_last.
     """
     p = params or FeatureParams()
@@ -146,32 +161,36 @@ def compute_features(bars: pd.DataFrame, indicators: pd.DataFrame, trade_bins: p
 
         # trade-signal aggregates over the bar's own trades; a bar without trades has none
         tb = trade_bins.set_index(["sym", "ts"]).reindex(pd.MultiIndex.from_arrays([bars["sym"].to_numpy(), ts]))
-        trades = tb["trades"].fillna(0).to_numpy(np.float64)
-        out["jumps"] = _per_symbol(tb["jumps"].fillna(0).to_numpy(np.float64), n_sym)
-        out["net_signal"] = _per_symbol(np.where(trades > 0, tb["signal_sum"].to_numpy(np.float64) / trades, 0.0),
-                                        n_sym)
+        out["lm_max_abs"] = _per_symbol(tb["lm_max_abs"].to_numpy(np.float64), n_sym)
         vol_t = tb["volume"].to_numpy(np.float64)
-        out["lr_imbalance"] = _per_symbol(np.where(vol_t > 0, tb["lr_volume"].to_numpy(np.float64) / vol_t, np.nan),
-                                          n_sym)
+        for name, col in (("lr_imbalance", "lr_volume"), ("tick_imbalance", "tick_volume")):
+            out[name] = _per_symbol(np.where(vol_t > 0, tb[col].to_numpy(np.float64) / vol_t, np.nan), n_sym)
         out["intensity_z"] = _per_symbol(tb["intensity_z_last"].to_numpy(np.float64), n_sym)
-        out["acd_surprise"] = _per_symbol(tb["acd_surprise_mean"].to_numpy(np.float64), n_sym)
 
         # the measure bar that ended last at or before this bar's end (as-of, per symbol)
         m = measures.copy()
         m_len = m["interval_min"].to_numpy(np.int64) * _MIN_NS
         m["avail"] = m["ts"].to_numpy(np.int64) + m_len
+        m["sym"] = m["sym"].astype("str")  # one key dtype on both sides, also for an empty frame
         m = m.sort_values("avail")
-        left = pd.DataFrame({"sym": bars["sym"].to_numpy(), "avail": ts + step, "row": np.arange(len(bars))})
+        left = pd.DataFrame({"sym": bars["sym"].astype("str").to_numpy(), "avail": ts + step,
+                             "row": np.arange(len(bars))})
+        left["sym"] = left["sym"].astype("str")
         joined = pd.merge_asof(left.sort_values("avail"), m[["sym", "avail", *MEASURES]], on="avail", by="sym",
                                direction="backward").sort_values("row")
         for name in MEASURES:
             out[f"m_{name}"] = _per_symbol(joined[name].to_numpy(np.float64), n_sym)
 
+        prev = previous_day.set_index("sym").reindex(bars["sym"].to_numpy())
+        for name in PREVIOUS_DAY:
+            out[f"prev_{name}"] = _per_symbol(prev[name].to_numpy(np.float64), n_sym)
+
         target = np.full_like(close, np.nan)
-        h = p.horizon
-        target[:, : n_bins - h] = np.log(close[:, h:] / close[:, : n_bins - h])
         base = np.full_like(close, np.nan)
-        base[:, h:] = np.log(close[:, h:] / close[:, : n_bins - h])
+        h = p.horizon
+        if h < n_bins:  # else no bar has a target inside the session (e.g. an early close)
+            target[:, : n_bins - h] = np.log(close[:, h:] / close[:, : n_bins - h])
+            base[:, h:] = np.log(close[:, h:] / close[:, : n_bins - h])
 
     frame = pd.DataFrame({"sym": bars["sym"].to_numpy(), "ts": ts})
     for name in FEATURE_NAMES:

@@ -96,32 +96,38 @@ def run_training(dsn: str, as_of_day: dt.date, fparams: FeatureParams | None = N
                                f"{tp.holdout_days + 1} (window {tp.window_days})")
         df = read_features(dsn, days, fp.interval_min, fp.horizon)
     t_load = time.perf_counter() - t0
-    result = train_model(df, features, tp, device)
+    result = train_model(df, features, tp, device, purge_ns=fp.horizon * fp.interval_min * 60_000_000_000)
     hold = df[df["day"].isin(result.holdout_days)]
     t1 = time.perf_counter()
     with psycopg.connect(dsn) as conn, conn.transaction():
         conn.execute("SELECT pg_advisory_xact_lock(7263006)")  # one champion decision at a time
-        incumbent = registry.current_champion(conn, model_name)
-        incumbent_metrics = None
-        if incumbent is not None:
-            if incumbent.feature_hash == fhash:
-                booster = registry.load_booster(conn, incumbent.version)
-                incumbent_metrics = evaluate(hold["target"].to_numpy(), predict(booster, hold, incumbent.features),
-                                             hold["baseline_last"].to_numpy())
-            else:
-                log.warning("champion v%d has other features (%s != %s): not comparable, the new model replaces it",
-                            incumbent.version, incumbent.feature_hash, fhash)
-        promote, reason = registry.decide(result.metrics.get("rmse", float("nan")),
-                                          None if incumbent_metrics is None else incumbent_metrics["rmse"])
-        if incumbent is not None and incumbent_metrics is None:
-            promote, reason = True, "champion's features differ from the current feature set"
         effective = next_trading_day(result.holdout_days[-1])
+        # the incumbent is the champion in force where this model would take over: with
+        # training backfilled out of order, not necessarily the newest champion
+        incumbent = registry.champion_for_day(conn, model_name, effective)
+        incumbent_metrics = None
+        saw_holdout = bool(incumbent and incumbent.fit_end >= result.holdout_days[0])  # fitted on it
+        if incumbent is None:
+            promote, reason = True, "no champion yet"
+        elif saw_holdout:
+            promote, reason = False, (f"champion v{incumbent.version} in force from {effective} was fitted on data "
+                                      f"through {incumbent.fit_end}, which includes this holdout: no fair comparison")
+        elif incumbent.feature_hash != fhash:
+            log.warning("champion v%d has other features (%s != %s): not comparable, the new model replaces it",
+                        incumbent.version, incumbent.feature_hash, fhash)
+            promote, reason = True, "champion's features differ from the current feature set"
+        else:
+            booster = registry.load_booster(conn, incumbent.version)
+            incumbent_metrics = evaluate(hold["target"].to_numpy(), predict(booster, hold, incumbent.features),
+                                         hold["baseline_last"].to_numpy())
+            promote, reason = registry.decide(result.metrics.get("rmse", float("nan")),
+                                              incumbent_metrics.get("rmse", float("nan")))
         decision = {"promoted": promote, "reason": reason, "effective_day": effective.isoformat(),
                     "holdout_days": [d.isoformat() for d in result.holdout_days],
                     "challenger": _round(result.metrics),
                     "incumbent_version": incumbent.version if incumbent else None,
                     "incumbent": _round(incumbent_metrics) if incumbent_metrics else None,
-                    "incumbent_saw_holdout": bool(incumbent and incumbent.holdout_end >= result.holdout_days[0])}
+                    "incumbent_saw_holdout": saw_holdout}
         metrics = {"holdout": _round(result.metrics), "walk_forward": _round(result.walk_forward),
                    "importance": _round(result.importance), "calibration": result.calibration,
                    "best_iteration": result.best_iteration, "rows": result.rows}

@@ -107,9 +107,10 @@ def load_booster(conn: psycopg.Connection, version: int) -> xgb.Booster:
 
 
 def current_champion(conn: psycopg.Connection, model_name: str) -> ModelRecord | None:
-    row = conn.execute(f"SELECT {_COLS} FROM model_registry WHERE model_name = %s AND status = 'champion'"  # noqa: S608
-                       " ORDER BY version DESC LIMIT 1", (model_name,)).fetchone()
-    return _record(row) if row else None
+    """The champion of the latest promotion (in force from its effective day on)."""
+    row = conn.execute("SELECT version FROM champion_history WHERE model_name = %s "
+                       "ORDER BY effective_day DESC, promoted_at DESC LIMIT 1", (model_name,)).fetchone()
+    return get(conn, row[0]) if row else None
 
 
 def champion_for_day(conn: psycopg.Connection, model_name: str, day: dt.date) -> ModelRecord | None:
@@ -148,11 +149,11 @@ def register(conn: psycopg.Connection, *, model_name: str, as_of_day: dt.date, f
              metrics: dict[str, Any], device: str, booster: xgb.Booster, promote: bool, decision: dict[str, Any],
              effective_day: dt.date) -> int:
     """Store a trained model with its decision; if ``promote``, make it champion from
-    ``effective_day`` (the previous champion is retired). Runs in the caller's transaction."""
-    status = "champion" if promote else "rejected"
-    if promote:
-        conn.execute("UPDATE model_registry SET status = 'retired' WHERE model_name = %s AND status = 'champion'",
-                     (model_name,))
+    ``effective_day``. Statuses follow ``champion_history``: ``champion`` for the model of the
+    latest promotion, ``retired`` for other promoted ones, ``rejected`` for the rest (a model
+    promoted by a backfill for an earlier day is in force there, not after a later one).
+    Runs in the caller's transaction."""
+    status = "rejected"  # set below from champion_history when promoted
     row = conn.execute(
         "INSERT INTO model_registry (model_name, as_of_day, fit_start, fit_end, holdout_start, holdout_end, params, "
         "features, feature_hash, metrics, device, artifact, status, decision) "
@@ -166,4 +167,10 @@ def register(conn: psycopg.Connection, *, model_name: str, as_of_day: dt.date, f
     if promote:
         conn.execute("INSERT INTO champion_history (model_name, effective_day, version) VALUES (%s, %s, %s)",
                      (model_name, effective_day, version))
+        conn.execute(
+            "UPDATE model_registry SET status = CASE "
+            " WHEN version = (SELECT version FROM champion_history WHERE model_name = %(m)s"
+            "                 ORDER BY effective_day DESC, promoted_at DESC LIMIT 1) THEN 'champion'"
+            " WHEN version IN (SELECT version FROM champion_history WHERE model_name = %(m)s) THEN 'retired'"
+            " ELSE 'rejected' END WHERE model_name = %(m)s", {"m": model_name})
     return version

@@ -117,15 +117,21 @@ def evaluate(y: np.ndarray, pred: np.ndarray, last: np.ndarray) -> dict[str, flo
 
 
 def _fit(x: np.ndarray, y: np.ndarray, ts: np.ndarray, features: list[str], params: TrainParams,
-         device: str) -> tuple[xgb.Booster, int, float]:
+         device: str, purge_ns: int) -> tuple[xgb.Booster, int, float]:
     """Fit rows ``x``/``y`` (float32) with early stopping on the last ``valid_fraction`` of
-    their bar times ``ts``. Returns the booster, its best round and the seconds spent in
+    their bar times ``ts``; fitted rows whose target reaches into that set (``ts`` within
+    ``purge_ns`` of it) are dropped, so the stopping rows are truly unseen. Returns the booster, its best round and the seconds spent in
     XGBoost itself (DMatrix construction and ``xgboost.train``: what plain XGBoost on an
     in-memory matrix would spend; the rest of a training run is our overhead)."""
+    if ts.size == 0:
+        raise ValueError("no rows with a realized target to fit on")
     times = np.unique(ts)
     cut = times[int(len(times) * (1.0 - params.valid_fraction))] if len(times) > 1 else times[-1] + 1
-    early = ts < cut
-    x_fit, y_fit, x_valid, y_valid = x[early], y[early], x[~early], y[~early]
+    early = ts < cut - purge_ns
+    late = ts >= cut
+    if not early.any():
+        early, late = ts < cut, np.zeros(ts.size, dtype=bool)  # too few bar times to split: no stopping
+    x_fit, y_fit, x_valid, y_valid = x[early], y[early], x[late], y[late]
     t0 = time.perf_counter()
     dfit = xgb.DMatrix(x_fit, label=y_fit, feature_names=features)
     evals = [(dfit, "fit")]
@@ -175,9 +181,11 @@ def confidence(pred: np.ndarray, calibration: dict[str, list[float]]) -> np.ndar
     return np.where(pred == 0, 0.0, out)
 
 
-def train_model(df: pd.DataFrame, features: list[str], params: TrainParams, device: str | None = None) -> TrainResult:
+def train_model(df: pd.DataFrame, features: list[str], params: TrainParams, device: str | None = None,
+                purge_ns: int = 0) -> TrainResult:
     """Walk-forward validation, the final fit and its holdout metrics, on the window ``df``
-    (columns day, ts, ``features``, target, baseline_last)."""
+    (columns day, ts, ``features``, target, baseline_last). ``purge_ns``: how far a target
+    reaches past its row's ``ts`` (horizon x bar length), for the early-stopping split."""
     t0 = time.perf_counter()
     device = device or training_device()
     days = sorted(df["day"].unique())
@@ -199,13 +207,15 @@ def train_model(df: pd.DataFrame, features: list[str], params: TrainParams, devi
         on = is_fit & (day == d).to_numpy()
         if not before.any() or not on.any():
             continue
-        b, _, _ = _fit(x[before], y[before], ts[before], features, params, device)
+        b, _, _ = _fit(x[before], y[before], ts[before], features, params, device, purge_ns)
         folds.append(evaluate(y[on], _predict(b, x[on], features), last[on]))
     walk = {k: float(np.nanmean([f[k] for f in folds])) for k in folds[0]} if folds else {}
     if walk:
         walk["folds"] = float(len(folds))
     t1 = time.perf_counter()
-    booster, best, in_xgboost = _fit(x[is_fit], y[is_fit], ts[is_fit], features, params, device)
+    if not is_fit.any():
+        raise ValueError(f"no realized targets on the fit days {fit_days[0]}..{fit_days[-1]}")
+    booster, best, in_xgboost = _fit(x[is_fit], y[is_fit], ts[is_fit], features, params, device, purge_ns)
     t2 = time.perf_counter()
     y_hold = y[is_hold]
     pred = _predict(booster, x[is_hold], features)

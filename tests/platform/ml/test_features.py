@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tickflow.ml.features import FEATURE_NAMES, MEASURES, FeatureParams, compute_features
+from tickflow.ml.features import FEATURE_NAMES, MEASURES, PREVIOUS_DAY, FeatureParams, compute_features
 
 MIN = 60_000_000_000
 OPEN = 1_718_976_600_000_000_000  # 2024-06-21 13:30 UTC
@@ -34,13 +34,11 @@ def _inputs(seed: int = 0, interval: int = 1) -> dict[str, pd.DataFrame]:
     indicators = pd.concat(ind, ignore_index=True)
     tb = bars[["sym", "ts"]].sample(frac=0.8, random_state=seed).reset_index(drop=True)  # some bars have no trades
     n = len(tb)
-    tb["trades"] = rng.integers(1, 50, n).astype(float)
-    tb["jumps"] = rng.integers(0, 2, n).astype(float)
-    tb["signal_sum"] = rng.integers(-3, 4, n).astype(float)
+    tb["lm_max_abs"] = rng.uniform(0, 5, n)
     tb["volume"] = rng.uniform(100, 1000, n)
     tb["lr_volume"] = tb["volume"] * rng.uniform(-1, 1, n)
+    tb["tick_volume"] = tb["volume"] * rng.uniform(-1, 1, n)
     tb["intensity_z_last"] = rng.normal(0, 1, n)
-    tb["acd_surprise_mean"] = rng.uniform(0.5, 1.5, n)
     ms = []
     for s in SYMS:
         k = N_MIN // 15
@@ -48,11 +46,13 @@ def _inputs(seed: int = 0, interval: int = 1) -> dict[str, pd.DataFrame]:
         for name in MEASURES:
             m[name] = rng.normal(0, 1, k)
         ms.append(m)
-    return {"bars": bars, "indicators": indicators, "trade_bins": tb, "measures": pd.concat(ms, ignore_index=True)}
+    prev = pd.DataFrame({"sym": SYMS[:2], **{c: rng.normal(0, 1, 2) for c in PREVIOUS_DAY}})  # CCC: no history
+    return {"bars": bars, "indicators": indicators, "trade_bins": tb, "measures": pd.concat(ms, ignore_index=True),
+            "previous_day": prev}
 
 
 def _features(inp: dict[str, pd.DataFrame], params: FeatureParams | None = None) -> pd.DataFrame:
-    return compute_features(inp["bars"], inp["indicators"], inp["trade_bins"], inp["measures"], OPEN,
+    return compute_features(inp["bars"], inp["indicators"], inp["trade_bins"], inp["measures"], inp["previous_day"], OPEN,
                             OPEN + N_MIN * MIN, params)
 
 
@@ -74,14 +74,18 @@ def test_matches_a_pandas_reference() -> None:
     ref["target"] = np.log(g.shift(-1) / b["close"])
     for col in ref.columns:
         np.testing.assert_allclose(got[col].to_numpy(), ref[col].to_numpy(), rtol=1e-9, atol=1e-12, err_msg=col)
-    # bar t's own trades; a bar without trades has no jumps and a zero net signal
+    # bar t's own trades; a bar without trades has none (NaN)
     tb = inp["trade_bins"].set_index(["sym", "ts"])
-    row = got.iloc[100]
-    if (row.sym, row.ts) in tb.index:
-        t = tb.loc[(row.sym, row.ts)]
-        assert row.jumps == t.jumps and row.net_signal == pytest.approx(t.signal_sum / t.trades)
-    missing = ~pd.MultiIndex.from_frame(got[["sym", "ts"]]).isin(tb.index)
-    assert missing.any() and (got.loc[missing, "jumps"] == 0).all() and got.loc[missing, "lr_imbalance"].isna().all()
+    key = pd.MultiIndex.from_frame(got[["sym", "ts"]])
+    has = key.isin(tb.index)
+    t = tb.reindex(key[has])
+    np.testing.assert_allclose(got.loc[has, "tick_imbalance"], t["tick_volume"] / t["volume"])
+    np.testing.assert_allclose(got.loc[has, "lm_max_abs"], t["lm_max_abs"])
+    assert (~has).any() and got.loc[~has, ["lr_imbalance", "lm_max_abs", "intensity_z"]].isna().all().all()
+    # the previous day's measures, the same on every bar; none for a symbol without history
+    prev = inp["previous_day"].set_index("sym")
+    assert (got.loc[got.sym == "AAA", "prev_vpin"] == prev.loc["AAA", "vpin"]).all()
+    assert got.loc[got.sym == "CCC", "prev_rv"].isna().all()
     # the measure bar in force at a bar's end: the one that ended at or before it
     m = inp["measures"]
     at = got[(got.sym == "BBB") & (got.ts == OPEN + 29 * MIN)].iloc[0]  # ends 30 min after the open
@@ -111,7 +115,7 @@ def test_no_look_ahead(interval: int) -> None:
             ind.loc[late, c] = ind.loc[late, c] * rng.uniform(0.5, 2.0, late.sum())
         tb = changed["trade_bins"]
         late = tb["ts"] + step > t
-        for c in ("trades", "jumps", "signal_sum", "lr_volume", "volume", "intensity_z_last", "acd_surprise_mean"):
+        for c in ("lm_max_abs", "lr_volume", "tick_volume", "volume", "intensity_z_last"):
             tb.loc[late, c] = tb.loc[late, c] * rng.uniform(0.5, 2.0, late.sum()) + 1
         ms = changed["measures"]
         late = ms["ts"] + 15 * MIN > t
@@ -123,6 +127,16 @@ def test_no_look_ahead(interval: int) -> None:
                                       after.loc[known, ["sym", "ts", *FEATURE_NAMES]])
         # ... while the future did change them (the test would catch a leak)
         assert not base.loc[~known, list(FEATURE_NAMES)].equals(after.loc[~known, list(FEATURE_NAMES)])
+
+
+def test_edge_days() -> None:
+    # no measure bar and no earlier day stored; a horizon longer than the session
+    inp = _inputs()
+    inp["measures"] = inp["measures"].iloc[:0]
+    inp["previous_day"] = inp["previous_day"].iloc[:0]
+    got = _features(inp, FeatureParams(horizon=N_MIN))
+    assert got["m_rv"].isna().all() and got["prev_rv"].isna().all() and got["target"].isna().all()
+    assert got["ret_lag_1"].notna().sum() == 3 * (N_MIN - 1)
 
 
 def test_rejects_partial_grid_and_bad_params() -> None:

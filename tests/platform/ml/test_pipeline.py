@@ -6,14 +6,20 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pandas as pd
 import psycopg
 import pytest
 
 from tests.conftest import ML_DAYS as DAYS
+from tickflow import sessions
+from tickflow.derive.daily import run_bars, run_indicators, run_signals
 from tickflow.ml import pipeline, registry
 from tickflow.ml.feature_store import features_for_day, read_features
 from tickflow.ml.features import FEATURE_NAMES, FeatureParams
 from tickflow.ml.train import evaluate, predict
+
+
+MIN_NS = 60_000_000_000
 
 
 def _all_features(dsn: str) -> None:
@@ -33,13 +39,42 @@ def test_features_are_stored_per_day(ml_dsn: str) -> None:
                                rtol=1e-12, equal_nan=True)
     # the row table (for SQL users) holds the same values as the blocks training reads
     with psycopg.connect(ml_dsn) as conn:
-        rows = conn.execute("SELECT ret_lag_1, volume_z, m_vpin, target FROM features WHERE day = %s "
+        rows = conn.execute("SELECT ret_lag_1, volume_z, m_ofi, prev_rv, target FROM features WHERE day = %s "
                             "ORDER BY ts, sym", (DAYS[0],)).fetchall()
     table = np.array([[np.nan if v is None else v for v in r] for r in rows], dtype=np.float64)
-    np.testing.assert_array_equal(table, stored[["ret_lag_1", "volume_z", "m_vpin", "target"]].to_numpy())
+    np.testing.assert_array_equal(table, stored[["ret_lag_1", "volume_z", "m_ofi", "prev_rv", "target"]].to_numpy())
     # the signals made it in: every bar has a spread, most have trade aggregates and a measure bar
     assert stored["spread_rel"].notna().all() and stored["lr_imbalance"].notna().mean() > 0.9
     assert stored["m_rv"].notna().mean() > 0.9
+
+
+def test_changing_ticks_after_t_leaves_features_at_t_unchanged(ml_dsn: str) -> None:
+    """No look-ahead end to end: raw ticks after t are changed, the day's bars, indicators,
+    signals and features are derived again, and every feature of a bar ending by t is the
+    same (the per-day fits the signals assets make are kept out of the features for this)."""
+    day = DAYS[3]
+    pipeline.run_features(ml_dsn, day)
+    before = read_features(ml_dsn, [day], 1, 1)
+    open_ns, close_ns = sessions.session_bounds_ns(day)
+    t_ns = open_ns + 200 * MIN_NS
+    t, end = (pd.Timestamp(x, tz="UTC").to_pydatetime() for x in (t_ns, close_ns))
+    with psycopg.connect(ml_dsn) as conn, conn.transaction():
+        moved = conn.execute("UPDATE trades SET price = price * (1.01 + 0.02 * random()), size = size * 3 "
+                             "WHERE ts >= %s AND ts < %s", (t, end)).rowcount
+        conn.execute("UPDATE quotes SET bid_price = bid_price * 1.015, ask_price = ask_price * 1.015, "
+                     "bid_size = bid_size + 100 WHERE ts >= %s AND ts < %s", (t, end))
+    assert moved > 1000
+    run_bars(ml_dsn, day)
+    run_indicators(ml_dsn, day)
+    run_signals(ml_dsn, day)
+    pipeline.run_features(ml_dsn, day)
+    after = read_features(ml_dsn, [day], 1, 1)
+    known = (before["ts"] + MIN_NS <= t_ns).to_numpy()
+    assert known.sum() == 3 * 200
+    cols = list(FEATURE_NAMES)
+    np.testing.assert_array_equal(after.loc[known, cols].to_numpy(), before.loc[known, cols].to_numpy())
+    changed = ~np.isclose(after.loc[~known, cols].to_numpy(), before.loc[~known, cols].to_numpy(), equal_nan=True)
+    assert changed.any(axis=0).sum() > len(cols) // 2  # the later rows did move: the test can fail
 
 
 def test_registry_and_champion_rule(ml_dsn: str) -> None:
@@ -116,3 +151,21 @@ def test_evaluation_scores_the_day(ml_dsn: str) -> None:
     for k in ("rmse", "rmse_zero", "rmse_last", "directional_accuracy", "ic"):
         assert meta[k] == pytest.approx(expect[k], abs=1e-6) and stored[0][1][k] == pytest.approx(expect[k])
     assert meta["rows"] == 3 * 389  # the day's last bar has no realized next return
+
+
+def test_training_backfilled_out_of_order(ml_dsn: str) -> None:
+    """A model trained later for an earlier day is judged against the champion in force where
+    it would take over, and is in force only until the next promotion."""
+    _all_features(ml_dsn)
+    newer = pipeline.run_training(ml_dsn, DAYS[6])  # in force from DAYS[7]
+    older = pipeline.run_training(ml_dsn, DAYS[4])  # backfilled: would take over at DAYS[5]
+    assert older["champion"] and older["decision"]["incumbent_version"] is None  # none was in force there
+    with psycopg.connect(ml_dsn) as conn:
+        in_force = {d: registry.champion_for_day(conn, pipeline.MODEL_NAME, d) for d in DAYS[4:]}
+        status = dict(conn.execute("SELECT version, status FROM model_registry").fetchall())
+        current = registry.current_champion(conn, pipeline.MODEL_NAME)
+    assert in_force[DAYS[4]] is None
+    assert [in_force[d].version for d in DAYS[5:]] == [older["version"], older["version"],  # type: ignore[union-attr]
+                                                        newer["version"]]
+    assert status == {newer["version"]: "champion", older["version"]: "retired"}
+    assert current is not None and current.version == newer["version"]

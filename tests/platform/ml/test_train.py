@@ -123,3 +123,24 @@ def test_gpu_used_when_visible_and_xgboost_has_cuda(monkeypatch: pytest.MonkeyPa
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
     assert device.visible_gpus() == 0
 
+
+
+def test_early_stopping_rows_come_after_every_fitted_target(monkeypatch: pytest.MonkeyPatch) -> None:
+    from tickflow.ml import train as train_mod
+
+    made: list[np.ndarray] = []
+    real = train_mod.xgb.DMatrix
+
+    class Recording(real):  # type: ignore[misc, valid-type]
+        def __init__(self, data: np.ndarray, *args: object, **kwargs: object) -> None:
+            made.append(np.asarray(data))
+            super().__init__(data, *args, **kwargs)
+
+    monkeypatch.setattr(train_mod.xgb, "DMatrix", Recording)
+    minute = 60_000_000_000
+    ts = np.repeat(np.arange(100), 3) * minute  # 100 bars of 3 symbols
+    x = np.column_stack([ts / minute, np.random.default_rng(0).normal(size=ts.size)]).astype(np.float32)
+    y = np.random.default_rng(1).normal(size=ts.size)
+    train_mod._fit(x, y, ts, ["bar", "noise"], TrainParams(valid_fraction=0.2), "cpu", purge_ns=3 * minute)
+    fitted, stopping = made[0][:, 0], made[1][:, 0]
+    assert stopping.min() == 80 and fitted.max() == 76  # bars 77..79 reach into bar 80: purged
