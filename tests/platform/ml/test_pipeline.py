@@ -18,7 +18,6 @@ from tickflow.ml.feature_store import features_for_day, read_features
 from tickflow.ml.features import FEATURE_NAMES, FeatureParams
 from tickflow.ml.train import evaluate, predict
 
-
 MIN_NS = 60_000_000_000
 
 
