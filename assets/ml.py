@@ -15,6 +15,7 @@ import datetime as dt
 from dagster import (
     AssetDep,
     AssetExecutionContext,
+    AssetSelection,
     BackfillPolicy,
     MaterializeResult,
     MetadataValue,
@@ -44,9 +45,17 @@ def _merge(metas: list[dict]) -> dict:  # type: ignore[type-arg]
     return {k: v for k, v in out.items() if v is not None}
 
 
+_PREVIOUS_DAY = TimeWindowPartitionMapping(start_offset=-1, end_offset=-1)
+
+
 @asset(
-    deps=["bars_1m", "bars_5m", "bars_15m", "indicators", "trade_signals", "bar_measures"], group_name="ml",
-    partitions_def=trading_days, automation_condition=every_updated_day, backfill_policy=BackfillPolicy.single_run(),
+    deps=["bars_1m", "bars_5m", "bars_15m", "indicators", "trade_signals", "bar_measures",
+          AssetDep("daily_measures", partition_mapping=_PREVIOUS_DAY)],
+    group_name="ml", partitions_def=trading_days,
+    # The previous day's measures neither trigger nor block a day's features: the first day
+    # stored has none, and they are only the prev_* columns.
+    automation_condition=every_updated_day.ignore(AssetSelection.assets("daily_measures")),
+    backfill_policy=BackfillPolicy.single_run(),
     description="Per symbol and bar: lagged returns, moving-average gaps, volume and its z-score, realized "
                 "volatility, time of day, indicators and microstructure signals; target = next-bar log return.",
 )
@@ -87,8 +96,7 @@ def price_model(context: AssetExecutionContext, tickflow: TickflowResource, ml: 
 
 
 @asset(
-    deps=[AssetDep("price_model", partition_mapping=TimeWindowPartitionMapping(start_offset=-1, end_offset=-1)),
-          "features"],
+    deps=[AssetDep("price_model", partition_mapping=_PREVIOUS_DAY), "features"],
     group_name="ml", partitions_def=trading_days, automation_condition=every_updated_day,
     backfill_policy=BackfillPolicy.single_run(),
     description="Per symbol and bar: predicted return, direction and confidence (the holdout hit rate of the "

@@ -39,7 +39,7 @@ def test_ml_group_and_lineage() -> None:
     ml = {k.to_user_string() for k in graph.get_all_asset_keys() if graph.get(k).group_name == "ml"}
     assert ml == {"features", "price_model", "predictions", "model_evaluation"}
     parents = {k: {p.to_user_string() for p in graph.get(AssetKey(k)).parent_keys} for k in ml}
-    assert {"bars_1m", "indicators", "trade_signals", "bar_measures"} <= parents["features"]
+    assert {"bars_1m", "indicators", "trade_signals", "bar_measures", "daily_measures"} <= parents["features"]
     assert parents["price_model"] == {"features"} and parents["predictions"] == {"price_model", "features"}
     assert parents["model_evaluation"] == {"predictions", "features"}
     # predictions of day D hang off the model trained the day before: no look-ahead in the lineage
@@ -121,3 +121,20 @@ def test_failed_training_run_is_alerted(ml_dsn: str, caplog: pytest.LogCaptureFi
     [line] = [r.getMessage() for r in caplog.records if r.name == "tickflow.alerts"]
     assert line.startswith(f"ALERT train_job run {res.run_id} (partition {DAYS[4].isoformat()}) failed")
     assert "no features stored for 2024-06-14" in line
+
+
+def test_features_follow_signals_even_on_the_first_day() -> None:
+    """Signals updating a day request its features; the previous day's daily measures (absent
+    on the first day stored) neither block nor trigger them; predictions wait for a model."""
+    from dagster import AssetMaterialization, evaluate_automation_conditions
+
+    defs = definitions.defs
+    with DagsterInstance.ephemeral() as instance:
+        first = evaluate_automation_conditions(defs=defs, instance=instance)
+        for key in ("raw_trades", "raw_quotes", "bars_1m", "bars_5m", "bars_15m", "indicators", "trade_signals",
+                    "bar_measures", "daily_measures", "jump_events", "anomalies"):
+            instance.report_runless_asset_event(AssetMaterialization(key, partition=DAYS[0].isoformat()))
+        res = evaluate_automation_conditions(defs=defs, instance=instance, cursor=first.cursor)
+        assert set(res.get_requested_partitions(AssetKey("features"))) == {DAYS[0].isoformat()}
+        assert not res.get_requested_partitions(AssetKey("predictions"))
+        assert not res.get_requested_partitions(AssetKey("price_model"))  # the schedule trains it
