@@ -64,14 +64,14 @@ def synthetic_day(day: dt.date, n_symbols: int, rng: np.random.Generator) -> pd.
     return df
 
 
-def plain(df: pd.DataFrame, params: TrainParams) -> tuple[float, int]:
+def plain(df: pd.DataFrame, params: TrainParams, purge_ns: int) -> tuple[float, int]:
     """(b): fit rows and the time-ordered validation split as the pipeline makes them, in
     memory; the timed part is DMatrix construction and ``xgboost.train``."""
     fit_days = sorted(df["day"].unique())[: -params.holdout_days]
     fit = df[df["day"].isin(fit_days) & np.isfinite(df["target"].to_numpy())]
     times = np.sort(fit["ts"].unique())
     cut = times[int(len(times) * (1.0 - params.valid_fraction))]
-    a, b = fit[fit["ts"] < cut], fit[fit["ts"] >= cut]
+    a, b = fit[fit["ts"] < cut - purge_ns], fit[fit["ts"] >= cut]  # the pipeline's purged split
     xa, ya = a[list(FEATURE_NAMES)].to_numpy(np.float32), a["target"].to_numpy(np.float32)
     xb, yb = b[list(FEATURE_NAMES)].to_numpy(np.float32), b["target"].to_numpy(np.float32)
     t = time.perf_counter()
@@ -111,7 +111,7 @@ def main(argv: list[str] | None = None) -> None:
             t = time.perf_counter()
             rep = pipeline.run_training(dsn, days[-1], fp, tp)
             ours.append((time.perf_counter() - t, rep))
-            theirs.append(plain(df, tp))
+            theirs.append(plain(df, tp, fp.horizon * fp.interval_min * MIN))
         a, rep = min(ours, key=lambda r: r[0])
         b, best_plain = min(theirs)
         fitted = rep["rows"]["fit"]

@@ -52,7 +52,10 @@ CREATE TABLE IF NOT EXISTS feature_blocks (
     ts           bytea NOT NULL,
     matrix       bytea NOT NULL,
     PRIMARY KEY (day, interval_min, sym)
-)"""
+);
+-- out of line but uncompressed: float bits barely compress, and decompressing cost more
+-- than the bytes saved
+ALTER TABLE feature_blocks ALTER COLUMN ts SET STORAGE EXTERNAL, ALTER COLUMN matrix SET STORAGE EXTERNAL"""
 _BLOCK_VALUES = (*FEATURE_NAMES, "target", "baseline_last")
 
 
@@ -166,7 +169,7 @@ def read_features(dsn: str, days: list[dt.date], interval_min: int, horizon: int
             missing = [v for v in values if v not in index]
             if missing:
                 raise RuntimeError(f"features of {day} lack {missing}: recompute them")
-            blocks.append(m[:, [index[v] for v in values]])
+            blocks.append((m, [index[v] for v in values]))
             ts_parts.append(ts)
             keys.append((day, sym, ts.size))
     if not blocks:
@@ -181,7 +184,16 @@ def read_features(dsn: str, days: list[dt.date], interval_min: int, horizon: int
     sym_code = np.repeat(np.array([sym_index[k[1]] for k in keys]), sizes)
     ts = np.concatenate(ts_parts).astype(np.int64)
     order = np.lexsort((sym_code, ts))
-    df = pd.DataFrame(np.concatenate(blocks)[order], columns=list(values))
+    dest = np.empty(order.size, dtype=np.int64)
+    dest[order] = np.arange(order.size)
+    # Each block's columns go straight to their sorted rows of one column-major array, which
+    # becomes the frame without another copy.
+    out = np.empty((len(values), ts.size))
+    start = 0
+    for m, cols in blocks:
+        out[:, dest[start:start + m.shape[0]]] = m[:, cols].T
+        start += m.shape[0]
+    df = pd.DataFrame(out.T, columns=list(values), copy=False)
     df.insert(0, "ts", ts[order])
     df.insert(0, "sym", np.array(sym_list, dtype=object)[sym_code[order]])
     df.insert(0, "day", np.array(day_list, dtype=object)[day_code[order]])
