@@ -17,12 +17,10 @@ The GPU node-pool contract (docs/deploy.md, k8s/):
   overrides the run container's image with it. Unset, the run keeps the code location's
   image.
 
-Usage in the Dagster layer (the models work attaches this to the training job)::
+Usage in the Dagster layer (``assets/ml.py``, the model training job)::
 
-    from tickflow.deploy.run_tags import gpu_training_run_tags
-
-    @job(tags=gpu_training_run_tags())
-    def train_job(): ...
+    train_job = define_asset_job("train_job", selection=["price_model"], partitions_def=trading_days,
+                                 tags=gpu_training_run_tags())
 """
 
 from __future__ import annotations
