@@ -38,7 +38,9 @@ def _days(context: AssetExecutionContext) -> list[dt.date]:
 
 
 def _merge(metas: list[dict]) -> dict:  # type: ignore[type-arg]
-    """One run's metadata over its partitions: the last partition's values, rows summed."""
+    """One run's metadata over its partitions: the last partition's values (its model version
+    and metrics, which derive.daily.merge_metadata would drop for a range), rows summed, the
+    partitions listed; None values left out (Dagster metadata has no null)."""
     out = dict(metas[-1]) if metas else {}
     out["rows"] = sum(int(m.get("rows", 0)) for m in metas)
     out["partitions"] = [m["day"] for m in metas]

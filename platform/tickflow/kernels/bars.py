@@ -59,6 +59,31 @@ _TRADE_KEYS = ("open", "high", "low", "close", "volume", "vwap", "dollar_volume"
 _QUOTE_KEYS = ("twap_spread", "close_mid", "quotes")
 
 
+@numba.njit(cache=True, inline="always")
+def _emit(r: int, cnt: int, op: float, hp: float, lp: float, cp: float, vol: float, dv: float, carry: float,
+          o_open: np.ndarray, o_high: np.ndarray, o_low: np.ndarray, o_close: np.ndarray, o_vol: np.ndarray,
+          o_vwap: np.ndarray, o_dv: np.ndarray, o_n: np.ndarray) -> float:
+    """Write minute row ``r``; a minute without trades carries the last price. Returns the
+    price carried into the next minute."""
+    if cnt > 0:
+        o_open[r] = op
+        o_high[r] = hp
+        o_low[r] = lp
+        o_close[r] = cp
+        o_vwap[r] = dv / vol if vol > 0.0 else cp
+        carry = cp
+    else:
+        o_open[r] = carry
+        o_high[r] = carry
+        o_low[r] = carry
+        o_close[r] = carry
+        o_vwap[r] = carry
+    o_vol[r] = vol
+    o_dv[r] = dv
+    o_n[r] = cnt
+    return carry
+
+
 @numba.njit(cache=True, parallel=True)
 def _minute_bars(
     ts_ns: np.ndarray,
@@ -104,35 +129,13 @@ def _minute_bars(
                 break
             if t >= boundary:
                 # close minute m, then any empty minutes up to the one holding t
-                r = base + m
-                if cnt > 0:
-                    o_open[r] = op
-                    o_high[r] = hp
-                    o_low[r] = lp
-                    o_close[r] = cp
-                    o_vwap[r] = dv / vol if vol > 0.0 else cp
-                    carry = cp
-                else:
-                    o_open[r] = carry
-                    o_high[r] = carry
-                    o_low[r] = carry
-                    o_close[r] = carry
-                    o_vwap[r] = carry
-                o_vol[r] = vol
-                o_dv[r] = dv
-                o_n[r] = cnt
+                carry = _emit(base + m, cnt, op, hp, lp, cp, vol, dv, carry,
+                              o_open, o_high, o_low, o_close, o_vol, o_vwap, o_dv, o_n)
                 m += 1
                 boundary += step_ns
                 while t >= boundary:
-                    r = base + m
-                    o_open[r] = carry
-                    o_high[r] = carry
-                    o_low[r] = carry
-                    o_close[r] = carry
-                    o_vwap[r] = carry
-                    o_vol[r] = 0.0
-                    o_dv[r] = 0.0
-                    o_n[r] = 0
+                    _emit(base + m, 0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, carry,
+                          o_open, o_high, o_low, o_close, o_vol, o_vwap, o_dv, o_n)
                     m += 1
                     boundary += step_ns
                 vol = 0.0
@@ -156,23 +159,8 @@ def _minute_bars(
             j += 1
         # the minute in progress, then the empty rest of the session
         while m < n_min:
-            r = base + m
-            if cnt > 0:
-                o_open[r] = op
-                o_high[r] = hp
-                o_low[r] = lp
-                o_close[r] = cp
-                o_vwap[r] = dv / vol if vol > 0.0 else cp
-                carry = cp
-            else:
-                o_open[r] = carry
-                o_high[r] = carry
-                o_low[r] = carry
-                o_close[r] = carry
-                o_vwap[r] = carry
-            o_vol[r] = vol
-            o_dv[r] = dv
-            o_n[r] = cnt
+            carry = _emit(base + m, cnt, op, hp, lp, cp, vol, dv, carry,
+                          o_open, o_high, o_low, o_close, o_vol, o_vwap, o_dv, o_n)
             vol = 0.0
             dv = 0.0
             cnt = 0

@@ -18,17 +18,15 @@ from tickflow import sessions
 from tickflow.ml.features import FEATURE_NAMES, MEASURES, PREVIOUS_DAY, FeatureParams, compute_features
 from tickflow.store import derived
 
-_DAY_SYM = (("day", "date"), ("sym", "text"))
-
 FEATURES = derived.Table(
     "features",
-    _DAY_SYM + (("interval_min", "int2"), ("ts", "timestamptz"), ("horizon", "int2"))
+    derived.DAY_SYM + (("interval_min", "int2"), ("ts", "timestamptz"), ("horizon", "int2"))
     + tuple((n, "float8") for n in (*FEATURE_NAMES, "target", "baseline_last")),
     ("day", "interval_min", "sym", "ts"))
 
 PREDICTIONS = derived.Table(
     "predictions",
-    _DAY_SYM + (("interval_min", "int2"), ("ts", "timestamptz"), ("horizon", "int2"), ("model_version", "int4"),
+    derived.DAY_SYM + (("interval_min", "int2"), ("ts", "timestamptz"), ("horizon", "int2"), ("model_version", "int4"),
                 ("predicted_return", "float8"), ("direction", "int2"), ("confidence", "float8")),
     ("day", "interval_min", "sym", "ts"))
 

@@ -156,7 +156,7 @@ def run_predictions(dsn: str, day: dt.date, model_name: str = MODEL_NAME) -> dic
         model = registry.champion_for_day(conn, model_name, day)
         if model is None:
             with conn.transaction():
-                conn.execute("DELETE FROM predictions WHERE day = %s", (day,))
+                derived.replace_day(conn, PREDICTIONS, day, [], {})  # the day holds no predictions
             return {"day": day.isoformat(), "rows": 0, "model_version": None,
                     "note": f"no {model_name} champion in force at the start of {day}"}
         if model.holdout_end >= day:  # impossible by construction; never predict with a model that saw the day
@@ -172,9 +172,8 @@ def run_predictions(dsn: str, day: dt.date, model_name: str = MODEL_NAME) -> dic
                 "ts": df["ts"].to_numpy(np.int64), "interval_min": np.full(n, fp.interval_min, np.int64),
                 "horizon": np.full(n, fp.horizon, np.int64), "model_version": np.full(n, model.version, np.int64),
                 "predicted_return": pred, "direction": np.sign(pred).astype(np.int64), "confidence": conf}
-        with conn.transaction():
-            conn.execute("DELETE FROM predictions WHERE day = %s", (day,))
-            rows = derived.replace_day(conn, PREDICTIONS, day, symbols, cols, interval_min=fp.interval_min)
+        with conn.transaction():  # the whole day: rows of an earlier model's bar interval go too
+            rows = derived.replace_day(conn, PREDICTIONS, day, symbols, cols)
     return {"day": day.isoformat(), "rows": rows, "symbols": len(symbols), "model_version": model.version,
             "model_trained_as_of": model.as_of_day.isoformat(), "model_saw_through": model.holdout_end.isoformat(),
             "up": int((pred > 0).sum()), "down": int((pred < 0).sum()),

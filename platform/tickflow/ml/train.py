@@ -23,7 +23,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -229,7 +229,3 @@ def train_model(df: pd.DataFrame, features: list[str], params: TrainParams, devi
                        holdout_pred=pred, holdout_true=y_hold, calibration=calibrate(pred, y_hold),
                        seconds={"walk_forward": t1 - t0, "fit": t2 - t1, "fit_in_xgboost": in_xgboost,
                                 "holdout": time.perf_counter() - t2})
-
-
-def params_dict(params: TrainParams) -> dict[str, Any]:
-    return asdict(params)

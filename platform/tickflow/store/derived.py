@@ -37,32 +37,32 @@ def _f8(*names: str) -> tuple[tuple[str, str], ...]:
     return tuple((n, "float8") for n in names)
 
 
-_DAY_SYM = (("day", "date"), ("sym", "text"))
+DAY_SYM = (("day", "date"), ("sym", "text"))  # the leading columns of every derived table
 
-BARS = Table("bars", _DAY_SYM + (("interval_min", "int2"), ("ts", "timestamptz"))
+BARS = Table("bars", DAY_SYM + (("interval_min", "int2"), ("ts", "timestamptz"))
              + _f8("open", "high", "low", "close", "volume", "vwap", "dollar_volume")
              + (("trades", "int8"), ("quotes", "int8")) + _f8("twap_spread", "close_mid"),
              ("day", "interval_min", "sym", "ts"))
 
-INDICATORS = Table("indicators", _DAY_SYM + (("ts", "timestamptz"),)
+INDICATORS = Table("indicators", DAY_SYM + (("ts", "timestamptz"),)
                    + _f8("close", "sma_20", "sma_50", "sma_200", "ema_12", "ema_26", "rsi_14", "macd",
                          "macd_signal", "macd_hist", "bb_mid", "bb_upper", "bb_lower"),
                    ("day", "sym", "ts"))
 
-TRADE_SIGNALS = Table("trade_signals", _DAY_SYM + (("trade_no", "int4"), ("ts", "timestamptz"))
+TRADE_SIGNALS = Table("trade_signals", DAY_SYM + (("trade_no", "int4"), ("ts", "timestamptz"))
                       + _f8("price", "size", "log_return", "std_return", "lm_stat", "bns_z", "intensity_z",
                             "acd_duration", "acd_surprise")
                       + (("tick_sign", "int2"), ("lr_sign", "int2"), ("jump", "bool"), ("signal", "int2")),
                       ("day", "sym", "trade_no"))
 
-BAR_MEASURES = Table("bar_measures", _DAY_SYM + (("interval_min", "int2"), ("ts", "timestamptz"))
+BAR_MEASURES = Table("bar_measures", DAY_SYM + (("interval_min", "int2"), ("ts", "timestamptz"))
                      + _f8("rv", "bv", "bns_rj", "bns_z", "bns_p") + (("bns_jump", "bool"),)
                      + _f8("lm_max_abs") + (("lm_jumps", "int4"),)
                      + _f8("garch_sigma", "ofi", "signed_volume_tick", "signed_volume_lr", "bvc_buy_share",
                            "vpin", "roll_spread", "kyle_lambda", "amihud", "effective_spread", "realized_spread"),
                      ("day", "interval_min", "sym", "ts"))
 
-DAILY_MEASURES = Table("daily_measures", _DAY_SYM + (("trades", "int8"), ("returns", "int4"))
+DAILY_MEASURES = Table("daily_measures", DAY_SYM + (("trades", "int8"), ("returns", "int4"))
                        + _f8("rv", "bv", "tq", "bns_rj", "bns_z", "bns_p", "lm_critical", "lm_alpha")
                        + (("lm_jumps", "int4"),)
                        + _f8("garch_omega", "garch_alpha", "garch_beta", "garch_loglik", "garch_persistence")
@@ -73,11 +73,11 @@ DAILY_MEASURES = Table("daily_measures", _DAY_SYM + (("trades", "int8"), ("retur
                              "amihud", "effective_spread", "realized_spread"),
                        ("day", "sym"))
 
-JUMP_EVENTS = Table("jump_events", _DAY_SYM + (("ts", "timestamptz"), ("test", "text"))
+JUMP_EVENTS = Table("jump_events", DAY_SYM + (("ts", "timestamptz"), ("test", "text"))
                     + _f8("statistic", "critical", "log_return", "local_sd"),
                     ("day", "sym", "test", "ts"))
 
-ANOMALIES = Table("anomalies", _DAY_SYM + (("ts", "timestamptz"), ("kind", "text")) + _f8("value", "threshold"),
+ANOMALIES = Table("anomalies", DAY_SYM + (("ts", "timestamptz"), ("kind", "text")) + _f8("value", "threshold"),
                   ("day", "sym", "kind", "ts"))
 
 TABLES = {t.name: t for t in (BARS, INDICATORS, TRADE_SIGNALS, BAR_MEASURES, DAILY_MEASURES, JUMP_EVENTS,
