@@ -130,10 +130,12 @@ def _fit_grouped_kernel(
     r: np.ndarray, starts: np.ndarray, min_obs: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     ng = starts.shape[0] - 1
-    omega = np.empty(ng)
-    alpha = np.empty(ng)
-    beta = np.empty(ng)
-    loglik = np.empty(ng)
+    # NaN-filled, not empty: an output a worker failed to write must read as "no fit", never
+    # as whatever the allocator handed back
+    omega = np.full(ng, np.nan)
+    alpha = np.full(ng, np.nan)
+    beta = np.full(ng, np.nan)
+    loglik = np.full(ng, np.nan)
     conv = np.zeros(ng, dtype=np.bool_)
     nobs = np.zeros(ng, dtype=np.int64)
     sigma = np.full(r.shape[0], np.nan)

@@ -60,6 +60,9 @@ _PERSIST_SMALL = (0.9, 0.98, 0.9, 0.98)
 _GRID_SMALL = 2
 _MAX_ITER = 200
 _P_MAX = 1.0 - 1e-9  # alpha + beta < 1
+# A fit whose s_t falls below this (on u scaled to mean 1) sits on the degenerate edge where
+# the criterion is unbounded (s_t -> 0 over zero u); genuine fits stay many orders above it.
+_S_MIN = 1e-10
 
 
 @numba.njit(cache=True)
@@ -98,10 +101,14 @@ def crit_11(u: np.ndarray, omega: float, alpha: float, beta: float, arch_start: 
     for t in range(n):
         if t > 0:
             s = omega + alpha * u[t - 1] + beta * s
+        if not s > 0.0:
+            # checked before dividing: a zero s_t (omega underflowed to 0 over a run of zero
+            # u) is outside the parameter space, never a division error
+            return -np.inf
         prod *= s
         acc += u[t] / s
         if not (1e-150 < prod < 1e150):
-            if not (s > 0.0 and s < np.inf):
+            if not s < np.inf:
                 return -np.inf
             logs += math.log(prod)
             prod = 1.0
@@ -135,7 +142,6 @@ def _crit_grad_hess(
     g0 = g1 = g2 = 0.0
     h00 = h01 = h02 = h11 = h12 = h22 = 0.0
     hx02 = hx12 = hx22 = 0.0
-    ok = True
     for t in range(n):
         if t > 0:
             up = u[t - 1]
@@ -147,8 +153,9 @@ def _crit_grad_hess(
             db = s + beta * db
             s = omega + alpha * up + beta * s
         ut = u[t]
+        if not s > 0.0:
+            return False
         inv = 1.0 / s
-        ok = ok and s > 0.0
         c1 = (ut - s) * inv * inv
         c2 = (2.0 * ut - s) * inv * inv * inv
         g0 += c1 * dw
@@ -172,7 +179,7 @@ def _crit_grad_hess(
     h[1, 1] = -0.5 * h11
     h[1, 2] = h[2, 1] = 0.5 * (hx12 - h12)
     h[2, 2] = 0.5 * (hx22 - h22)
-    return ok
+    return True
 
 
 @numba.njit(cache=True, inline="always")
@@ -217,13 +224,27 @@ def _solve_free(a: np.ndarray, b: np.ndarray, free: np.ndarray, x: np.ndarray) -
 
 
 @numba.njit(cache=True)
+def _min_s(u: np.ndarray, omega: float, alpha: float, beta: float, arch_start: bool, s0: float) -> float:
+    """Smallest ``s_t`` of the recursion (NaN-propagating: NaN if any ``s_t`` is NaN)."""
+    s = omega + (alpha + beta) * s0 if arch_start else s0
+    lo = s
+    for t in range(1, u.shape[0]):
+        s = omega + alpha * u[t - 1] + beta * s
+        if not s >= lo:
+            lo = s
+    return lo
+
+
+@numba.njit(cache=True)
 def fit_11(u: np.ndarray, arch_start: bool, s0: float, z: np.ndarray) -> tuple[float, float, float, float, bool, int]:
     """Maximise ``Q`` over ``u`` (non-negative, finite, not all zero).
 
     ``s0`` is the backcast (``arch_start``) or the fixed first value, in the units of ``u``;
     ``z`` (as long as ``u``) is scratch space for ``u`` scaled to mean 1, passed in so that
     callers fitting many groups can hand out slices of one numpy buffer (kernels/__init__).
-    Returns ``(omega, alpha, beta, Q, converged, iterations)`` in the units of ``u``.
+    Returns ``(omega, alpha, beta, Q, converged, iterations)`` in the units of ``u``; NaN
+    parameters and ``converged = False`` where ``Q`` has no maximum (the search ends with some
+    ``s_t`` below ``_S_MIN`` on the mean-1 scale: a short series followed by zeros).
     """
     n = u.shape[0]
     m = 0.0
@@ -347,4 +368,8 @@ def fit_11(u: np.ndarray, arch_start: bool, s0: float, z: np.ndarray) -> tuple[f
             converged = dec < 1e-8 * (1.0 + abs(q))
             break
     w, al, be = _params(x)
+    if not _min_s(z, w, al, be, arch_start, zs0) > _S_MIN:
+        # the criterion has no maximum: over a run of zero u it grows without bound as
+        # s_t -> 0 (e.g. a few returns followed by a flat price), so there is no estimate
+        return np.nan, np.nan, np.nan, np.nan, False, it
     return w * m, al, be, q + shift, converged, it

@@ -152,3 +152,28 @@ def test_speed_vs_arch() -> None:
     for o, a in zip(ours, refs, strict=True):
         assert abs(o.loglik - a.loglikelihood) <= 1e-6 * abs(a.loglikelihood)
     assert t_arch / t_ours >= 10.0
+
+
+def test_degenerate_series_gives_nan_never_an_exception() -> None:
+    """60 returns then a flat price (500 zero returns): the likelihood has no maximum (it grows
+    without bound as sigma2 -> 0 over the zeros). It used to divide by a zero sigma2 inside the
+    parallel kernel: the worker's ZeroDivisionError was lost (the first call returned the
+    uninitialised output arrays, e.g. n = 0 and beta = 1e214) and left pending, so every later
+    call in the process raised SystemError. Now: NaN parameters, converged False, every call."""
+    rng = np.random.default_rng(0)
+    r = np.concatenate([rng.normal(0, 1e-3, 60), np.zeros(500)])
+    for _ in range(3):
+        out = fit_garch11_grouped(r.copy(), np.array([0, r.size]))
+        assert out["n"][0] == r.size
+        assert not out["converged"][0]
+        for k in ("omega", "alpha", "beta", "loglik"):
+            assert np.isnan(out[k][0]), k
+        assert np.isnan(out["sigma"]).all()
+        one = fit_garch11(r.copy())
+        assert not one.converged and np.isnan([one.omega, one.alpha, one.beta]).all()
+    # too few returns, all zero: NaN too; a healthy symbol beside them is still fitted
+    good = simulate_garch(2000, 0.1, 0.1, 0.8, 7)
+    x = np.concatenate([good, np.zeros(300), rng.normal(0, 1, 10)])
+    out = fit_garch11_grouped(x, np.array([0, 2000, 2300, 2310]))
+    assert out["converged"].tolist() == [True, False, False]
+    assert np.isfinite(out["omega"][0]) and np.isnan(out["omega"][1:]).all()
