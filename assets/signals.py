@@ -18,6 +18,7 @@ from tickflow.derive.daily import (
     run_anomalies,
     run_signals,
 )
+from tickflow.derive.provisional import provisional_metadata
 
 _DESCRIPTIONS = {
     "trade_signals": "Per trade: standardized return, Lee-Mykland and rolling BNS statistics, intensity z-score, "
@@ -49,7 +50,9 @@ def signals(context: AssetExecutionContext, tickflow: TickflowResource):  # type
             checks[name].add(key, check_signals(report, name))
         context.log.info(f"signals {key}: {report.rows} rows in {report.seconds}")
     for name in SIGNAL_TABLES:
-        yield MaterializeResult(asset_key=name, metadata=merge_metadata(metas[name]))
+        days = [dt.date.fromisoformat(k) for k in context.partition_keys]
+        yield MaterializeResult(asset_key=name, metadata={**merge_metadata(metas[name]),
+                                                          **provisional_metadata(name, days)})
         if name in checks:
             yield from checks[name].results()
 
