@@ -71,6 +71,3 @@ def test_import_from_s3_layout(tmp_path: Path, plain_dsn: str, s3_endpoint: str)
     # a day the vendor has not published: a clear error, nothing written
     with pytest.raises(FileNotFoundError, match="no trades flat file for 2024-03-11"):
         import_day(s, dt.date(2024, 3, 11), "trades")
-    # wrong keys: the server refuses
-    with pytest.raises(OSError):
-        import_day(s.with_(s3_secret_key="wrong"), DAY, "trades")
