@@ -42,6 +42,9 @@ class MinuteAgg(msgspec.Struct):
     a: float | None = None
 
 
+_COLS = ("msg", "sym", "ts", "open", "high", "low", "close", "volume", "vwap", "avg_size")
+
+
 @dataclass
 class DecodedAggs:
     """Columns for :func:`tickflow.store.vendor_bars.write_bars` (``msg`` = message index)."""
@@ -56,9 +59,6 @@ class DecodedAggs:
     def columns(self) -> dict[str, np.ndarray]:
         types = {"msg": np.int64, "sym": np.int64, "ts": np.int64}
         return {k: np.asarray(v, dtype=types.get(k, np.float64)) for k, v in self.rows.items()}
-
-
-_COLS = ("msg", "sym", "ts", "open", "high", "low", "close", "volume", "vwap", "avg_size")
 
 
 def _check(ev: MinuteAgg) -> str | None:

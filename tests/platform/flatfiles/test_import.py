@@ -136,7 +136,7 @@ def test_gap_repair_fills_exactly_the_gap_windows(tmp_path: Path, plain_dsn: str
     del sym_q
 
 
-def _reference_vendor_bars(day) -> pd.DataFrame:  # type: ignore[no-untyped-def]
+def reference_vendor_bars(day) -> pd.DataFrame:  # type: ignore[no-untyped-def]
     """The vendor's minute aggregates of the simulated trades, computed independently of the
     bars kernel: pandas per symbol-minute, the rule table applied trade by trade."""
     t = day.trades
@@ -169,7 +169,7 @@ def test_minute_aggs_import_and_reconciliation(tmp_path: Path, plain_dsn: str, s
     vf.write_table(vf.trades_table(sim_day), tmp_path / "flat/trades_v1/2024/03/2024-03-07.csv.gz")
     import_day(s, DAY, "trades")
     run_bars(plain_dsn, DAY)
-    ref = _reference_vendor_bars(sim_day)
+    ref = reference_vendor_bars(sim_day)
     assert (sim_day.trades["cond_len"] > 0).any()  # odd lots and sweeps are in the data
     path = tmp_path / "flat/minute_aggs_v1/2024/03/2024-03-07.csv.gz"
     import pyarrow as pa
