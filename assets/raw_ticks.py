@@ -5,11 +5,13 @@ Two paths write them:
   run commits rows and ledger together and records a materialization of every day its
   ticks fall on, so late ticks mark their own (earlier) day's partition updated;
 - backfill: materializing a partition (or a range, as one run) re-ingests those days from
-  Kafka by timestamp; the natural keys make it idempotent.
+  Kafka by timestamp, or with run config ``source: flatfiles`` from the vendor's daily flat
+  files (when Kafka no longer holds the day); the natural keys make either idempotent.
 """
 
 
 import datetime as dt
+from typing import Literal
 
 from dagster import (
     AssetExecutionContext,
@@ -28,9 +30,15 @@ from dagster import (
 from assets.kafka_topics import kafka_quotes, kafka_trades
 from assets.partitions import trading_days
 from resources.tickflow import TickflowResource
+from tickflow.flatfiles.importer import import_day
 from tickflow.ingest import ingest_ranges, reingest_day, summarize
 
 RAW_ASSETS = {"trades": "raw_trades", "quotes": "raw_quotes"}
+
+
+class RawTicksConfig(Config):  # type: ignore[misc]
+    source: Literal["kafka", "flatfiles"] = "kafka"
+    flatfiles_source: str = ""  # a root (local or s3://); empty: TICKFLOW_FLATFILES_ROOT
 
 
 @multi_asset(
@@ -44,7 +52,8 @@ RAW_ASSETS = {"trades": "raw_trades", "quotes": "raw_quotes"}
     backfill_policy=BackfillPolicy.single_run(),
     can_subset=True,
 )
-def raw_ticks(context: AssetExecutionContext, tickflow: TickflowResource):  # type: ignore[no-untyped-def]
+def raw_ticks(context: AssetExecutionContext, config: RawTicksConfig,  # type: ignore[no-untyped-def]
+              tickflow: TickflowResource):
     settings = tickflow.settings()
     selected = {k.path[-1] for k in context.selected_asset_keys}
     topics = tuple(t for t, name in ((settings.topic_trades, "raw_trades"), (settings.topic_quotes, "raw_quotes"))
@@ -52,6 +61,15 @@ def raw_ticks(context: AssetExecutionContext, tickflow: TickflowResource):  # ty
     reports = []
     for key in context.partition_keys:
         day = dt.date.fromisoformat(key)
+        if config.source == "flatfiles":
+            for table, name in RAW_ASSETS.items():
+                if name in selected:
+                    imp = import_day(settings, day, table, config.flatfiles_source or None, run_id=context.run_id)
+                    context.log.info(f"imported {imp.url}: {imp.inserted} new rows, {imp.dead_letters} dead letters")
+                    imp.ingest.dead_letters, imp.ingest.duplicates = imp.dead_letters, imp.duplicates
+                    imp.ingest.dead_reasons = imp.dead_reasons
+                    reports.append(imp.ingest)
+            continue
         context.log.info(f"re-ingesting {day} from {', '.join(topics)} by timestamp")
         reports += reingest_day(settings, day, topics, run_id=context.run_id)
     for table, name in RAW_ASSETS.items():

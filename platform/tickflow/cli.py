@@ -130,6 +130,9 @@ def main(argv: list[str] | None = None) -> int:
     d.add_argument("--seed", type=int, default=7)
     d.set_defaults(fn=cmd_demo)
     sub.add_parser("dev", help="open the Dagster UI on the local stack").set_defaults(fn=cmd_dev)
+    from tickflow.flatfiles.cli import add_parser as add_import_parser
+
+    add_import_parser(sub)
     args = parser.parse_args(argv)
     try:
         return int(args.fn(args))

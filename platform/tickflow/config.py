@@ -50,6 +50,7 @@ class Settings:
     kafka_profile: str = "local"  # "local" raises the receive limits noida-db needs
     topic_trades: str = "trades"
     topic_quotes: str = "quotes"
+    topic_minute_aggs: str = "minute_aggs"
     topic_partitions: int = 4
     dagster_port: int = 3000
     # Larger messages are dead-lettered unparsed (below Kafka's default 1 MB message limit,
@@ -57,6 +58,13 @@ class Settings:
     max_message_bytes: int = 512 * 1024
     max_run_messages: int = 5_000_000
     extra_kafka: dict[str, str] = field(default_factory=dict)
+    # The vendor's daily flat files: a local folder or an s3:// prefix laid out as
+    # <root>/<kind>_v1/YYYY/MM/YYYY-MM-DD.csv.gz; S3 through pyarrow's own filesystem.
+    flatfiles_root: str = "s3://flatfiles/us_stocks_sip"
+    s3_endpoint: str = "https://files.massive.com"
+    s3_region: str = "us-east-1"
+    s3_access_key: str = ""
+    s3_secret_key: str = field(default="", repr=False)
 
     @property
     def dsn(self) -> str:
@@ -126,9 +134,15 @@ def load_settings() -> Settings:
         kafka_profile=_env("TICKFLOW_KAFKA_PROFILE", "local"),
         topic_trades=_env("TICKFLOW_TOPIC_TRADES", "trades"),
         topic_quotes=_env("TICKFLOW_TOPIC_QUOTES", "quotes"),
+        topic_minute_aggs=_env("TICKFLOW_TOPIC_MINUTE_AGGS", "minute_aggs"),
         topic_partitions=int(_env("TICKFLOW_TOPIC_PARTITIONS", "4")),
         dagster_port=int(_env("TICKFLOW_DAGSTER_PORT", "3000")),
         max_message_bytes=int(_env("TICKFLOW_MAX_MESSAGE_BYTES", str(512 * 1024))),
         max_run_messages=int(_env("TICKFLOW_MAX_RUN_MESSAGES", "5000000")),
         extra_kafka=extra,
+        flatfiles_root=_env("TICKFLOW_FLATFILES_ROOT", "s3://flatfiles/us_stocks_sip"),
+        s3_endpoint=_env("TICKFLOW_S3_ENDPOINT", "https://files.massive.com"),
+        s3_region=_env("TICKFLOW_S3_REGION", "us-east-1"),
+        s3_access_key=_env("TICKFLOW_S3_ACCESS_KEY_ID", ""),
+        s3_secret_key=_env("TICKFLOW_S3_SECRET_ACCESS_KEY", ""),
     )

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 import psycopg
 
+from tickflow.conditions import VOLUME, flags_from_mask
 from tickflow.kernels.bars import aggregate_bars, minute_bars, quote_bar_stats
 from tickflow.kernels.indicators import indicators
 from tickflow.store.day_ticks import DayTicks
@@ -39,8 +40,11 @@ def compute_bars(ticks: DayTicks) -> dict[int, dict[str, np.ndarray]]:
     """interval (minutes) -> symbol-major bar columns incl. ``sym`` codes and ``ts`` (bar start, ns)."""
     n_min = ticks.n_minutes
     t, q = ticks.trades, ticks.quotes
+    # The consolidated tape's sale-condition rules (odd lots add volume, set no price...);
+    # ticks built without conditions count every trade for everything.
+    flags = flags_from_mask(t["cond_mask"]) if "cond_mask" in t else None
     one = minute_bars(t["ts_ns"], t["price"], t["size"], ticks.trade_starts, ticks.open_ns, n_min,
-                      first_quote_mid(ticks))
+                      first_quote_mid(ticks), flags)
     one.update(quote_bar_stats(q["ts_ns"], q["bid"], q["ask"], ticks.quote_starts, ticks.open_ns, n_min))
     out = {}
     for interval in INTERVALS:
@@ -55,8 +59,12 @@ def compute_bars(ticks: DayTicks) -> dict[int, dict[str, np.ndarray]]:
 
 
 def raw_session_volume(ticks: DayTicks) -> pd.Series:
-    """Regular-session traded volume per symbol, straight from the ticks."""
-    sums = np.add.reduceat(ticks.trades["size"], ticks.trade_starts[:-1]) if ticks.trades["size"].size else None
+    """Regular-session traded volume per symbol, straight from the ticks (trades whose sale
+    conditions let them count in volume)."""
+    size = ticks.trades["size"]
+    if "cond_mask" in ticks.trades:
+        size = np.where(flags_from_mask(ticks.trades["cond_mask"]) & VOLUME, size, 0.0)
+    sums = np.add.reduceat(size, ticks.trade_starts[:-1]) if size.size else None
     vol = np.zeros(ticks.n_symbols)
     if sums is not None:
         has = ticks.trade_starts[1:] > ticks.trade_starts[:-1]

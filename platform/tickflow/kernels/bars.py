@@ -14,6 +14,14 @@ Trade bars (:func:`minute_bars`), for the trades ``(t_i, p_i, s_i)`` of a minute
     ``volume = sum s_i``, ``dollar_volume = sum p_i s_i``, ``trades = #i``,
     ``VWAP = sum p_i s_i / sum s_i``  (``close`` if ``sum s_i = 0``).
 
+Sale conditions (``flags``, optional, one uint8 per trade from :mod:`tickflow.conditions`):
+only trades flagged ``LAST`` set ``open``/``close``, only ``HIGH_LOW`` ones ``high``/``low``
+and only ``VOLUME`` ones enter ``volume``, ``dollar_volume``, ``trades`` and VWAP, as the
+consolidated tape's rules say (e.g. an odd lot adds volume but sets no price). A minute
+whose trades may set only high/low (no ``LAST`` trade) keeps the carried open/close, and
+its high/low include them, so ``low <= open, close <= high`` always holds. Without
+``flags`` every trade counts for everything.
+
 Carried prices: every minute is present. A minute without trades has ``volume = 0``,
 ``trades = 0`` and ``open = high = low = close = vwap = c``, the *carried* price: the last
 close of the symbol, or before its first trade of the session ``seed_price[s]`` (e.g. the
@@ -60,24 +68,34 @@ _QUOTE_KEYS = ("twap_spread", "close_mid", "quotes")
 
 
 @numba.njit(cache=True, inline="always")
-def _emit(r: int, cnt: int, op: float, hp: float, lp: float, cp: float, vol: float, dv: float, carry: float,
-          o_open: np.ndarray, o_high: np.ndarray, o_low: np.ndarray, o_close: np.ndarray, o_vol: np.ndarray,
-          o_vwap: np.ndarray, o_dv: np.ndarray, o_n: np.ndarray) -> float:
-    """Write minute row ``r``; a minute without trades carries the last price. Returns the
-    price carried into the next minute."""
-    if cnt > 0:
-        o_open[r] = op
-        o_high[r] = hp
-        o_low[r] = lp
-        o_close[r] = cp
-        o_vwap[r] = dv / vol if vol > 0.0 else cp
+def _emit(r: int, cnt: int, n_last: int, n_hl: int, op: float, hp: float, lp: float, cp: float, vol: float,
+          dv: float, carry: float, o_open: np.ndarray, o_high: np.ndarray, o_low: np.ndarray,
+          o_close: np.ndarray, o_vol: np.ndarray, o_vwap: np.ndarray, o_dv: np.ndarray, o_n: np.ndarray) -> float:
+    """Write minute row ``r`` (``cnt`` volume trades, ``n_last``/``n_hl`` trades allowed to
+    set the last / high-low); a minute without priced trades carries the last price.
+    Returns the price carried into the next minute."""
+    if n_last > 0:
         carry = cp
+        o = op
     else:
-        o_open[r] = carry
-        o_high[r] = carry
-        o_low[r] = carry
-        o_close[r] = carry
-        o_vwap[r] = carry
+        o = carry
+    c = carry
+    h = c
+    lo = c
+    if n_hl > 0:
+        h = hp
+        lo = lp
+        if n_last > 0 or c == c:
+            h = max(h, o, c)
+            lo = min(lo, o, c)
+    elif n_last > 0:
+        h = max(o, c)
+        lo = min(o, c)
+    o_open[r] = o
+    o_high[r] = h
+    o_low[r] = lo
+    o_close[r] = c
+    o_vwap[r] = dv / vol if vol > 0.0 else c
     o_vol[r] = vol
     o_dv[r] = dv
     o_n[r] = cnt
@@ -93,6 +111,7 @@ def _minute_bars(
     open_ns: int,
     n_min: int,
     seed: np.ndarray,
+    flags: np.ndarray,  # uint8 per trade: 1 LAST, 2 HIGH_LOW, 4 VOLUME (tickflow.conditions)
     step_ns: int,  # MINUTE_NS; an argument, since with the constant LLVM folds the
     # empty-minute loop into a 128-bit division (__udivti3) that numba cannot link
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -123,47 +142,60 @@ def _minute_bars(
         vol = 0.0
         dv = 0.0
         cnt = 0
+        n_last = 0
+        n_hl = 0
         while j < hi:
             t = ts_ns[j]
             if t >= end_ns:
                 break
             if t >= boundary:
                 # close minute m, then any empty minutes up to the one holding t
-                carry = _emit(base + m, cnt, op, hp, lp, cp, vol, dv, carry,
+                carry = _emit(base + m, cnt, n_last, n_hl, op, hp, lp, cp, vol, dv, carry,
                               o_open, o_high, o_low, o_close, o_vol, o_vwap, o_dv, o_n)
                 m += 1
                 boundary += step_ns
                 while t >= boundary:
-                    _emit(base + m, 0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, carry,
+                    _emit(base + m, 0, 0, 0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, carry,
                           o_open, o_high, o_low, o_close, o_vol, o_vwap, o_dv, o_n)
                     m += 1
                     boundary += step_ns
                 vol = 0.0
                 dv = 0.0
                 cnt = 0
+                n_last = 0
+                n_hl = 0
             p = price[j]
-            q = size[j]
-            if cnt == 0:
-                op = p
-                hp = p
-                lp = p
-            else:
-                if p > hp:
+            f = flags[j]
+            if f & 1:
+                if n_last == 0:
+                    op = p
+                cp = p
+                n_last += 1
+            if f & 2:
+                if n_hl == 0:
                     hp = p
-                if p < lp:
                     lp = p
-            cp = p
-            vol += q
-            dv += p * q
-            cnt += 1
+                else:
+                    if p > hp:
+                        hp = p
+                    if p < lp:
+                        lp = p
+                n_hl += 1
+            if f & 4:
+                q = size[j]
+                vol += q
+                dv += p * q
+                cnt += 1
             j += 1
         # the minute in progress, then the empty rest of the session
         while m < n_min:
-            carry = _emit(base + m, cnt, op, hp, lp, cp, vol, dv, carry,
+            carry = _emit(base + m, cnt, n_last, n_hl, op, hp, lp, cp, vol, dv, carry,
                           o_open, o_high, o_low, o_close, o_vol, o_vwap, o_dv, o_n)
             vol = 0.0
             dv = 0.0
             cnt = 0
+            n_last = 0
+            n_hl = 0
             m += 1
     return o_open, o_high, o_low, o_close, o_vol, o_vwap, o_dv, o_n
 
@@ -263,13 +295,15 @@ def minute_bars(
     open_ns: int,
     n_minutes: int,
     seed_price: np.ndarray | None = None,
+    flags: np.ndarray | None = None,
 ) -> dict[str, np.ndarray]:
     """1-minute trade bars of the session ``[open_ns, open_ns + n_minutes * 60e9)``.
 
     Trades are symbol-major and time-ordered within a symbol (``starts`` from
     :func:`tickflow.kernels.grouping.group_starts`). ``seed_price`` (float64, one per symbol,
     NaN if unknown; all NaN when omitted) is carried into the minutes before a symbol's first
-    trade. Returns ``open high low close volume vwap dollar_volume`` (float64) and ``trades``
+    trade. ``flags`` (uint8 per trade, :mod:`tickflow.conditions`; every trade counts for
+    everything when omitted) applies the sale-condition rules. Returns ``open high low close volume vwap dollar_volume`` (float64) and ``trades``
     (int64), each of ``n_symbols * n_minutes`` rows, symbol-major."""
     ts, st, (p, q) = _check_ticks(ts_ns, starts, [price, size], n_minutes)
     n_sym = st.size - 1
@@ -279,7 +313,13 @@ def minute_bars(
         seed = np.ascontiguousarray(seed_price, dtype=np.float64)
         if seed.shape != (n_sym,):
             raise ValueError(f"seed_price must hold one value per symbol ({n_sym})")
-    res = _minute_bars(ts, p, q, st, int(open_ns), int(n_minutes), seed, MINUTE_NS)
+    if flags is None:
+        fl = np.full(ts.size, 7, dtype=np.uint8)
+    else:
+        fl = np.ascontiguousarray(flags, dtype=np.uint8)
+        if fl.shape != ts.shape:
+            raise ValueError("flags must hold one value per trade")
+    res = _minute_bars(ts, p, q, st, int(open_ns), int(n_minutes), seed, fl, MINUTE_NS)
     return dict(zip(_TRADE_KEYS, res, strict=True))
 
 

@@ -16,13 +16,15 @@ import psycopg
 from psycopg import sql
 
 from tickflow import sessions
+from tickflow.conditions import COND_MASK_SQL
 from tickflow.kernels.grouping import group_starts
 from tickflow.store.pgarrays import register_numpy_array_loaders
 
 
 @dataclass
 class DayTicks:
-    """Symbol-major columns of one session. ``trades``: ts_ns, price, size; ``quotes``:
+    """Symbol-major columns of one session. ``trades``: ts_ns, price, size and (from the
+    store) cond_mask, the sale conditions as a bit set (:mod:`tickflow.conditions`); ``quotes``:
     ts_ns, bid, bid_size, ask, ask_size; ``*_starts`` index them per symbol."""
 
     day: dt.date
@@ -50,8 +52,8 @@ def _fetch_columns(conn: psycopg.Connection, table: str, columns: tuple[str, ...
 
     The server aggregates each block into binary arrays, which load as numpy arrays without a
     Python object per tick (a row-per-message COPY costs a driver iteration per tick)."""
-    aggs = sql.SQL(", ").join(sql.SQL("array_agg({} ORDER BY ts_ns, seq)").format(sql.Identifier(c))
-                              for c in columns)
+    aggs = sql.SQL(", ").join(sql.SQL("array_agg({} ORDER BY ts_ns, seq)").format(
+        sql.SQL(COND_MASK_SQL) if c == "cond_mask" else sql.Identifier(c)) for c in columns)
     query = sql.SQL(
         "SELECT sym, {aggs} FROM {table} WHERE ts >= {lo} AND ts < {hi} "
         "GROUP BY sym, ts_ns / 60000000000 ORDER BY sym, ts_ns / 60000000000"
@@ -101,7 +103,7 @@ def load_day_ticks(dsn: str, day: dt.date) -> DayTicks:
     open_ns, close_ns = sessions.session_bounds_ns(day)
     lo, hi = (sql.Literal(dt.datetime.fromtimestamp(x / 1e9, tz=dt.UTC)) for x in (open_ns, close_ns))
     with psycopg.connect(dsn) as conn:
-        t_syms, t_counts, t_vals = _fetch_columns(conn, "trades", ("ts_ns", "price", "size"), lo, hi)
+        t_syms, t_counts, t_vals = _fetch_columns(conn, "trades", ("ts_ns", "price", "size", "cond_mask"), lo, hi)
         q_syms, q_counts, q_vals = _fetch_columns(
             conn, "quotes", ("ts_ns", "bid_price", "bid_size", "ask_price", "ask_size"), lo, hi)
     symbols = sorted(set(t_syms) | set(q_syms))
@@ -111,9 +113,10 @@ def load_day_ticks(dsn: str, day: dt.date) -> DayTicks:
              ) -> dict[str, np.ndarray]:
         out = {"sym": np.repeat(np.array([index[x] for x in syms], dtype=np.int64), counts)}
         for name, parts in zip(names, vals, strict=True):
-            out[name] = np.concatenate(parts) if parts else np.zeros(0, np.int64 if name == "ts_ns" else np.float64)
+            out[name] = np.concatenate(parts) if parts else np.zeros(
+                0, np.int64 if name in ("ts_ns", "cond_mask") else np.float64)
         return out
 
-    trades = cols(t_syms, t_counts, t_vals, ("ts_ns", "price", "size"))
+    trades = cols(t_syms, t_counts, t_vals, ("ts_ns", "price", "size", "cond_mask"))
     quotes = cols(q_syms, q_counts, q_vals, ("ts_ns", "bid", "bid_size", "ask", "ask_size"))
     return from_columns(day, symbols, trades, quotes, open_ns, close_ns)

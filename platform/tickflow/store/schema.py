@@ -19,6 +19,7 @@ import psycopg
 from psycopg import sql
 
 from tickflow import sessions
+from tickflow.store.gaps import ensure_gaps_schema
 
 TICK_TABLES = ("trades", "quotes")
 
@@ -144,6 +145,7 @@ def ensure_schema(dsn: str) -> Capabilities:
             conn.execute(_SUPPORT)
         finally:
             conn.execute("SELECT pg_advisory_unlock(7263001)")
+    ensure_gaps_schema(dsn)
     return caps
 
 
