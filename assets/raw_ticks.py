@@ -32,6 +32,7 @@ from assets.partitions import trading_days
 from resources.tickflow import TickflowResource
 from tickflow.flatfiles.importer import import_day
 from tickflow.ingest import ingest_ranges, reingest_day, summarize
+from tickflow.ops.health import lag_after_run
 
 RAW_ASSETS = {"trades": "raw_trades", "quotes": "raw_quotes"}
 
@@ -97,6 +98,7 @@ def ingest_offsets(context: OpExecutionContext, config: IngestRange, tickflow: T
     meta = summarize([report], "trades")
     meta.update({"quote_rows": summarize([report], "quotes")["rows"], "topic": config.topic,
                  "days": sorted(d.isoformat() for d in report.days)})
+    meta.update(lag_after_run(tickflow.settings(), [config.topic]))
     return Output(None, metadata=meta)
 
 

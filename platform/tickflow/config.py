@@ -65,6 +65,18 @@ class Settings:
     s3_region: str = "us-east-1"
     s3_access_key: str = ""
     s3_secret_key: str = field(default="", repr=False)
+    # Operations (alerts and checks; docs/oncall.md). Empty webhook URL: alerts are logged only.
+    alert_webhook_url: str = ""
+    alert_cooldown_s: int = 3600  # one alert per job and partition per window, then one on recovery
+    alert_timeout_s: float = 5.0  # a webhook that hangs must not hold the sensor daemon
+    ui_url: str = ""  # empty: the local `tickflow dev` (http://127.0.0.1:$TICKFLOW_DAGSTER_PORT)
+    freshness_lag_s: int = 900  # during the session, the newest tick may be at most this old
+    consumer_lag_max: int = 100_000  # messages behind the high watermark, summed per topic
+    dead_letter_max_share: float = 0.01  # of a run's messages
+
+    @property
+    def ui_base(self) -> str:
+        return (self.ui_url or f"http://127.0.0.1:{self.dagster_port}").rstrip("/")
 
     @property
     def dsn(self) -> str:
@@ -145,4 +157,11 @@ def load_settings() -> Settings:
         s3_region=_env("TICKFLOW_S3_REGION", "us-east-1"),
         s3_access_key=_env("TICKFLOW_S3_ACCESS_KEY_ID", ""),
         s3_secret_key=_env("TICKFLOW_S3_SECRET_ACCESS_KEY", ""),
+        alert_webhook_url=_env("TICKFLOW_ALERT_WEBHOOK_URL", ""),
+        alert_cooldown_s=int(_env("TICKFLOW_ALERT_COOLDOWN_S", "3600")),
+        alert_timeout_s=float(_env("TICKFLOW_ALERT_TIMEOUT_S", "5")),
+        ui_url=_env("TICKFLOW_UI_URL", ""),
+        freshness_lag_s=int(_env("TICKFLOW_FRESHNESS_LAG_S", "900")),
+        consumer_lag_max=int(_env("TICKFLOW_CONSUMER_LAG_MAX", "100000")),
+        dead_letter_max_share=float(_env("TICKFLOW_DEAD_LETTER_MAX_SHARE", "0.01")),
     )

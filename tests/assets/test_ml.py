@@ -24,7 +24,7 @@ import definitions
 from assets.ml import features, model_evaluation, predictions
 from resources.ml import MlResource
 from resources.tickflow import TickflowResource
-from sensors.alerts import training_failure_alert
+from sensors.alerts import run_failure_alert
 from sensors.schedules import RETRAIN_CRON, retrain_schedule
 from tests.conftest import ML_DAYS as DAYS
 from tickflow import sessions
@@ -113,11 +113,11 @@ def test_failed_training_run_is_alerted(ml_dsn: str, caplog: pytest.LogCaptureFi
         res = train.execute_in_process(partition_key=DAYS[4].isoformat(), instance=instance, resources=RESOURCES,
                                        raise_on_error=False)
         assert not res.success
-        ctx = build_run_status_sensor_context(sensor_name="training_failure_alert", dagster_instance=instance,
+        ctx = build_run_status_sensor_context(sensor_name="run_failure_alert", dagster_instance=instance,
                                               dagster_run=res.dagster_run,
                                               dagster_event=res.get_run_failure_event()).for_run_failure()
         with caplog.at_level(logging.ERROR, logger="tickflow.alerts"):
-            training_failure_alert(ctx)
+            run_failure_alert(ctx)
     [line] = [r.getMessage() for r in caplog.records if r.name == "tickflow.alerts"]
     assert line.startswith(f"ALERT train_job run {res.run_id} (partition {DAYS[4].isoformat()}) failed")
     assert "no features stored for 2024-06-14" in line
