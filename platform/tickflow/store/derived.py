@@ -1,18 +1,29 @@
 """Tables derived from the ticks (bars, indicators, signals), one trading day at a time.
 
 Every derived table has a ``day`` column (the New York trading day, the Dagster
-partition). A day is written by :func:`replace_day`: delete that day's rows and COPY the
-new ones in one transaction, so recomputing a partition (late data, a backfill) replaces
-it atomically and readers see either the old day or the new one, never a mix.
+partition) and is partitioned by it, like the tick tables: native range partitions of one
+day on plain PostgreSQL, one-day hypertable chunks with TimescaleDB
+(:func:`tickflow.store.schema.detect` decides). A day is written by :func:`replace_day`
+(or :func:`replace_days` for several tables in one go) inside the caller's transaction,
+never by deleting rows:
 
-The tables are plain (not partitioned): a day of derived rows is small next to its ticks
-(the largest, ``trade_signals``, has one row per trade) and the ``(day, ...)`` primary
-keys serve both the per-day delete and the per-day reads.
+- plain PostgreSQL: the new rows are COPYed into a fresh table with no index, which then
+  gets its primary key (one sorted build instead of an index insert per row) and a CHECK
+  that lets ``ATTACH PARTITION`` skip its scan; only then are the old day partition
+  detached and dropped and the new one attached, the last statements before COMMIT;
+- TimescaleDB: the day's chunk is truncated and the rows COPYed into the hypertable.
+
+Either way readers see the old day or the new one, never a mix (they wait on the swap's
+lock for the moment between the swap and COMMIT), and a writer killed before COMMIT
+leaves the old day as it was (tests/platform/store/test_derived.py tests both).
+Replacing only one ``interval_min`` of a day (the ML feature tables) carries the day's
+other intervals over into the new partition.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import zlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -20,6 +31,7 @@ import psycopg
 from psycopg import sql
 
 from tickflow.store.pgcopy import encode_columns
+from tickflow.store.schema import detect
 
 
 @dataclass(frozen=True)
@@ -87,36 +99,117 @@ VOCABULARIES = {("jump_events", "test"): ("lee_mykland", "bns"),
                 ("anomalies", "kind"): ("price_spike", "volume_surge", "rsi_overbought", "rsi_oversold")}
 
 
+_SCHEMA_LOCK = 7263003  # advisory lock: one schema change at a time
+_DAY_LOCK = 7263007  # advisory xact lock (with a table/day key): one replacement of a day at a time
+
+
+def _column_defs(t: Table) -> sql.Composable:
+    return sql.SQL(", ").join(
+        sql.SQL("{} {} {}").format(sql.Identifier(c), sql.SQL(pg_type), sql.SQL("NOT NULL" if c in t.key else ""))
+        for c, pg_type in t.columns)
+
+
+def _keys(t: Table) -> sql.Composable:
+    return sql.SQL(", ").join(sql.Identifier(c) for c in t.key)
+
+
+def _relkind(conn: psycopg.Connection, name: str) -> str | None:
+    row = conn.execute("SELECT c.relkind FROM pg_class c WHERE c.oid = to_regclass(%s)",
+                       (sql.Identifier(name).as_string(conn),)).fetchone()
+    return None if row is None else str(row[0])
+
+
+def _is_hypertable(conn: psycopg.Connection, name: str) -> bool:
+    return conn.execute("SELECT 1 FROM timescaledb_information.hypertables WHERE hypertable_name = %s "
+                        "AND hypertable_schema = current_schema()", (name,)).fetchone() is not None
+
+
 def ensure_derived_schema(dsn: str, tables: tuple[Table, ...] | None = None) -> None:
-    """Create the derived tables (default: all of ``TABLES``) if missing (idempotent)."""
+    """Create the derived tables (default: all of ``TABLES``), partitioned by day, if missing
+    (idempotent). A table made unpartitioned by an earlier version is moved over."""
     with psycopg.connect(dsn, autocommit=True) as conn:
-        conn.execute("SELECT pg_advisory_lock(7263003)")
+        conn.execute("SELECT pg_advisory_lock(%s)", (_SCHEMA_LOCK,))
         try:
+            timescale = detect(conn).timescaledb is not None
             for t in tables if tables is not None else TABLES.values():
-                cols = sql.SQL(", ").join(
-                    sql.SQL("{} {} {}").format(sql.Identifier(c), sql.SQL(pg_type),
-                                               sql.SQL("NOT NULL" if c in t.key else ""))
-                    for c, pg_type in t.columns)
-                conn.execute(sql.SQL("CREATE TABLE IF NOT EXISTS {} ({}, PRIMARY KEY ({}))").format(
-                    sql.Identifier(t.name), cols, sql.SQL(", ").join(sql.Identifier(c) for c in t.key)))
+                kind = _relkind(conn, t.name)
+                if kind == "p" or (kind == "r" and timescale and _is_hypertable(conn, t.name)):
+                    continue
+                with conn.transaction():
+                    old = f"{t.name}_unpartitioned"
+                    if kind == "r":
+                        conn.execute(sql.SQL("ALTER TABLE {} RENAME TO {}").format(
+                            sql.Identifier(t.name), sql.Identifier(old)))
+                        conn.execute(sql.SQL("ALTER TABLE {} RENAME CONSTRAINT {} TO {}").format(
+                            sql.Identifier(old), sql.Identifier(f"{t.name}_pkey"), sql.Identifier(f"{old}_pkey")))
+                    if timescale:
+                        conn.execute(sql.SQL("CREATE TABLE {} ({}, PRIMARY KEY ({}))").format(
+                            sql.Identifier(t.name), _column_defs(t), _keys(t)))
+                        conn.execute("SELECT create_hypertable(%s, by_range('day', INTERVAL '1 day'))", (t.name,))
+                    else:
+                        conn.execute(sql.SQL("CREATE TABLE {} ({}, PRIMARY KEY ({})) PARTITION BY RANGE (day)").format(
+                            sql.Identifier(t.name), _column_defs(t), _keys(t)))
+                    if kind == "r":
+                        _move_rows(conn, t, old, timescale)
         finally:
-            conn.execute("SELECT pg_advisory_unlock(7263003)")
+            conn.execute("SELECT pg_advisory_unlock(%s)", (_SCHEMA_LOCK,))
 
 
-def replace_day(conn: psycopg.Connection, table: Table, day: dt.date, symbols: list[str],
-                frame: dict[str, np.ndarray], interval_min: int | None = None) -> int:
-    """Replace ``day`` (and ``interval_min`` when the table has it) with ``frame``.
+def _move_rows(conn: psycopg.Connection, t: Table, old: str, timescale: bool) -> None:
+    """Rows of the earlier unpartitioned table ``old`` into ``t``, day by day; drops ``old``."""
+    cols = sql.SQL(", ").join(sql.Identifier(c) for c, _ in t.columns)
+    if timescale:
+        conn.execute(sql.SQL("INSERT INTO {} ({}) SELECT {} FROM {}").format(
+            sql.Identifier(t.name), cols, cols, sql.Identifier(old)))
+    else:
+        for (day,) in conn.execute(sql.SQL("SELECT DISTINCT day FROM {}").format(sql.Identifier(old))).fetchall():
+            stage = _stage_table(conn, t, day)
+            conn.execute(sql.SQL("INSERT INTO {} ({}) SELECT {} FROM {} WHERE day = {}").format(
+                sql.Identifier(stage), cols, cols, sql.Identifier(old), sql.Literal(day)))
+            _swap_in(conn, t, day, stage)
+    conn.execute(sql.SQL("DROP TABLE {}").format(sql.Identifier(old)))
 
-    ``frame`` maps every column but ``day`` to an equal-length array; ``sym`` (and any text
-    column) holds int codes, into ``symbols`` or the column's vocabulary. Runs in the
-    caller's transaction; returns the rows written."""
+
+def partition_name(table: Table, day: dt.date) -> str:
+    return f"{table.name}_{day:%Y%m%d}"
+
+
+def _stage_table(conn: psycopg.Connection, table: Table, day: dt.date) -> str:
+    """A new, index-free table shaped like ``table`` to fill with ``day``'s rows."""
+    stage = partition_name(table, day) + "_new"
+    conn.execute(sql.SQL("CREATE TABLE {} (LIKE {} INCLUDING DEFAULTS)").format(
+        sql.Identifier(stage), sql.Identifier(table.name)))
+    return stage
+
+
+def _swap_in(conn: psycopg.Connection, table: Table, day: dt.date, stage: str) -> None:
+    """Index the filled ``stage`` and make it ``day``'s partition of ``table`` in place of the
+    old one. The heavy part (the index build, the CHECK's scan) runs before the parent's
+    ACCESS EXCLUSIVE lock (DETACH) is taken; that lock is then held to COMMIT."""
+    part = partition_name(table, day)
+    lo, hi = sql.Literal(day), sql.Literal(day + dt.timedelta(days=1))
+    conn.execute(sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} PRIMARY KEY ({})").format(
+        sql.Identifier(stage), sql.Identifier(f"{stage}_pkey"), _keys(table)))
+    conn.execute(sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} CHECK (day >= {} AND day < {})").format(
+        sql.Identifier(stage), sql.Identifier(f"{stage}_bounds"), lo, hi))
+    if _relkind(conn, part) is not None:
+        conn.execute(sql.SQL("ALTER TABLE {} DETACH PARTITION {}").format(
+            sql.Identifier(table.name), sql.Identifier(part)))
+        conn.execute(sql.SQL("DROP TABLE {}").format(sql.Identifier(part)))
+    conn.execute(sql.SQL("ALTER TABLE {} RENAME TO {}").format(sql.Identifier(stage), sql.Identifier(part)))
+    conn.execute(sql.SQL("ALTER INDEX {} RENAME TO {}").format(
+        sql.Identifier(f"{stage}_pkey"), sql.Identifier(f"{part}_pkey")))
+    conn.execute(sql.SQL("ALTER TABLE {} ATTACH PARTITION {} FOR VALUES FROM ({}) TO ({})").format(
+        sql.Identifier(table.name), sql.Identifier(part), lo, hi))
+    conn.execute(sql.SQL("ALTER TABLE {} DROP CONSTRAINT {}").format(
+        sql.Identifier(part), sql.Identifier(f"{stage}_bounds")))
+
+
+def _copy_payload(table: Table, day: dt.date, symbols: list[str], frame: dict[str, np.ndarray]) -> tuple[bytes, int]:
+    """The binary COPY stream of ``frame`` for ``table``'s columns (``day`` filled in)."""
     n = int(next(iter(frame.values())).shape[0]) if frame else 0
-    where = sql.SQL("day = {}").format(sql.Literal(day))
-    if interval_min is not None:
-        where = sql.SQL("{} AND interval_min = {}").format(where, sql.Literal(int(interval_min)))
-    conn.execute(sql.SQL("DELETE FROM {} WHERE {}").format(sql.Identifier(table.name), where))
     if n == 0:
-        return 0
+        return b"", 0
     day_col = np.full(n, (day - dt.date(1970, 1, 1)).days, dtype=np.int64)
     columns: list[tuple[str, np.ndarray]] = []
     for name, pg_type in table.columns:
@@ -134,14 +227,83 @@ def replace_day(conn: psycopg.Connection, table: Table, day: dt.date, symbols: l
             vocab = VOCABULARIES[(table.name, name)]
             columns[i] = ("text", columns[i][1].astype(np.int64) + len(strings))
             strings += vocab
-    payload = encode_columns(columns, strings)
+    return encode_columns(columns, strings), n
+
+
+def _copy_in(conn: psycopg.Connection, table: Table, target: str, payload: bytes) -> None:
     stmt = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)").format(
-        sql.Identifier(table.name), sql.SQL(", ").join(sql.Identifier(c) for c, _ in table.columns))
+        sql.Identifier(target), sql.SQL(", ").join(sql.Identifier(c) for c, _ in table.columns))
     with conn.cursor() as cur, cur.copy(stmt) as copy:
         view = memoryview(payload)
         for i in range(0, len(view), 8 << 20):
             copy.write(view[i : i + (8 << 20)])
-    return n
+
+
+@dataclass(frozen=True)
+class DayRows:
+    """One table's new rows for a day (see :func:`replace_day` for the arguments)."""
+
+    table: Table
+    day: dt.date
+    symbols: list[str]
+    frame: dict[str, np.ndarray]
+    interval_min: int | None = None
+
+
+def replace_day(conn: psycopg.Connection, table: Table, day: dt.date, symbols: list[str],
+                frame: dict[str, np.ndarray], interval_min: int | None = None) -> int:
+    """Replace ``day`` (only its ``interval_min`` rows when given) with ``frame``.
+
+    ``frame`` maps every column but ``day`` to an equal-length array; ``sym`` (and any text
+    column) holds int codes, into ``symbols`` or the column's vocabulary. Runs in the
+    caller's transaction; returns the rows written."""
+    return replace_days(conn, [DayRows(table, day, symbols, frame, interval_min)])[0]
+
+
+def replace_days(conn: psycopg.Connection, items: list[DayRows]) -> list[int]:
+    """Replace several (table, day) partitions in the caller's transaction: every new
+    partition is filled and indexed first, then all are swapped in, so the tables' locks
+    are held only from the swaps to COMMIT. Returns the rows written per item."""
+    timescale = detect(conn).timescaledb is not None
+    payloads = [_copy_payload(it.table, it.day, it.symbols, it.frame) for it in items]
+    for it in sorted(items, key=lambda it: (it.table.name, it.day)):
+        key = zlib.crc32(f"{it.table.name}/{it.day.isoformat()}".encode())
+        conn.execute("SELECT pg_advisory_xact_lock(%s, %s)", (_DAY_LOCK, key - (1 << 31)))
+    if timescale:
+        for it, (payload, _) in zip(items, payloads, strict=True):
+            _replace_chunk(conn, it, payload)
+        return [n for _, n in payloads]
+    stages = []
+    for it, (payload, _) in zip(items, payloads, strict=True):
+        stage = _stage_table(conn, it.table, it.day)
+        if it.interval_min is not None and _relkind(conn, partition_name(it.table, it.day)) is not None:
+            cols = sql.SQL(", ").join(sql.Identifier(c) for c, _ in it.table.columns)
+            conn.execute(sql.SQL("INSERT INTO {} ({}) SELECT {} FROM {} WHERE interval_min <> {}").format(
+                sql.Identifier(stage), cols, cols, sql.Identifier(partition_name(it.table, it.day)),
+                sql.Literal(int(it.interval_min))))
+        if payload:
+            _copy_in(conn, it.table, stage, payload)
+        stages.append(stage)
+    for it, stage in sorted(zip(items, stages, strict=True), key=lambda x: (x[0].table.name, x[0].day)):
+        _swap_in(conn, it.table, it.day, stage)
+    return [n for _, n in payloads]
+
+
+def _replace_chunk(conn: psycopg.Connection, it: DayRows, payload: bytes) -> None:
+    """TimescaleDB: empty the day's rows (its one-day chunk truncated whole; with
+    ``interval_min``, that interval's rows deleted) and COPY the new rows in."""
+    if it.interval_min is not None:
+        conn.execute(sql.SQL("DELETE FROM {} WHERE day = {} AND interval_min = {}").format(
+            sql.Identifier(it.table.name), sql.Literal(it.day), sql.Literal(int(it.interval_min))))
+    else:
+        chunks = [r[0] for r in conn.execute(
+            "SELECT show_chunks(%s::regclass, older_than => %s::date, newer_than => %s::date)",
+            (sql.Identifier(it.table.name).as_string(conn), it.day + dt.timedelta(days=1), it.day)).fetchall()]
+        # newer_than is inclusive of the chunk starting on the day; older_than exclusive.
+        for chunk in chunks:
+            conn.execute(sql.SQL("TRUNCATE {}").format(sql.SQL(str(chunk))))
+    if payload:
+        _copy_in(conn, it.table, it.table.name, payload)
 
 
 def read_day(dsn: str, table: Table, day: dt.date, interval_min: int | None = None):  # type: ignore[no-untyped-def]

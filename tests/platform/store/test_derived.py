@@ -58,3 +58,118 @@ def test_failed_replace_keeps_the_old_day(store_dsn: str) -> None:
     except ValueError as e:
         assert "rows, expected" in str(e)
     assert len(derived.read_day(store_dsn, derived.ANOMALIES, DAY)) == 3
+
+
+def _version(n: int, v: float) -> dict[str, np.ndarray]:
+    """``n`` anomaly rows whose value is the version ``v`` (so a mix of two versions shows)."""
+    return {"sym": np.zeros(n, np.int64), "ts": 1_718_976_600_000_000_000 + np.arange(n, dtype=np.int64) * 1000,
+            "kind": np.zeros(n, np.int64), "value": np.full(n, v), "threshold": np.full(n, 0.05)}
+
+
+def _day_state(dsn: str, day: dt.date) -> tuple[int, float | None, float | None]:
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        return conn.execute("SELECT count(*), min(value), max(value) FROM anomalies WHERE day = %s",  # type: ignore[return-value]
+                            (day,)).fetchone()
+
+
+def test_days_are_partitions_and_a_reader_sees_a_day_whole(store_dsn: str) -> None:
+    """While a day is replaced again and again, a reader polling it sees exactly one
+    committed version each time (its row count and its value), never a mix or an empty day."""
+    import threading
+
+    derived.ensure_derived_schema(store_dsn)
+    sizes = {float(v): 40_000 + 7_000 * v for v in range(1, 7)}
+    with psycopg.connect(store_dsn) as conn, conn.transaction():
+        derived.replace_day(conn, derived.ANOMALIES, DAY, ["AAA"], _version(sizes[1.0], 1.0))
+        derived.replace_day(conn, derived.ANOMALIES, DAY + dt.timedelta(days=3), ["AAA"], _version(10, 9.0))
+    with psycopg.connect(store_dsn) as conn:
+        parted = conn.execute("SELECT relkind FROM pg_class WHERE relname = 'anomalies'").fetchone()[0]  # type: ignore[index]
+        hyper = conn.execute("SELECT count(*) FROM pg_extension WHERE extname = 'timescaledb'").fetchone()[0]  # type: ignore[index]
+        if hyper:
+            chunks = conn.execute("SELECT count(*) FROM show_chunks('anomalies')").fetchone()[0]  # type: ignore[index]
+            assert chunks == 2  # one chunk per day
+        else:
+            assert parted == "p"
+            parts = [r[0] for r in conn.execute("SELECT c.relname FROM pg_inherits i JOIN pg_class c "
+                                                "ON c.oid = i.inhrelid WHERE i.inhparent = 'anomalies'::regclass")]
+            assert sorted(parts) == ["anomalies_20240621", "anomalies_20240624"]
+    seen: list[tuple[int, float | None, float | None]] = []
+    done = threading.Event()
+
+    def reader() -> None:
+        while not done.is_set():
+            seen.append(_day_state(store_dsn, DAY))
+
+    th = threading.Thread(target=reader)
+    th.start()
+    try:
+        for v in range(2, 7):
+            with psycopg.connect(store_dsn) as conn, conn.transaction():
+                derived.replace_day(conn, derived.ANOMALIES, DAY, ["AAA"], _version(sizes[float(v)], float(v)))
+    finally:
+        done.set()
+        th.join()
+    assert len(seen) >= 5
+    bad = [s for s in seen if not (s[1] == s[2] and s[1] in sizes and s[0] == sizes[s[1]])]
+    assert not bad, bad[:5]
+    assert len({s[1] for s in seen}) >= 2  # the reader did overlap the replacements
+    assert _day_state(store_dsn, DAY) == (sizes[6.0], 6.0, 6.0)
+    assert _day_state(store_dsn, DAY + dt.timedelta(days=3)) == (10, 9.0, 9.0)  # another day untouched
+
+
+_KILLED_WRITER = """
+import datetime as dt, os, signal, sys
+import numpy as np, psycopg
+from tickflow.store import derived
+n = 30000
+frame = {"sym": np.zeros(n, np.int64), "ts": 1_718_976_600_000_000_000 + np.arange(n, dtype=np.int64) * 1000,
+         "kind": np.zeros(n, np.int64), "value": np.full(n, 2.0), "threshold": np.full(n, 0.05)}
+conn = psycopg.connect(sys.argv[1])
+with conn.transaction():
+    derived.replace_day(conn, derived.ANOMALIES, dt.date(2024, 6, 21), ["AAA"], frame)
+    # the new day is swapped in; the process dies before COMMIT
+    os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+def test_a_writer_killed_before_commit_leaves_the_previous_day(store_dsn: str) -> None:
+    import subprocess
+    import sys
+
+    derived.ensure_derived_schema(store_dsn)
+    with psycopg.connect(store_dsn) as conn, conn.transaction():
+        derived.replace_day(conn, derived.ANOMALIES, DAY, ["AAA"], _version(1000, 1.0))
+    proc = subprocess.run([sys.executable, "-c", _KILLED_WRITER, store_dsn], capture_output=True, timeout=120)
+    assert proc.returncode == -9, proc.stderr.decode()[-2000:]
+    assert _day_state(store_dsn, DAY) == (1000, 1.0, 1.0)
+    # Nothing is left behind that would stop the next replacement.
+    with psycopg.connect(store_dsn) as conn, conn.transaction():
+        derived.replace_day(conn, derived.ANOMALIES, DAY, ["AAA"], _version(500, 3.0))
+    assert _day_state(store_dsn, DAY) == (500, 3.0, 3.0)
+
+
+def test_replacing_one_interval_keeps_the_others_and_old_tables_are_moved(store_dsn: str) -> None:
+    """``interval_min`` replaces only that interval's rows of the day; a derived table left
+    unpartitioned by an earlier version is moved into the partitioned layout, rows kept."""
+    with psycopg.connect(store_dsn, autocommit=True) as conn:  # the earlier layout
+        conn.execute("CREATE TABLE anomalies (day date NOT NULL, sym text NOT NULL, ts timestamptz NOT NULL, "
+                     "kind text NOT NULL, value float8, threshold float8, PRIMARY KEY (day, sym, kind, ts))")
+        conn.execute("INSERT INTO anomalies VALUES ('2024-06-20', 'OLD', now(), 'price_spike', 1, 2)")
+    derived.ensure_derived_schema(store_dsn)
+    old = derived.read_day(store_dsn, derived.ANOMALIES, dt.date(2024, 6, 20))
+    assert list(old["sym"]) == ["OLD"]
+
+    def bars(n: int, interval: int, close: float) -> dict[str, np.ndarray]:
+        cols = {c: np.full(n, close) for c in derived.BARS.value_columns}
+        cols.update(sym=np.zeros(n, np.int64), ts=1_718_976_600_000_000_000 + np.arange(n, dtype=np.int64) * 60 * 10**9,
+                    interval_min=np.full(n, interval, np.int64), trades=np.ones(n, np.int64),
+                    quotes=np.ones(n, np.int64))
+        return cols
+
+    with psycopg.connect(store_dsn) as conn, conn.transaction():
+        derived.replace_day(conn, derived.BARS, DAY, ["AAA"], {k: np.concatenate([bars(6, 1, 1.0)[k], bars(2, 5, 5.0)[k]])
+                                                               for k in bars(1, 1, 1.0)})
+        derived.replace_day(conn, derived.BARS, DAY, ["AAA"], bars(2, 5, 7.0), interval_min=5)
+    assert len(derived.read_day(store_dsn, derived.BARS, DAY, interval_min=1)) == 6
+    five = derived.read_day(store_dsn, derived.BARS, DAY, interval_min=5)
+    assert list(five["close"]) == [7.0, 7.0]
