@@ -61,7 +61,7 @@ bench-train: venv
 	$(BIN)/python bench/train.py
 
 bench-backfill: venv
-	$(BIN)/python bench/dagster_backfill.py
+	$(BIN)/python -m bench.dagster_backfill
 
 lint: venv
 	$(BIN)/ruff check platform assets sensors resources tests bench definitions.py

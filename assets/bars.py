@@ -29,11 +29,12 @@ def bars(context: AssetExecutionContext, tickflow: TickflowResource):  # type: i
     checks = {name: CheckCollector(name) for name in BAR_ASSETS.values()}
     metas: dict[str, list[dict]] = {name: [] for name in BAR_ASSETS.values()}
     for key in context.partition_keys:
-        report = run_bars(dsn, dt.date.fromisoformat(key))
+        report = run_bars(dsn, dt.date.fromisoformat(key), run_id=context.run_id)
         for name in BAR_ASSETS.values():
             checks[name].add(key, check_bars(report, name))
             metas[name].append(report.metadata(name))
-        context.log.info(f"bars {key}: {report.rows} rows in {report.seconds}")
+        context.log.info(f"bars {key}: {report.rows} rows in {report.seconds}"
+                         + (f"; NOT written, failed: {report.blocked}" if report.blocked else ""))
     for name in BAR_ASSETS.values():
         yield MaterializeResult(asset_key=name, metadata=merge_metadata(metas[name]))
         yield from checks[name].results()

@@ -2,7 +2,11 @@
 
 A run may cover several partitions (a backfill range as one run), and a check reports once
 per run: it passes when it passed on every partition, and its metadata names the
-partitions that failed with the first failure's details."""
+partitions that failed with the first failure's details.
+
+Every check is ERROR severity and blocking: the engine already refused to write a day
+whose rows failed (tickflow.derive.daily), and a failed check fails the step so that no
+downstream asset of the run is built on that day."""
 
 
 from dagster import AssetCheckResult, AssetCheckSeverity, AssetCheckSpec, AssetKey
@@ -15,7 +19,7 @@ SIGNAL_CHECKS = ("finite_where_defined", "p_values_in_unit_interval")
 
 
 def specs(asset: str, names: tuple[str, ...]) -> list[AssetCheckSpec]:
-    return [AssetCheckSpec(name, asset=asset) for name in names]
+    return [AssetCheckSpec(name, asset=asset, blocking=True) for name in names]
 
 
 class CheckCollector:

@@ -43,12 +43,13 @@ def signals(context: AssetExecutionContext, tickflow: TickflowResource):  # type
     checks = {name: CheckCollector(name) for name in FINITE_COLUMNS}
     metas: dict[str, list[dict]] = {name: [] for name in SIGNAL_TABLES}
     for key in context.partition_keys:
-        report = run_signals(dsn, dt.date.fromisoformat(key))
+        report = run_signals(dsn, dt.date.fromisoformat(key), run_id=context.run_id)
         for name in SIGNAL_TABLES:
             metas[name].append(report.metadata(name))
         for name in FINITE_COLUMNS:
             checks[name].add(key, check_signals(report, name))
-        context.log.info(f"signals {key}: {report.rows} rows in {report.seconds}")
+        context.log.info(f"signals {key}: {report.rows} rows in {report.seconds}"
+                         + (f"; NOT written, failed: {report.blocked}" if report.blocked else ""))
     for name in SIGNAL_TABLES:
         days = [dt.date.fromisoformat(k) for k in context.partition_keys]
         yield MaterializeResult(asset_key=name, metadata={**merge_metadata(metas[name]),

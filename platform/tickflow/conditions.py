@@ -161,3 +161,9 @@ def flags_of(conditions: list[int]) -> int:
         rule = RULES.get(int(code))
         flags &= rule.flags if rule is not None else 0
     return flags
+
+
+def counted_sql(flag: int) -> str:
+    """SQL predicate over a ``trades`` row: no sale condition of the row forbids ``flag``
+    (the database-side twin of :func:`flags_from_mask`)."""
+    return f"({COND_MASK_SQL} & ~{int(_ALLOWED[flag])}::int8) = 0"

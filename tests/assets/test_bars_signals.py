@@ -110,11 +110,17 @@ def _requested(result) -> dict[AssetKey, set[str]]:  # type: ignore[no-untyped-d
     return {k: set(result.get_requested_partitions(k)) for k in keys if result.get_requested_partitions(k)}
 
 
-def test_bad_bars_fail_their_check_in_the_run(two_days: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_bad_bars_fail_their_check_and_stop_the_day(two_days: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """A defect in the computed bars (here: one high below its open) surfaces as a failed
-    asset check on that asset in the Dagster run, not as a silent write."""
+    asset check on that asset, the day's bars are not replaced (the store keeps the previous
+    computation) and no downstream asset of that day is built on them."""
     from tickflow.derive import bars as bars_mod
 
+    with DagsterInstance.ephemeral() as instance:  # a good computation first
+        assert materialize([bars], partition_key=DAY.isoformat(), instance=instance,
+                           resources={"tickflow": TickflowResource()}).success
+    with psycopg.connect(two_days) as conn:
+        before = conn.execute("SELECT count(*), sum(high) FROM bars WHERE day = %s", (DAY,)).fetchone()
     real = bars_mod.compute_bars
 
     def broken(ticks):  # type: ignore[no-untyped-def]
@@ -124,10 +130,20 @@ def test_bad_bars_fail_their_check_in_the_run(two_days: str, monkeypatch: pytest
 
     monkeypatch.setattr(bars_mod, "compute_bars", broken)
     with DagsterInstance.ephemeral() as instance:
-        res = materialize([bars], partition_key=DAY.isoformat(), instance=instance,
-                          resources={"tickflow": TickflowResource()})
+        res = materialize(DERIVED, partition_key=DAY.isoformat(), instance=instance,
+                          resources={"tickflow": TickflowResource()}, raise_on_error=False)
+        materialized = {k.to_user_string() for k in instance.get_asset_keys()
+                        if instance.get_latest_materialization_event(k) is not None}
     checks = _checks(res)
     assert checks[("bars_5m", "high_ge_open_close")] is False
     assert checks[("bars_1m", "high_ge_open_close")] is True
     # Only bars_5m fails (the lowered high also puts its VWAP above it); the others pass.
     assert {a for (a, _), ok in checks.items() if not ok} == {"bars_5m"}
+    assert not res.success
+    # Nothing downstream of the failed day ran.
+    assert not materialized & {"indicators", "trade_signals", "bar_measures", "daily_measures", "jump_events",
+                               "anomalies"}, materialized
+    with psycopg.connect(two_days) as conn:
+        after = conn.execute("SELECT count(*), sum(high) FROM bars WHERE day = %s", (DAY,)).fetchone()
+        assert conn.execute("SELECT count(*) FROM indicators WHERE day = %s", (DAY,)).fetchone()[0] == 0  # type: ignore[index]
+    assert after == before  # the failed computation did not replace the stored day

@@ -2,8 +2,10 @@
 
 Bars cover every minute of the regular session, trades or not: an empty minute has zero
 volume and carries the last price (before a symbol's first trade, the mid of its first
-quote of the session, so no hole and no value taken from a later trade). VWAP is clipped
-into [low, high] to absorb the last-bit rounding of ``dollar_volume / volume``.
+quote of the session, so no hole and no value taken from a later trade). A VWAP outside
+[low, high] by no more than the rounding of ``dollar_volume / volume`` (a relative
+``VWAP_RTOL``) is put on the bound; a larger excursion is a real error and is left for the
+``vwap_within_range`` check to fail.
 
 Indicators continue across days: the previous trading day's 1-minute closes (when stored)
 warm the long windows up (SMA 200 needs 200 bars), and only this day's rows are kept.
@@ -17,13 +19,25 @@ import numpy as np
 import pandas as pd
 import psycopg
 
-from tickflow.conditions import VOLUME, flags_from_mask
+from tickflow import sessions
+from tickflow.conditions import VOLUME, counted_sql, flags_from_mask
 from tickflow.kernels.bars import aggregate_bars, minute_bars, quote_bar_stats
 from tickflow.kernels.indicators import indicators
 from tickflow.store.day_ticks import DayTicks
 
 INTERVALS = (1, 5, 15)
 _MIN_NS = 60_000_000_000
+# Summing n products p*s in float64 errs by at most ~n * 2**-53 relative; 1e-9 covers a
+# million trades in a bar and stays far below a tick (1e-4 of a $1 price).
+VWAP_RTOL = 1e-9
+
+
+def clip_rounding(vwap: np.ndarray, low: np.ndarray, high: np.ndarray, rtol: float = VWAP_RTOL) -> np.ndarray:
+    """``vwap`` with values within ``rtol`` (relative) outside [low, high] put on the bound;
+    anything further out is kept as it is (an error the checks must see)."""
+    below = (vwap < low) & (vwap >= low - rtol * np.abs(low))
+    above = (vwap > high) & (vwap <= high + rtol * np.abs(high))
+    return np.where(below, low, np.where(above, high, vwap))
 
 
 def first_quote_mid(ticks: DayTicks) -> np.ndarray:
@@ -50,7 +64,7 @@ def compute_bars(ticks: DayTicks) -> dict[int, dict[str, np.ndarray]]:
     for interval in INTERVALS:
         bars = dict(one) if interval == 1 else aggregate_bars(one, ticks.n_symbols, interval)
         n_bars = n_min // interval
-        bars["vwap"] = np.clip(bars["vwap"], bars["low"], bars["high"])
+        bars["vwap"] = clip_rounding(bars["vwap"], bars["low"], bars["high"])
         bars["sym"] = np.repeat(np.arange(ticks.n_symbols, dtype=np.int64), n_bars)
         bars["ts"] = np.tile(ticks.open_ns + np.arange(n_bars, dtype=np.int64) * interval * _MIN_NS, ticks.n_symbols)
         bars["interval_min"] = np.full(ticks.n_symbols * n_bars, interval, dtype=np.int64)
@@ -58,18 +72,17 @@ def compute_bars(ticks: DayTicks) -> dict[int, dict[str, np.ndarray]]:
     return out
 
 
-def raw_session_volume(ticks: DayTicks) -> pd.Series:
-    """Regular-session traded volume per symbol, straight from the ticks (trades whose sale
-    conditions let them count in volume)."""
-    size = ticks.trades["size"]
-    if "cond_mask" in ticks.trades:
-        size = np.where(flags_from_mask(ticks.trades["cond_mask"]) & VOLUME, size, 0.0)
-    sums = np.add.reduceat(size, ticks.trade_starts[:-1]) if size.size else None
-    vol = np.zeros(ticks.n_symbols)
-    if sums is not None:
-        has = ticks.trade_starts[1:] > ticks.trade_starts[:-1]
-        vol[has] = sums[has]
-    return pd.Series(vol, index=ticks.symbols)
+def stored_session_volume(conn: psycopg.Connection, day: dt.date) -> pd.Series:
+    """Regular-session traded volume per symbol, summed by the database over the stored
+    day: the reconciliation's raw side, independent of the arrays the bars were built from
+    (so rows lost or doubled on load show up). Only trades whose sale conditions count in
+    volume are summed, as in the bars (:mod:`tickflow.conditions`)."""
+    lo, hi = (dt.datetime.fromtimestamp(x / 1e9, tz=dt.UTC) for x in sessions.session_bounds_ns(day))
+    counted = counted_sql(VOLUME)  # a constant of the rule table, no data in it
+    query = (f"SELECT sym, coalesce(sum(size) FILTER (WHERE {counted}), 0) FROM trades "  # noqa: S608
+             "WHERE ts >= %s AND ts < %s GROUP BY sym ORDER BY sym")
+    rows = conn.execute(query, (lo, hi)).fetchall()
+    return pd.Series([float(v) for _, v in rows], index=[s for s, _ in rows], dtype=np.float64)
 
 
 def bars_frame(bars: dict[str, np.ndarray], symbols: list[str]) -> pd.DataFrame:

@@ -1,23 +1,37 @@
-"""One trading day of each derived table: load from the store, compute, replace the day.
+"""One trading day of each derived table: load from the store, compute, check, replace the day.
 
 These are the functions the Dagster assets call (one per asset or asset group). Each
-returns a :class:`DayReport` with the frames the quality checks need and the metadata
-the asset reports (rows, symbols, time range, timings).
+returns a :class:`DayReport` with the outcomes of the day's quality checks, the frames
+they ran on and the metadata the asset reports (rows, symbols, time range, timings).
+
+The checks run on the computed rows **before** the day is replaced: a day that fails an
+(ERROR-severity) check is not written, the store keeps its previous rows and
+``report.blocked`` names the failed checks, so nothing downstream is built on it.
+
+Given a ``run_id``, a day's ticks are read from the store once per run
+(:func:`day_ticks`): bars and signals of the same day in the same run share them, in
+memory within a process and through a per-run file cache across the processes of one run.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import shutil
+import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import psycopg
 
+from tickflow import sessions
 from tickflow.derive import bars as bars_mod
 from tickflow.derive.signals import SignalParams, compute_signals
 from tickflow.quality.expectations import CheckOutcome, bar_checks, signal_checks, volume_reconciliation
@@ -33,10 +47,16 @@ class DayReport:
     frames: dict[str, pd.DataFrame] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
+    checks: dict[str, list[CheckOutcome]] = field(default_factory=dict)
+
+    @property
+    def blocked(self) -> list[str]:
+        """``table.check`` of every failed check; non-empty means the day was not written."""
+        return [f"{t}.{o.name}" for t, outs in self.checks.items() for o in outs if not o.passed]
 
     def metadata(self, table: str) -> dict[str, Any]:
         meta: dict[str, Any] = {"day": self.day.isoformat(), "rows": self.rows.get(table, 0),
-                                "symbols": len(self.symbols)}
+                                "symbols": len(self.symbols), "written": not self.blocked}
         meta.update({f"seconds_{k}": round(v, 4) for k, v in self.seconds.items()})
         meta.update(self.extra.get(table, {}))
         return meta
@@ -59,25 +79,135 @@ def _time_range(ticks: DayTicks) -> dict[str, str]:
     return {"first_trade": iso[0], "last_trade": iso[1]}
 
 
-def run_bars(dsn: str, day: dt.date, ticks: DayTicks | None = None) -> DayReport:
-    """Bars at 1, 5 and 15 minutes for ``day``; frames ``bars_<n>m`` and ``raw_volume``."""
+_MEMO: dict[str, DayTicks] = {}  # this process's day of ticks, by cache key (one entry)
+_CACHE_ROOT = Path(tempfile.gettempdir()) / "tickflow-day-ticks"
+_CACHE_MAX_AGE_S = 6 * 3600
+
+
+def _ledger_state(dsn: str) -> str:
+    """What the offset ledger holds: every ingest commit changes it."""
+    with psycopg.connect(dsn) as conn:
+        if conn.execute("SELECT to_regclass('offset_ledger')").fetchone()[0] is None:  # type: ignore[index]
+            return ""
+        row = conn.execute("SELECT count(*), coalesce(sum(end_offset), 0), coalesce(max(committed_at)::text, '') "
+                           "FROM offset_ledger").fetchone()
+    return repr(row)
+
+
+def day_ticks(dsn: str, day: dt.date, run_id: str | None = None) -> DayTicks:
+    """``day``'s session ticks; with ``run_id``, read from the store once per run.
+
+    The cache key is the database, the day, the offset ledger's state and the run: a day
+    changed by an ingest commit since (late ticks) is read again, and nothing outlives the
+    run that wrote it (entries of earlier runs are deleted after a few hours)."""
+    if run_id is None:
+        return load_day_ticks(dsn, day)
+    key = hashlib.sha1(f"{dsn}|{day.isoformat()}|{_ledger_state(dsn)}|{run_id}".encode()).hexdigest()
+    if key in _MEMO:
+        return _MEMO[key]
+    path = _CACHE_ROOT / key
+    ticks = _read_cached(path, day) if path.is_dir() else None
+    if ticks is None:
+        ticks = load_day_ticks(dsn, day)
+        _write_cached(path, ticks)
+    _MEMO.clear()
+    _MEMO[key] = ticks
+    return ticks
+
+
+def _write_cached(path: Path, ticks: DayTicks) -> None:
+    try:
+        _CACHE_ROOT.mkdir(mode=0o700, exist_ok=True)
+        now = time.time()
+        for old in _CACHE_ROOT.iterdir():
+            if now - old.stat().st_mtime > _CACHE_MAX_AGE_S:
+                shutil.rmtree(old, ignore_errors=True)
+        tmp = Path(tempfile.mkdtemp(dir=_CACHE_ROOT, prefix=".tmp-"))
+        for kind, cols in (("trades", ticks.trades), ("quotes", ticks.quotes)):
+            for name, arr in cols.items():
+                np.save(tmp / f"{kind}.{name}.npy", arr)
+        np.save(tmp / "trades.starts.npy", ticks.trade_starts)
+        np.save(tmp / "quotes.starts.npy", ticks.quote_starts)
+        (tmp / "symbols.txt").write_text("\n".join(ticks.symbols))
+        tmp.rename(path)  # atomic: a reader sees a whole entry or none
+    except OSError:
+        shutil.rmtree(path, ignore_errors=True)  # a full disk only costs the next step a reload
+
+
+def _read_cached(path: Path, day: dt.date) -> DayTicks | None:
+    try:
+        text = (path / "symbols.txt").read_text()
+        symbols = text.split("\n") if text else []
+        cols: dict[str, dict[str, np.ndarray]] = {"trades": {}, "quotes": {}}
+        for f in path.glob("*.npy"):
+            kind, name, _ = f.name.split(".")
+            cols[kind][name] = np.load(f)
+    except (OSError, ValueError):
+        return None
+    starts = {k: cols[k].pop("starts") for k in cols}
+    o, c = sessions.session_bounds_ns(day)
+    return DayTicks(day, symbols, o, c, cols["trades"], starts["trades"], cols["quotes"], starts["quotes"])
+
+
+def _in_thread(fn: Any, *args: Any) -> Any:
+    """Run ``fn(*args)`` in a thread (the driver releases the GIL while the server works);
+    returns a callable that joins it and returns the result or raises its error."""
+    box: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            box["value"] = fn(*args)
+        except BaseException as e:  # noqa: BLE001 - re-raised in the caller's thread
+            box["error"] = e
+
+    th = threading.Thread(target=target)
+    th.start()
+
+    def join() -> Any:
+        th.join()
+        if "error" in box:
+            raise box["error"]
+        return box["value"]
+    return join
+
+
+def _stored_volume(dsn: str, day: dt.date) -> pd.Series:
+    with psycopg.connect(dsn) as conn:
+        return bars_mod.stored_session_volume(conn, day)
+
+
+def run_bars(dsn: str, day: dt.date, ticks: DayTicks | None = None, run_id: str | None = None) -> DayReport:
+    """Bars at 1, 5 and 15 minutes for ``day``, checked, then written as one day partition;
+    frames ``bars_<n>m`` and ``raw_volume`` (the stored day's volume, summed in SQL)."""
     report = DayReport(day, [])
     derived.ensure_derived_schema(dsn)
+    raw_volume = _in_thread(_stored_volume, dsn, day)  # concurrent with the load
     with _timed(report, "load"):
-        ticks = ticks or load_day_ticks(dsn, day)
+        ticks = ticks or day_ticks(dsn, day, run_id)
     report.symbols = ticks.symbols
     with _timed(report, "compute"):
         all_bars = bars_mod.compute_bars(ticks)
-    with _timed(report, "write"), psycopg.connect(dsn) as conn, conn.transaction():
-        for interval, bars in all_bars.items():
-            name = f"bars_{interval}m"
-            report.rows[name] = derived.replace_day(conn, derived.BARS, day, ticks.symbols, bars, interval)
     for interval, bars in all_bars.items():
         name = f"bars_{interval}m"
         report.frames[name] = bars_mod.bars_frame(bars, ticks.symbols)
+        report.rows[name] = int(bars["ts"].shape[0])
         report.extra[name] = {"interval_min": interval, "bars_per_symbol": ticks.n_minutes // interval,
                               "trades": int(ticks.trades["ts_ns"].size), **_time_range(ticks)}
-    report.frames["raw_volume"] = bars_mod.raw_session_volume(ticks).to_frame("volume")
+    with _timed(report, "checks"):
+        report.frames["raw_volume"] = raw_volume().to_frame("volume")
+        for interval in all_bars:
+            name = f"bars_{interval}m"
+            frame = report.frames[name]
+            outcomes = bar_checks(frame, len(report.symbols), report.extra[name]["bars_per_symbol"])
+            outcomes.append(volume_reconciliation(frame.groupby("sym")["volume"].sum(),
+                                                  report.frames["raw_volume"]["volume"]))
+            report.checks[name] = outcomes
+    if report.blocked:
+        return report
+    with _timed(report, "write"), psycopg.connect(dsn) as conn, conn.transaction():
+        # All three intervals are one day partition of ``bars``: one swap.
+        whole = {c: np.concatenate([b[c] for b in all_bars.values()]) for c in next(iter(all_bars.values()))}
+        derived.replace_day(conn, derived.BARS, day, ticks.symbols, whole)
     return report
 
 
@@ -108,13 +238,18 @@ def run_indicators(dsn: str, day: dt.date) -> DayReport:
         frame = {"sym": np.repeat(np.arange(n_sym), len(b) // max(n_sym, 1)),
                  "ts": _ns(b["ts"]),
                  "close": close, **ind}
-    with _timed(report, "write"), psycopg.connect(dsn) as conn, conn.transaction():
-        report.rows["indicators"] = derived.replace_day(conn, derived.INDICATORS, day, symbols, frame)
     df = pd.DataFrame({k: v for k, v in frame.items() if k != "sym"})
     df.insert(0, "sym", b["sym"].to_numpy())
     report.frames["indicators"] = df
     warm = int(np.isfinite(warmup[:, -1]).sum()) if warmup is not None and warmup.size else 0
     report.extra["indicators"] = {"warmed_up_symbols": warm}
+    report.rows["indicators"] = len(df)
+    with _timed(report, "checks"):
+        report.checks["indicators"] = signal_checks(df, [c for c in df.columns if c not in ("sym", "ts")], [])
+    if report.blocked:
+        return report
+    with _timed(report, "write"), psycopg.connect(dsn) as conn, conn.transaction():
+        derived.replace_day(conn, derived.INDICATORS, day, symbols, frame)
     return report
 
 
@@ -126,6 +261,9 @@ def merge_metadata(metas: list[dict[str, Any]]) -> dict[str, Any]:
     out: dict[str, Any] = {"partitions": len(metas), "first_day": metas[0]["day"], "last_day": metas[-1]["day"],
                            "rows": sum(int(m.get("rows", 0)) for m in metas),
                            "symbols": max(int(m.get("symbols", 0)) for m in metas)}
+    not_written = [m["day"] for m in metas if m.get("written") is False]
+    if not_written:
+        out["not_written"] = not_written
     for k in {k for m in metas for k in m if k.startswith("seconds_")}:
         out[k] = round(sum(float(m.get(k, 0.0)) for m in metas), 4)
     return out
@@ -186,19 +324,14 @@ def run_anomalies(dsn: str, day: dt.date, spike: float = 0.05, volume_mult: floa
 SIGNAL_TABLES = ("trade_signals", "bar_measures", "daily_measures", "jump_events")
 
 
-def _frame(table: derived.Table, cols: dict[str, np.ndarray], symbols: list[str]) -> pd.DataFrame:
-    df = pd.DataFrame({c: cols[c] for c, _ in table.columns if c not in ("day", "sym")})
-    df.insert(0, "sym", np.asarray(symbols, dtype=object)[cols["sym"].astype(np.int64)] if symbols else [])
-    return df
-
-
 def run_signals(dsn: str, day: dt.date, params: SignalParams | None = None,
-                ticks: DayTicks | None = None) -> DayReport:
-    """Trade signals, bar and daily measures and jump events of ``day``, written together."""
+                ticks: DayTicks | None = None, run_id: str | None = None) -> DayReport:
+    """Trade signals, bar and daily measures and jump events of ``day``, checked, then
+    written together (the four day partitions swapped in one transaction)."""
     report = DayReport(day, [])
     derived.ensure_derived_schema(dsn)
     with _timed(report, "load"):
-        ticks = ticks or load_day_ticks(dsn, day)
+        ticks = ticks or day_ticks(dsn, day, run_id)
         with psycopg.connect(dsn) as conn:
             b = _day_bars(conn, day, 1)
     report.symbols = ticks.symbols
@@ -207,21 +340,27 @@ def run_signals(dsn: str, day: dt.date, params: SignalParams | None = None,
         raise RuntimeError(f"1-minute bars of {day} do not match its ticks: materialize bars_1m first")
     with _timed(report, "compute"):
         out = compute_signals(ticks, b["close"].to_numpy(np.float64), b["volume"].to_numpy(np.float64), params)
-    with _timed(report, "write"), psycopg.connect(dsn) as conn, conn.transaction():
-        for name in SIGNAL_TABLES:
-            report.rows[name] = derived.replace_day(conn, derived.TABLES[name], day, ticks.symbols, out[name])
     for name in SIGNAL_TABLES:
-        report.frames[name] = _frame(derived.TABLES[name], out[name], ticks.symbols)
-    d = report.frames["daily_measures"]
-    ev = report.frames["jump_events"]
+        report.rows[name] = int(out[name]["sym"].shape[0])
+    with _timed(report, "checks"):
+        for name in FINITE_COLUMNS:
+            checked = FINITE_COLUMNS[name] + P_VALUE_COLUMNS.get(name, [])
+            # only the checked columns: a frame of the whole table would copy every column
+            report.checks[name] = signal_checks(pd.DataFrame({c: out[name][c] for c in checked}, copy=False),
+                                                FINITE_COLUMNS[name], P_VALUE_COLUMNS.get(name, []))
+    if report.blocked:
+        return report
+    with _timed(report, "write"), psycopg.connect(dsn) as conn, conn.transaction():
+        derived.replace_days(conn, [derived.DayRows(derived.TABLES[name], day, ticks.symbols, out[name])
+                                    for name in SIGNAL_TABLES])
+    d, ev, sig = out["daily_measures"], out["jump_events"], out["trade_signals"]["signal"]
     report.extra["daily_measures"] = {
-        "mean_rv": float(d["rv"].mean()) if len(d) else 0.0,
+        "mean_rv": float(np.nanmean(d["rv"])) if d["rv"].size and np.isfinite(d["rv"]).any() else 0.0,
         "bns_days_flagged_1pct": int((d["bns_p"] < 0.01).sum()),
         "garch_converged": int(d["garch_converged"].sum()), "acd_converged": int(d["acd_converged"].sum())}
     report.extra["jump_events"] = {"lee_mykland": int((ev["test"] == 0).sum()), "bns": int((ev["test"] == 1).sum())}
-    report.extra["trade_signals"] = {f"signal_{k}": int((report.frames["trade_signals"]["signal"] == v).sum())
-                                     for k, v in (("buy", 1), ("sell", -1), ("hold", 0))}
-    ev["test"] = np.asarray(derived.VOCABULARIES[("jump_events", "test")], dtype=object)[ev["test"].astype(np.int64)]
+    report.extra["trade_signals"] = {f"signal_{k}": int((sig == v).sum()) for k, v in (("buy", 1), ("sell", -1),
+                                                                                       ("hold", 0))}
     for name in SIGNAL_TABLES:
         report.extra.setdefault(name, {}).update(_time_range(ticks))
     return report
@@ -240,18 +379,15 @@ P_VALUE_COLUMNS = {"bar_measures": ["bns_p"], "daily_measures": ["bns_p"]}
 
 
 def check_bars(report: DayReport, name: str) -> list[CheckOutcome]:
-    """The quality suite of one bar table of a ``run_bars`` report, reconciliation included."""
-    frame = report.frames[name]
-    outcomes = bar_checks(frame, len(report.symbols), report.extra[name]["bars_per_symbol"])
-    outcomes.append(volume_reconciliation(frame.groupby("sym")["volume"].sum(), report.frames["raw_volume"]["volume"]))
-    return outcomes
+    """The quality suite of one bar table of a ``run_bars`` report (run before the write),
+    the volume reconciliation with the stored day included."""
+    return report.checks[name]
 
 
 def check_indicators(report: DayReport) -> list[CheckOutcome]:
-    frame = report.frames["indicators"]
-    return signal_checks(frame, [c for c in frame.columns if c not in ("sym", "ts")], [])
+    return report.checks["indicators"]
 
 
 def check_signals(report: DayReport, name: str) -> list[CheckOutcome]:
-    """The quality suite of one signal table of a ``run_signals`` report."""
-    return signal_checks(report.frames[name], FINITE_COLUMNS[name], P_VALUE_COLUMNS.get(name, []))
+    """The quality suite of one signal table of a ``run_signals`` report (run before the write)."""
+    return report.checks[name]
