@@ -57,6 +57,9 @@ class Settings:
     max_message_bytes: int = 512 * 1024
     max_run_messages: int = 5_000_000
     extra_kafka: dict[str, str] = field(default_factory=dict)
+    # Test-only fault injection: "<point>:<n>" makes the process SIGKILL itself at the n-th
+    # time it reaches that crash point (tickflow.crash_points). Empty in production.
+    crash_at: str = ""
 
     @property
     def dsn(self) -> str:
@@ -131,4 +134,5 @@ def load_settings() -> Settings:
         max_message_bytes=int(_env("TICKFLOW_MAX_MESSAGE_BYTES", str(512 * 1024))),
         max_run_messages=int(_env("TICKFLOW_MAX_RUN_MESSAGES", "5000000")),
         extra_kafka=extra,
+        crash_at=_env("TICKFLOW_CRASH_AT", ""),
     )
