@@ -77,6 +77,9 @@ class Settings:
     @property
     def ui_base(self) -> str:
         return (self.ui_url or f"http://127.0.0.1:{self.dagster_port}").rstrip("/")
+    # Test-only fault injection: "<point>:<n>" makes the process SIGKILL itself at the n-th
+    # time it reaches that crash point (tickflow.crash_points). Empty in production.
+    crash_at: str = ""
 
     @property
     def dsn(self) -> str:
@@ -164,4 +167,5 @@ def load_settings() -> Settings:
         freshness_lag_s=int(_env("TICKFLOW_FRESHNESS_LAG_S", "900")),
         consumer_lag_max=int(_env("TICKFLOW_CONSUMER_LAG_MAX", "100000")),
         dead_letter_max_share=float(_env("TICKFLOW_DEAD_LETTER_MAX_SHARE", "0.01")),
+        crash_at=_env("TICKFLOW_CRASH_AT", ""),
     )

@@ -10,19 +10,30 @@ does nothing. Offsets are never committed to Kafka.
 first offsets by timestamp, reads to the high watermark (late ticks for the day may sit
 anywhere after), keeps the day's rows and relies on the natural keys for idempotence.
 
-Reading, decoding and COPY overlap: a thread fetches the next chunk from Kafka while the
-current one is decoded (numba, GIL released) and streamed to PostgreSQL.
+Reading, decoding and COPY run as a three-stage pipeline (``_pipeline``): a thread reads
+chunks from Kafka, a second thread decodes, validates and encodes them into binary COPY
+streams (``prepare_batch``, numba kernels that release the GIL), and the calling thread,
+which owns the one database connection and its transaction, streams them to PostgreSQL
+(``write_batch``; psycopg waits on the socket without the GIL). The stages overlap, so a
+run costs about its slowest stage rather than their sum. Only the calling thread touches
+the transaction, so the exactly-once argument above is unchanged: nothing is committed
+before every chunk of every range and the ledger rows are written.
+
+``prepare_batch`` and ``write_batch`` are the validation / dead-letter / idempotent
+writer for any decoded source (they take a ``DecodedBatch`` of column arrays and the
+source position of each message), not only Kafka.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import queue
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -30,6 +41,7 @@ import psycopg
 
 from tickflow import sessions
 from tickflow.config import Settings
+from tickflow.crash_points import crash_point
 from tickflow.feed.decode import decode_batch
 from tickflow.feed.events import DecodedBatch, symbol_keys
 from tickflow.kafka.reader import Chunk, offsets_for_times, read_range, watermarks
@@ -37,6 +49,16 @@ from tickflow.store import ledger
 from tickflow.store.pgcopy import encode_quotes, encode_trades
 from tickflow.store.schema import Capabilities, detect, ensure_day_partitions
 from tickflow.store.write import copy_rows, insert_dead_letters
+
+T = TypeVar("T")
+U = TypeVar("U")
+
+# Messages per chunk handed between the pipeline's stages: small enough that the stages
+# overlap within one partition's range, large enough that per-chunk costs (a savepoint,
+# a COPY statement, numba dispatch) stay small against the rows. 50k measured best here
+# among 25k / 50k / 100k / 250k (see bench/ingest.py).
+CHUNK_MESSAGES = 50_000
+_DEPTH = 2  # chunks queued between two stages (bounds the memory held in flight)
 
 
 def unique_keys(keys: np.ndarray) -> set[tuple[int, int]]:
@@ -60,14 +82,18 @@ class DayStats:
     def add(self, kind: str, ts_ns: np.ndarray, keys: np.ndarray) -> None:
         if ts_ns.shape[0] == 0:
             return
+        self.merge(kind, int(ts_ns.shape[0]), int(ts_ns.min()), int(ts_ns.max()), unique_keys(keys))
+
+    def merge(self, kind: str, rows: int, lo: int, hi: int, keys: set[tuple[int, int]]) -> None:
+        if rows == 0:
+            return
         if kind == "trades":
-            self.trades += int(ts_ns.shape[0])
+            self.trades += rows
         else:
-            self.quotes += int(ts_ns.shape[0])
-        lo, hi = int(ts_ns.min()), int(ts_ns.max())
+            self.quotes += rows
         self.first_ns = lo if self.first_ns == 0 else min(self.first_ns, lo)
         self.last_ns = max(self.last_ns, hi)
-        self.symbol_keys.update(unique_keys(keys))
+        self.symbol_keys |= keys
 
 
 @dataclass
@@ -83,7 +109,13 @@ class IngestReport:
     dead_letters: int = 0
     dead_reasons: dict[str, int] = field(default_factory=dict)
     symbols: set[tuple[int, int]] = field(default_factory=set)
+    # Batches the decoder's fast path failed on (an internal error; see decode_batch): the
+    # rows are still right, but a non-zero count is a performance regression to look at.
+    fast_path_fallbacks: int = 0
     seconds: float = 0.0
+    # Busy seconds per pipeline stage (read: Kafka; decode: decode + validate + encode;
+    # write: COPY and dead letters). They overlap, so their sum exceeds ``seconds``.
+    stage_seconds: dict[str, float] = field(default_factory=lambda: {"read": 0.0, "decode": 0.0, "write": 0.0})
 
     @property
     def rows(self) -> int:
@@ -95,29 +127,155 @@ class IngestReport:
         return (min(firsts) if firsts else 0, max(lasts) if lasts else 0)
 
 
-def _prefetch(it: Iterator[Chunk], depth: int = 2) -> Iterator[Chunk]:
-    """Run a chunk iterator in a thread, `depth` chunks ahead."""
+@dataclass
+class PreparedBatch:
+    """A decoded batch validated and encoded for COPY: everything the writer needs except
+    the database, so it is built off the connection's thread."""
+
+    messages: int
+    copies: list[tuple[str, bytes, int]]  # (table, binary COPY stream, rows)
+    dead: list[tuple[object, ...]]  # dead_letters rows (see store.write.insert_dead_letters)
+    # (table, NY day ordinal) -> (rows, first ns, last ns, distinct symbol keys)
+    day_stats: dict[tuple[str, int], tuple[int, int, int, set[tuple[int, int]]]]
+    symbols: set[tuple[int, int]]
+    fast_path_fallbacks: int = 0
+    seconds: float = 0.0
+
+    @property
+    def days(self) -> set[int]:
+        return {d for _, d in self.day_stats}
+
+
+def prepare_batch(batch: DecodedBatch, source: str, partition: int, offsets: np.ndarray,
+                  values: Sequence[bytes], run_id: str | None = None,
+                  only_day: int | None = None) -> PreparedBatch:
+    """Validate a decoded batch against the trading calendar and encode its rows.
+
+    Message m of the batch came from ``source`` (a topic), ``partition`` at ``offsets[m]``
+    with raw payload ``values[m]``; those name its rows (``src_partition``,
+    ``src_offset``) and its dead letters. Events whose New York day is not an XNYS
+    trading day become dead letters; with ``only_day`` (a backfill) rows of other days are
+    dropped silently, since they belong to other partitions."""
+    t0 = time.perf_counter()
+    dead: list[tuple[object, ...]] = [
+        (source, partition, int(offsets[d.msg]), d.event_index, d.reason, d.payload, run_id) for d in batch.dead]
+    copies: list[tuple[str, bytes, int]] = []
+    day_stats: dict[tuple[str, int], tuple[int, int, int, set[tuple[int, int]]]] = {}
+    symbols: set[tuple[int, int]] = set()
+    for kind, cols in (("trades", batch.trades), ("quotes", batch.quotes)):
+        if len(cols) == 0:
+            continue
+        days = sessions.ny_day(cols.ts_ns)
+        ok = sessions.in_session_days(days)
+        if only_day is not None:
+            ok &= days == only_day
+        if not ok.all():
+            if only_day is None:
+                # Dead-letter key of a decoded event: -2 - its position among the message's
+                # decoded events (trades first), stable across re-reads and disjoint from
+                # the decoder's own indexes (>= -1).
+                pos = np.arange(len(cols)) - np.searchsorted(cols.msg, cols.msg, "left")
+                if kind == "quotes":
+                    tm = batch.trades.msg
+                    pos = pos + np.searchsorted(tm, cols.msg, "right") - np.searchsorted(tm, cols.msg, "left")
+                for i in np.flatnonzero(~ok):
+                    m = int(cols.msg[i])
+                    dead.append((source, partition, int(offsets[m]), -2 - int(pos[i]),
+                                 f"timestamp {int(cols.ts_ns[i])} falls on {sessions.day_from_ordinal(int(days[i]))}, "
+                                 "not an XNYS trading day", values[m][:65536], run_id))
+            cols = cols.take(ok)
+            days = days[ok]
+        if len(cols) == 0:
+            continue
+        src_p = np.full(len(cols), partition, dtype=np.int64)
+        src_o = np.asarray(offsets)[cols.msg]
+        enc = encode_trades if kind == "trades" else encode_quotes
+        copies.append((kind, enc(cols, batch.text, batch.cond, src_p, src_o), len(cols)))  # type: ignore[arg-type]
+        keys = symbol_keys(batch.text, cols.sym_start, cols.sym_len)
+        symbols |= unique_keys(keys)
+        for d in np.unique(days).tolist():
+            sel = days == d
+            ts = cols.ts_ns[sel]
+            day_stats[(kind, int(d))] = (int(ts.shape[0]), int(ts.min()), int(ts.max()), unique_keys(keys[sel]))
+    return PreparedBatch(len(values), copies, dead, day_stats, symbols, batch.fast_path_fallbacks,
+                         time.perf_counter() - t0)
+
+
+class DayPartitions:
+    """Creates the NY-day partitions rows need, once per day per writer."""
+
+    def __init__(self, dsn: str, caps: Capabilities) -> None:
+        self.dsn, self.caps = dsn, caps
+        self.made: set[int] = set()
+
+    def ensure(self, days: set[int]) -> None:
+        new = days - self.made
+        if new:
+            ensure_day_partitions(self.dsn, self.caps, [sessions.day_from_ordinal(d) for d in sorted(new)])
+            self.made |= new
+
+
+def write_batch(conn: psycopg.Connection, prepared: PreparedBatch, partitions: DayPartitions,
+                report: IngestReport) -> tuple[int, int, int, int]:
+    """Write one prepared batch inside the caller's transaction and add it to ``report``.
+    Returns (trades, quotes, duplicates, dead letters) written; a row already in the store
+    (same natural key) is counted as a duplicate, never written twice."""
+    t0 = time.perf_counter()
+    partitions.ensure(prepared.days)
+    out = [0, 0, 0]
+    for table, payload, n in prepared.copies:
+        inserted, dups = copy_rows(conn, table, payload, n)
+        out[0 if table == "trades" else 1] += inserted
+        out[2] += dups
+    insert_dead_letters(conn, prepared.dead)
+    for (table, d), (n, lo, hi, keys) in prepared.day_stats.items():
+        report.days.setdefault(sessions.day_from_ordinal(d), DayStats()).merge(table, n, lo, hi, keys)
+    report.symbols |= prepared.symbols
+    for row in prepared.dead:
+        reason = str(row[4]).split(":")[0].split(" (")[0][:60]
+        report.dead_reasons[reason] = report.dead_reasons.get(reason, 0) + 1
+    report.messages += prepared.messages
+    report.trades += out[0]
+    report.quotes += out[1]
+    report.duplicates += out[2]
+    report.dead_letters += len(prepared.dead)
+    report.fast_path_fallbacks += prepared.fast_path_fallbacks
+    report.stage_seconds["decode"] += prepared.seconds
+    report.stage_seconds["write"] += time.perf_counter() - t0
+    return out[0], out[1], out[2], len(prepared.dead)
+
+
+def _background(items: Iterator[T], name: str, depth: int = _DEPTH) -> Generator[T, None, None]:
+    """Run an iterator in a daemon thread, up to ``depth`` items ahead. Its exception is
+    re-raised here; closing this generator stops the thread at its next item and closes
+    ``items`` (a Kafka reader closes its consumer)."""
     q: queue.Queue[object] = queue.Queue(maxsize=depth)
     done = object()
     stop = threading.Event()
 
+    def put(item: object) -> bool:
+        while not stop.is_set():
+            try:
+                q.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
     def pump() -> None:
         try:
-            for item in it:
-                while not stop.is_set():
-                    try:
-                        q.put(item, timeout=0.2)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
+            for item in items:
+                if not put(item):
                     return
-            q.put(done)
+            put(done)
         except BaseException as e:  # handed to the consumer, re-raised there
-            q.put(e)
+            put(e)
+        finally:
+            close = getattr(items, "close", None)
+            if close is not None:
+                close()
 
-    t = threading.Thread(target=pump, daemon=True, name="kafka-prefetch")
-    t.start()
+    threading.Thread(target=pump, daemon=True, name=name).start()
     try:
         while True:
             item = q.get()
@@ -130,83 +288,53 @@ def _prefetch(it: Iterator[Chunk], depth: int = 2) -> Iterator[Chunk]:
         stop.set()
 
 
-@dataclass
-class _Writer:
-    """Writes decoded chunks into the open transaction and accumulates the report."""
+def _timed(items: Iterator[T], report: IngestReport, stage: str) -> Iterator[T]:
+    """Adds the time spent producing each item to the report's stage seconds."""
+    while True:
+        t0 = time.perf_counter()
+        try:
+            item = next(items)
+        except StopIteration:
+            return
+        finally:
+            report.stage_seconds[stage] += time.perf_counter() - t0
+        yield item
 
-    conn: psycopg.Connection
-    dsn: str
-    caps: Capabilities
-    settings: Settings
-    report: IngestReport
-    run_id: str | None
-    only_day: int | None = None  # backfill: keep only this NY day's rows
-    partitions_made: set[int] = field(default_factory=set)
 
-    def write(self, chunk: Chunk) -> tuple[int, int, int, int]:
-        """Returns (trades, quotes, duplicates, dead letters) written for the chunk."""
-        batch: DecodedBatch = decode_batch(chunk.values, max_message_bytes=self.settings.max_message_bytes)
-        topic = self.report.topic
-        dead = [(topic, chunk.partition, int(chunk.offsets[d.msg]), d.event_index, d.reason, d.payload, self.run_id)
-                for d in batch.dead]
-        out = [0, 0, 0]
-        for kind, cols in (("trades", batch.trades), ("quotes", batch.quotes)):
-            if len(cols) == 0:
-                continue
-            days = sessions.ny_day(cols.ts_ns)
-            ok = sessions.in_session_days(days)
-            if self.only_day is not None:
-                ok &= days == self.only_day
-            if not ok.all():
-                if self.only_day is None:
-                    # Dead-letter key of a decoded event: -2 - its position among the message's
-                    # decoded events (trades first), stable across re-reads and disjoint from
-                    # the decoder's own indexes (>= -1).
-                    pos = np.arange(len(cols)) - np.searchsorted(cols.msg, cols.msg, "left")
-                    if kind == "quotes":
-                        tm = batch.trades.msg
-                        pos = pos + np.searchsorted(tm, cols.msg, "right") - np.searchsorted(tm, cols.msg, "left")
-                    for i in np.flatnonzero(~ok):
-                        m = int(cols.msg[i])
-                        dead.append((topic, chunk.partition, int(chunk.offsets[m]), -2 - int(pos[i]),
-                                     f"timestamp {int(cols.ts_ns[i])} falls on {sessions.day_from_ordinal(int(days[i]))}, "
-                                     "not an XNYS trading day", chunk.values[m][:65536], self.run_id))
-                cols = cols.take(ok)
-                days = days[ok]
-            if len(cols) == 0:
-                continue
-            new_days = set(np.unique(days).tolist()) - self.partitions_made
-            if new_days:
-                ensure_day_partitions(self.dsn, self.caps, [sessions.day_from_ordinal(d) for d in new_days])
-                self.partitions_made |= new_days
-            src_p = np.full(len(cols), chunk.partition, dtype=np.int64)
-            src_o = chunk.offsets[cols.msg]
-            enc = encode_trades if kind == "trades" else encode_quotes
-            payload = enc(cols, batch.text, batch.cond, src_p, src_o)  # type: ignore[arg-type]
-            inserted, dups = copy_rows(self.conn, kind, payload, len(cols))
-            out[0 if kind == "trades" else 1] += inserted
-            out[2] += dups
-            keys = symbol_keys(batch.text, cols.sym_start, cols.sym_len)
-            self.report.symbols.update(unique_keys(keys))
-            for d in np.unique(days):
-                sel = days == d
-                self.report.days.setdefault(sessions.day_from_ordinal(int(d)), DayStats()).add(
-                    kind, cols.ts_ns[sel], keys[sel])
-        insert_dead_letters(self.conn, dead)
-        for row in dead:
-            reason = str(row[4]).split(":")[0].split(" (")[0][:60]
-            self.report.dead_reasons[reason] = self.report.dead_reasons.get(reason, 0) + 1
-        self.report.messages += len(chunk)
-        self.report.trades += out[0]
-        self.report.quotes += out[1]
-        self.report.duplicates += out[2]
-        self.report.dead_letters += len(dead)
-        return out[0], out[1], out[2], len(dead)
+def _mapped(fn: Callable[[T], U], items: Iterator[T]) -> Generator[U, None, None]:
+    """``map`` as a closable generator, so closing it closes ``items``."""
+    try:
+        for item in items:
+            yield fn(item)
+    finally:
+        close = getattr(items, "close", None)
+        if close is not None:
+            close()
+
+
+def _pipeline(settings: Settings, topic: str, todo: list[tuple[int, int, int]], report: IngestReport,
+              run_id: str | None, only_day: int | None, chunk_messages: int
+              ) -> contextlib.closing[Generator[tuple[int, PreparedBatch], None, None]]:
+    """(index into ``todo``, prepared chunk) for every chunk of the (partition, start, end)
+    ranges in ``todo``, in order: read and prepared in two threads ahead of the caller."""
+
+    def read() -> Iterator[tuple[int, Chunk]]:
+        for k, (p, a, b) in enumerate(todo):
+            for chunk in _timed(read_range(settings, topic, p, a, b, chunk_messages), report, "read"):
+                yield k, chunk
+
+    def prepare(item: tuple[int, Chunk]) -> tuple[int, PreparedBatch]:
+        k, chunk = item
+        batch = decode_batch(chunk.values, max_message_bytes=settings.max_message_bytes)
+        return k, prepare_batch(batch, topic, chunk.partition, chunk.offsets, chunk.values, run_id, only_day)
+
+    chunks = _background(read(), "ingest-read")
+    return contextlib.closing(_background(_mapped(prepare, chunks), "ingest-decode"))
 
 
 def ingest_ranges(settings: Settings, topic: str, ranges: dict[int, tuple[int, int]],
                   run_id: str | None = None, dsn: str | None = None,
-                  chunk_messages: int = 250_000) -> IngestReport:
+                  chunk_messages: int = CHUNK_MESSAGES) -> IngestReport:
     """Ingest exactly {partition: (start, end)} of `topic`, exactly once."""
     t0 = time.perf_counter()
     dsn = dsn or settings.dsn
@@ -216,24 +344,29 @@ def ingest_ranges(settings: Settings, topic: str, ranges: dict[int, tuple[int, i
         conn.commit()
         with conn.transaction():
             ledger.lock_partitions(conn, topic, list(ranges))
-            w = _Writer(conn, dsn, caps, settings, report, run_id)
+            todo: list[tuple[int, int, int]] = []
             for partition, (start, end) in sorted(ranges.items()):
                 if end <= start:
                     continue
                 taken = ledger.covered(conn, topic, partition, start, end)
-                todo = ledger.subtract(start, end, taken)
                 for a, b in taken:
                     report.already.append((partition, max(a, start), min(b, end)))
-                for a, b in todo:
-                    totals = [0, 0, 0, 0]
-                    msgs = 0
-                    for chunk in _prefetch(read_range(settings, topic, partition, a, b, chunk_messages)):
-                        for k, v in enumerate(w.write(chunk)):
-                            totals[k] += v
-                        msgs += len(chunk)
-                    report.ledger_rows.append(ledger.LedgerRow(
-                        topic, partition, a, b, msgs, totals[0], totals[1], totals[2], totals[3], run_id))
+                todo += [(partition, a, b) for a, b in ledger.subtract(start, end, taken)]
+            totals = [[0, 0, 0, 0, 0] for _ in todo]  # messages, trades, quotes, duplicates, dead
+            partitions = DayPartitions(dsn, caps)
+            with _pipeline(settings, topic, todo, report, run_id, None, chunk_messages) as prepared:
+                for k, batch in prepared:
+                    written = write_batch(conn, batch, partitions, report)
+                    totals[k][0] += batch.messages
+                    for j, v in enumerate(written):
+                        totals[k][j + 1] += v
+                    crash_point(settings, "after_copy", f"{report.rows} rows copied, not committed")
+            for (partition, a, b), (msgs, trades, quotes, dups, dead) in zip(todo, totals, strict=True):
+                report.ledger_rows.append(ledger.LedgerRow(topic, partition, a, b, msgs, trades, quotes, dups, dead,
+                                                           run_id))
             ledger.record(conn, report.ledger_rows)
+            crash_point(settings, "before_commit", f"{report.rows} rows and {len(report.ledger_rows)} ledger rows "
+                        "written, not committed")
     report.seconds = time.perf_counter() - t0
     return report
 
@@ -280,10 +413,12 @@ def reingest_day(settings: Settings, day: dt.date, topics: tuple[str, ...] | Non
             caps = detect(conn)
             conn.commit()
             with conn.transaction():
-                w = _Writer(conn, dsn, caps, settings, report, run_id, only_day=sessions.ordinal(day))
-                for p, start in sorted(starts.items()):
-                    for chunk in _prefetch(read_range(settings, topic, p, start, highs[p])):
-                        w.write(chunk)
+                todo = [(p, start, highs[p]) for p, start in sorted(starts.items()) if highs[p] > start]
+                partitions = DayPartitions(dsn, caps)
+                with _pipeline(settings, topic, todo, report, run_id, sessions.ordinal(day),
+                               CHUNK_MESSAGES) as prepared:
+                    for _, batch in prepared:
+                        write_batch(conn, batch, partitions, report)
         report.seconds = time.perf_counter() - t0
         reports.append(report)
     return reports
@@ -319,7 +454,9 @@ def summarize(reports: list[IngestReport], table: str, day: dt.date | None = Non
         "dead_letter_reasons": {k: v for r in reports for k, v in r.dead_reasons.items()},
         "duplicates_skipped": sum(r.duplicates for r in reports),
         "already_ingested_ranges": len([a for r in reports for a in r.already]),
+        "decoder_fast_path_fallbacks": sum(r.fast_path_fallbacks for r in reports),
         "duration_s": round(sum(r.seconds for r in reports), 3),
+        "stage_busy_s": {k: round(sum(r.stage_seconds[k] for r in reports), 3) for k in ("read", "decode", "write")},
     }
 
 

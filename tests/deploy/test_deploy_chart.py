@@ -242,13 +242,6 @@ def test_webserver_pdb_selects_the_chart_webserver() -> None:
     assert dagster_values()["dagsterWebserver"]["replicaCount"] > pdb["spec"]["minAvailable"]
 
 
-def test_no_public_exposure() -> None:
-    for value_set in VALUE_SETS:
-        for svc in by_kind(rendered_chart(value_set), "Service"):
-            assert svc["spec"].get("type", "ClusterIP") == "ClusterIP", svc["metadata"]["name"]
-        assert not by_kind(rendered_chart(value_set), "Ingress")
-
-
 def test_values_schema_rejects_typos() -> None:
     proc = subprocess.run([tool("helm"), "template", RELEASE, str(CHART), "--set", "timescaledb.persistance.size=1Gi"],
                           capture_output=True, text=True, cwd=ROOT, timeout=120)

@@ -12,7 +12,7 @@ from tickflow import sessions
 from tickflow.config import Settings
 from tickflow.feed.bad_input import bad_messages
 from tickflow.feed.simulate import render_messages, simulate_day
-from tickflow.ingest import catch_up, ingest_ranges, plan_ranges, reingest_day
+from tickflow.ingest import catch_up, ingest_ranges, plan_ranges, reingest_day, summarize
 from tickflow.kafka.producer import produce
 from tickflow.kafka.reader import watermarks
 
@@ -62,6 +62,7 @@ def test_bad_input_becomes_dead_letters_and_the_run_continues(settings: Settings
     reports = catch_up(settings, settings.topic_trades)
     assert sum(r.trades for r in reports) == n_trades
     assert sum(r.dead_letters for r in reports) == len(bad)
+    assert summarize(reports, "trades")["decoder_fast_path_fallbacks"] == 0  # bad input is no internal error
     with psycopg.connect(settings.dsn) as conn:
         reasons = [r[0] for r in conn.execute("SELECT reason FROM dead_letters ORDER BY \"offset\"").fetchall()]
         payloads = conn.execute("SELECT payload FROM dead_letters ORDER BY \"offset\"").fetchall()
@@ -129,3 +130,26 @@ def test_each_event_of_an_array_on_a_non_trading_day_is_its_own_dead_letter(sett
     with psycopg.connect(settings.dsn) as conn:
         rows = conn.execute("SELECT event_index, reason FROM dead_letters ORDER BY event_index").fetchall()
     assert len({i for i, _ in rows}) == 3 and all("not an XNYS trading day" in r for _, r in rows)
+
+
+def test_decoder_fast_path_fallbacks_are_counted_in_the_ingest_metadata(settings: Settings,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    import tickflow.feed.decode as dec
+
+    n_trades, _ = _produce_day(settings)
+
+    failures: list[int] = []
+
+    def boom(*args: object) -> None:
+        failures.append(1)
+        raise RuntimeError("kernel failure")
+
+    monkeypatch.setattr(dec, "_scan", boom)  # the fast path fails on every batch
+    topic = settings.topic_trades
+    ranges = {p: (lo, hi) for p, (lo, hi) in watermarks(settings, topic).items() if hi > lo}
+    report = ingest_ranges(settings, topic, ranges, chunk_messages=1000)
+    assert len(failures) >= sum(-(-(hi - lo) // 1000) for lo, hi in ranges.values()) > len(ranges)
+    assert report.trades == n_trades  # the slow path still stores every row
+    meta = summarize([report], "trades")
+    assert meta["decoder_fast_path_fallbacks"] == report.fast_path_fallbacks == len(failures)
+    assert meta["rows"] == n_trades and set(meta["stage_busy_s"]) == {"read", "decode", "write"}

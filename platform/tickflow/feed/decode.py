@@ -71,7 +71,9 @@ integer too large for a double (price/size) becomes inf and fails validation.
 
 from __future__ import annotations
 
+import logging
 import math
+import threading
 import time
 from typing import Any
 
@@ -82,6 +84,12 @@ from numba import njit
 from tickflow.feed.events import DeadLetter, DecodedBatch, QuoteColumns, TradeColumns
 
 __all__ = ["decode_batch", "DEFAULT_MIN_TS_NS", "DEAD_PAYLOAD_LIMIT"]
+
+_log = logging.getLogger(__name__)
+# Exception types the fast path has already logged a traceback for (logged once per type
+# and process: a broken kernel would otherwise log on every batch).
+_fallbacks_logged: set[str] = set()
+_fallbacks_lock = threading.Lock()
 
 DEFAULT_MIN_TS_NS = 631_152_000 * 1_000_000_000  # 1990-01-01T00:00:00Z
 DEAD_PAYLOAD_LIMIT = 64 * 1024  # oversize payloads are kept truncated to this many bytes
@@ -1198,6 +1206,20 @@ def _decode(values: list[bytes], max_message_bytes: int, lo: int, hi: int, fast:
     return DecodedBatch(text=text, cond=cond_out, trades=trades, quotes=quotes, dead=dead)
 
 
+def _note_fallback(exc: Exception, n: int) -> None:
+    """Log the first fast-path failure of each exception type, with its traceback. The
+    slow path still gives the exact rows, so this is a performance regression, not data
+    loss; every occurrence is counted in ``DecodedBatch.fast_path_fallbacks``."""
+    kind = type(exc).__name__
+    with _fallbacks_lock:
+        if kind in _fallbacks_logged:
+            return
+        _fallbacks_logged.add(kind)
+    _log.warning("decoder fast path failed (%s: %s) on a batch of %d messages; the batch was decoded by the "
+                 "slow path. Further %s failures are counted in the ingest metadata "
+                 "(decoder_fast_path_fallbacks), not logged.", kind, exc, n, kind, exc_info=exc)
+
+
 def decode_batch(values: list[bytes], *, max_message_bytes: int = 1 << 20,
                  min_ts_ns: int = DEFAULT_MIN_TS_NS, max_ts_ns: int | None = None) -> DecodedBatch:
     """Decode Kafka payloads (Polygon event objects or arrays of them) into columns.
@@ -1205,17 +1227,20 @@ def decode_batch(values: list[bytes], *, max_message_bytes: int = 1 << 20,
     Every message ends as rows and/or dead letters (``DeadLetter.msg`` is its index in
     ``values``; ``event_index`` the position in an array message or -1). ``max_ts_ns``
     defaults to now + 1 day. ``text`` may be a read-only view of the joined payloads.
-    Never raises: an internal error sends the whole batch through the slow path, whose
+    Never raises: an internal error sends the whole batch through the slow path (logged
+    once per exception type, counted in ``fast_path_fallbacks`` of the result), whose
     per-message errors become "decoder error: ..." dead letters.
     """
     hi = time.time_ns() + _DAY_NS if max_ts_ns is None else int(max_ts_ns)
     lo = int(min_ts_ns)
     try:
         return _decode(values, max_message_bytes, lo, hi, fast=True)
-    except Exception:
-        pass
+    except Exception as exc:
+        _note_fallback(exc, len(values) if isinstance(values, list) else -1)
     try:
-        return _decode(values, max_message_bytes, lo, hi, fast=False)
+        batch = _decode(values, max_message_bytes, lo, hi, fast=False)
+        batch.fast_path_fallbacks = 1
+        return batch
     except Exception as exc:  # pragma: no cover - last resort
         empty = _decode([], max_message_bytes, lo, hi, fast=False)
         try:
@@ -1224,4 +1249,5 @@ def decode_batch(values: list[bytes], *, max_message_bytes: int = 1 << 20,
             n = 0
         empty.dead = [DeadLetter(m, -1, f"decoder error: {type(exc).__name__}: {exc}", b"")
                       for m in range(n)]
+        empty.fast_path_fallbacks = 1
         return empty

@@ -88,6 +88,8 @@ class DecodedBatch:
     trades: TradeColumns
     quotes: QuoteColumns
     dead: list[DeadLetter] = field(default_factory=list)
+    # 1 when the decoder's fast path failed on this batch and the slow path decoded it all
+    fast_path_fallbacks: int = 0
 
 
 @nb.njit(cache=True, nogil=True)

@@ -3,8 +3,6 @@ the champion rule, point-in-time predictions and their evaluation."""
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pandas as pd
 import psycopg
@@ -131,7 +129,6 @@ def test_predictions_use_the_champion_in_force_at_the_day_start(ml_dsn: str, mon
     assert all(g[1] == int(np.sign(g[0])) for g in got)
     rates = set(calib["hit_rate"]) | {0.0}
     assert all(round(g[2], 9) in {round(r, 9) for r in rates} for g in got)
-    json.dumps(calib)
 
 
 def test_evaluation_scores_the_day(ml_dsn: str) -> None:
