@@ -4,6 +4,7 @@
     tickflow simulate --date D --symbols N --seed S [--batch K | --batch-ms MS]
     tickflow ingest [--topic T]        catch up from the ledger head to the high watermark
     tickflow demo                      simulate a day, ingest it through Dagster runs, summarise
+    tickflow replay --date D --speed X [--from HH:MM] [--symbols N]   a simulated day paced into Kafka
     tickflow dev                       the Dagster UI (dagster dev) on the local stack
 """
 
@@ -130,6 +131,9 @@ def main(argv: list[str] | None = None) -> int:
     d.add_argument("--seed", type=int, default=7)
     d.set_defaults(fn=cmd_demo)
     sub.add_parser("dev", help="open the Dagster UI on the local stack").set_defaults(fn=cmd_dev)
+    from tickflow.replay import add_cli as add_replay
+
+    add_replay(sub)
     args = parser.parse_args(argv)
     try:
         return int(args.fn(args))
