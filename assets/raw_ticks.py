@@ -20,6 +20,7 @@ from dagster import (
     MaterializeResult,
     OpExecutionContext,
     Output,
+    in_process_executor,
     job,
     multi_asset,
     op,
@@ -94,6 +95,8 @@ def ingest_offsets(context: OpExecutionContext, config: IngestRanges, tickflow: 
 
 
 @job(description="Streaming ingest of new Kafka offset ranges of all topics (requested by kafka_offset_sensor).",
-     tags={"tickflow/kind": "ingest", QUEUE_TAG: "ingest"})
+     tags={"tickflow/kind": "ingest", QUEUE_TAG: "ingest"},
+     # one step: run it in the run's own process instead of importing the code location again
+     executor_def=in_process_executor)
 def ingest_job() -> None:
     ingest_offsets()

@@ -40,3 +40,12 @@ def test_a_run_does_not_import_what_only_some_assets_need() -> None:
             "MODEL_NAME as M2; print(heavy, MODEL_NAME == M2)")
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True, timeout=300)
     assert out.stdout.strip().splitlines()[-1] == "[] True", out.stdout + out.stderr
+
+
+def test_steps_run_in_the_run_process() -> None:
+    """No process (and no second import of the code location) per step."""
+    import definitions
+
+    repo = definitions.defs.get_repository_def()
+    for job in repo.get_all_jobs():
+        assert job.executor_def.name == "in_process", job.name

@@ -63,14 +63,17 @@ def merged_messages(sim: SimulatedDay, settings: Settings, batch_ms: int | None 
 
 def replay(settings: Settings, sim: SimulatedDay, speed: float, start: str | None = None, until: str | None = None,
            catch_up: bool = False, batch_ms: int | None = None, progress: bool | None = None,
+           skip_before: str | None = None,
            clock: Callable[[], float] = time.time, sleep: Callable[[float], None] = time.sleep) -> ReplayReport:
     """Produce ``sim`` to Kafka paced at ``speed`` x real time from ``start`` (HH:MM New York,
-    default the first message) to ``until`` (exclusive, default the end of the day)."""
+    default the first message) to ``until`` (exclusive, default the end of the day); with
+    ``catch_up``, what lies before ``start`` (from ``skip_before`` on) is sent at once first."""
     if not speed > 0:
         raise ValueError("speed must be > 0")
     report = ReplayReport()
     t_from = ny_time_ms(sim.date, start) if start else None
     t_until = ny_time_ms(sim.date, until) if until else None
+    t_skip = ny_time_ms(sim.date, skip_before) if skip_before else None
     producer = Producer(settings.producer_config(**{"linger.ms": 5}))
     failures: list[str] = []
 
@@ -103,6 +106,8 @@ def replay(settings: Settings, sim: SimulatedDay, speed: float, start: str | Non
     for ts_ms, topic, key, value in merged_messages(sim, settings, batch_ms):
         if t_until is not None and ts_ms >= t_until:
             break
+        if t_skip is not None and ts_ms < t_skip:
+            continue
         if t_from is not None and ts_ms < t_from:
             if catch_up:
                 send(ts_ms, topic, key, value)
