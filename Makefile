@@ -9,7 +9,7 @@ UV_VERSION := 0.13.8
 STAMP := $(VENV)/.installed
 TICKFLOW := $(BIN)/tickflow
 
-.PHONY: venv up down status demo dev test test-slow bench-ingest bench-json bench-signals bench-backfill bench-train timescaledb lint clean
+.PHONY: venv up down status demo dev test test-slow bench-ingest bench-json bench-signals bench-backfill bench-train bench-freshness timescaledb lint clean
 
 venv: $(STAMP)
 
@@ -59,6 +59,9 @@ bench-signals: venv
 
 bench-train: venv
 	$(BIN)/python bench/train.py
+
+bench-freshness: venv  # ~35 min: the local stack + dagster dev, two 15-minute windows at real time
+	$(BIN)/python bench/freshness.py
 
 bench-backfill: venv
 	$(BIN)/python -m bench.dagster_backfill

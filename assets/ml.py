@@ -29,8 +29,10 @@ from assets.partitions import trading_days
 from resources.ml import MlResource
 from resources.tickflow import TickflowResource
 from tickflow.deploy.run_tags import gpu_training_run_tags
-from tickflow.ml import pipeline
-from tickflow.ml.plots import importance_plot, predicted_vs_realized_plot
+
+# tickflow.ml.pipeline (XGBoost, SciPy) and the plots (matplotlib) are imported inside the
+# assets: every run of this code location imports this module, an ingest run included, and
+# those imports would add about a second to each (tests/test_startup.py).
 
 
 def _days(context: AssetExecutionContext) -> list[dt.date]:
@@ -63,6 +65,8 @@ _PREVIOUS_DAY = TimeWindowPartitionMapping(start_offset=-1, end_offset=-1)
 )
 def features(context: AssetExecutionContext, tickflow: TickflowResource, ml: MlResource) -> MaterializeResult:
     dsn = tickflow.settings().dsn
+    from tickflow.ml import pipeline
+
     metas = [pipeline.run_features(dsn, day, ml.feature_params()) for day in _days(context)]
     return MaterializeResult(metadata=_merge(metas))
 
@@ -75,6 +79,9 @@ def features(context: AssetExecutionContext, tickflow: TickflowResource, ml: MlR
 def price_model(context: AssetExecutionContext, tickflow: TickflowResource, ml: MlResource) -> MaterializeResult:
     dsn = tickflow.settings().dsn
     report: dict = {}  # type: ignore[type-arg]
+    from tickflow.ml import pipeline
+    from tickflow.ml.plots import importance_plot, predicted_vs_realized_plot
+
     for day in _days(context):  # oldest first: a range replays the champion decisions in order
         report = pipeline.run_training(dsn, day, ml.feature_params(), ml.train_params(), ml.model_name)
         d = report["decision"]
@@ -106,6 +113,8 @@ def price_model(context: AssetExecutionContext, tickflow: TickflowResource, ml: 
 )
 def predictions(context: AssetExecutionContext, tickflow: TickflowResource, ml: MlResource) -> MaterializeResult:
     dsn = tickflow.settings().dsn
+    from tickflow.ml import pipeline
+
     metas = [pipeline.run_predictions(dsn, day, ml.model_name) for day in _days(context)]
     for m in metas:
         context.log.info(f"predictions {m['day']}: {m['rows']} rows, model v{m['model_version']}")
@@ -120,6 +129,8 @@ def predictions(context: AssetExecutionContext, tickflow: TickflowResource, ml: 
 )
 def model_evaluation(context: AssetExecutionContext, tickflow: TickflowResource, ml: MlResource) -> MaterializeResult:
     dsn = tickflow.settings().dsn
+    from tickflow.ml import pipeline
+
     metas = [pipeline.run_evaluation(dsn, day, ml.model_name) for day in _days(context)]
     return MaterializeResult(metadata=_merge(metas))
 

@@ -22,6 +22,7 @@ from dagster import (
     MaterializeResult,
     OpExecutionContext,
     Output,
+    in_process_executor,
     job,
     multi_asset,
     op,
@@ -35,6 +36,9 @@ from tickflow.ingest import ingest_ranges, reingest_day, summarize
 from tickflow.ops.health import lag_after_run
 
 RAW_ASSETS = {"trades": "raw_trades", "quotes": "raw_quotes"}
+# The run queue's pools (tag_concurrency_limits in dagster.yaml, tickflow/stack/local.py and
+# helm/dagster-values.yaml): ingest and derived runs each have their own slots.
+QUEUE_TAG = "tickflow/queue"
 
 
 class RawTicksConfig(Config):  # type: ignore[misc]
@@ -79,30 +83,40 @@ def raw_ticks(context: AssetExecutionContext, config: RawTicksConfig,  # type: i
                                                               **summarize(reports, table)})
 
 
-class IngestRange(Config):  # type: ignore[misc]
-    topic: str
-    ranges: dict[str, list[int]]  # partition -> [start, end)
+class IngestRanges(Config):  # type: ignore[misc]
+    ranges: dict[str, dict[str, list[int]]]  # topic -> partition -> [start, end)
 
 
-@op(description="Ingest exactly one offset range per partition of a topic, exactly once.")
-def ingest_offsets(context: OpExecutionContext, config: IngestRange, tickflow: TickflowResource) -> Output[None]:
-    ranges = {int(p): (int(se[0]), int(se[1])) for p, se in config.ranges.items()}
-    report = ingest_ranges(tickflow.settings(), config.topic, ranges, run_id=context.run_id)
+@op(description="Ingest exactly the given offset ranges of every topic, exactly once (a transaction per topic).")
+def ingest_offsets(context: OpExecutionContext, config: IngestRanges, tickflow: TickflowResource) -> Output[None]:
+    settings = tickflow.settings()
+    reports = []
+    # each topic commits its rows and ledger rows in its own transaction: a crash between two
+    # leaves the first one done, and the retry finds it in the ledger and skips it
+    for topic, parts in sorted(config.ranges.items()):
+        ranges = {int(p): (int(se[0]), int(se[1])) for p, se in parts.items()}
+        reports.append(ingest_ranges(settings, topic, ranges, run_id=context.run_id))
+    days = sorted({d for r in reports for d in r.days})
+    topic_of = {"trades": settings.topic_trades, "quotes": settings.topic_quotes}
     for table, name in RAW_ASSETS.items():
-        for day, stats in sorted(report.days.items()):
-            if (stats.trades if table == "trades" else stats.quotes) == 0:
+        mine = [r for r in reports if r.topic == topic_of[table]]
+        for day in days:
+            meta = summarize(mine, table, day)
+            if meta["rows"] == 0:
                 continue
             context.log_event(AssetMaterialization(
-                asset_key=name, partition=day.isoformat(), description=f"streamed from {config.topic}",
-                metadata=summarize([report], table, day)))
-    meta = summarize([report], "trades")
-    meta.update({"quote_rows": summarize([report], "quotes")["rows"], "topic": config.topic,
-                 "days": sorted(d.isoformat() for d in report.days)})
-    meta.update(lag_after_run(tickflow.settings(), [config.topic]))
+                asset_key=name, partition=day.isoformat(),
+                description=f"streamed from {topic_of[table]}", metadata=meta))
+    meta = summarize(reports, "trades")
+    meta.update({"quote_rows": summarize(reports, "quotes")["rows"], "topics": sorted(config.ranges),
+                 "days": [d.isoformat() for d in days]})
+    meta.update(lag_after_run(settings, sorted(config.ranges)))
     return Output(None, metadata=meta)
 
 
-@job(description="Streaming ingest of one Kafka offset range (requested by kafka_offset_sensor).",
-     tags={"tickflow/kind": "ingest"})
+@job(description="Streaming ingest of new Kafka offset ranges of all topics (requested by kafka_offset_sensor).",
+     tags={"tickflow/kind": "ingest", QUEUE_TAG: "ingest"},
+     # one step: run it in the run's own process instead of importing the code location again
+     executor_def=in_process_executor)
 def ingest_job() -> None:
     ingest_offsets()

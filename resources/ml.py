@@ -5,11 +5,18 @@ Defaults make the local stack work with no settings: 1-minute bars, next-bar tar
 (resources config) or per deployment in definitions.py."""
 
 
+from typing import TYPE_CHECKING
+
 from dagster import ConfigurableResource
 
 from tickflow.ml.features import FeatureParams
-from tickflow.ml.pipeline import MODEL_NAME
-from tickflow.ml.train import TrainParams
+
+if TYPE_CHECKING:
+    from tickflow.ml.train import TrainParams
+
+# tickflow.ml.pipeline.MODEL_NAME, spelled out: importing the pipeline here would load
+# XGBoost into every run of the code location (tests/test_startup.py checks they agree).
+MODEL_NAME = "price_model"
 
 
 class MlResource(ConfigurableResource):  # type: ignore[misc]
@@ -27,7 +34,9 @@ class MlResource(ConfigurableResource):  # type: ignore[misc]
     def feature_params(self) -> FeatureParams:
         return FeatureParams(interval_min=self.interval_min, horizon=self.horizon)
 
-    def train_params(self) -> TrainParams:
+    def train_params(self) -> "TrainParams":
+        from tickflow.ml.train import TrainParams
+
         return TrainParams(window_days=self.window_days, holdout_days=self.holdout_days,
                            walk_forward_folds=self.walk_forward_folds, num_boost_round=self.num_boost_round,
                            early_stopping_rounds=self.early_stopping_rounds, max_depth=self.max_depth,

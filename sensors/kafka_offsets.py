@@ -1,60 +1,96 @@
-"""The Kafka offset sensor: one ingest run per new offset range, never two for the same."""
+"""The Kafka offset sensor: one ingest run per tick for every topic with new data, never two
+for the same range, and no new run while one is still waiting in the queue."""
 
 
 import json
 import time
 
 from dagster import (
+    AssetKey,
+    AssetObservation,
     DagsterRunStatus,
     DefaultSensorStatus,
     RunRequest,
     RunsFilter,
     SensorEvaluationContext,
     SensorResult,
+    SkipReason,
     sensor,
 )
 
 from assets.raw_ticks import ingest_job
 from resources.tickflow import TickflowResource
-from tickflow.ingest import plan_repairs, plan_runs, run_key
+from tickflow import sensor_cadence
+from tickflow.ingest import plan_repairs, plan_runs, repair_run_key, run_key_all
+from tickflow.kafka.lag import consumer_lag, lag_metadata
 
 IN_FLIGHT = [DagsterRunStatus.QUEUED, DagsterRunStatus.NOT_STARTED, DagsterRunStatus.STARTING,
              DagsterRunStatus.STARTED, DagsterRunStatus.CANCELING]
+# A run that has not started yet will be followed by the next tick's run anyway: asking for
+# another while one waits would only lengthen the queue. The waiting run's range is fixed,
+# so the next request simply covers more.
+WAITING = [DagsterRunStatus.QUEUED, DagsterRunStatus.NOT_STARTED]
 
 
 def decode_cursor(raw: str | None) -> dict[str, dict[int, int]]:
+    """The next offset per topic-partition (also from a cursor written before ``poll`` existed)."""
     data = json.loads(raw) if raw else {}
-    return {t: {int(p): int(o) for p, o in parts.items()} for t, parts in data.items()}
+    offsets = data.get("offsets", data) if "poll" in data or "offsets" in data else data
+    return {t: {int(p): int(o) for p, o in parts.items()} for t, parts in offsets.items()}
 
 
-def encode_cursor(cursor: dict[str, dict[int, int]]) -> str:
-    return json.dumps({t: {str(p): o for p, o in sorted(parts.items())} for t, parts in sorted(cursor.items())})
+def decode_poll(raw: str | None) -> sensor_cadence.PollState:
+    data = json.loads(raw) if raw else {}
+    poll = data.get("poll", {}) if isinstance(data, dict) else {}
+    return sensor_cadence.PollState(float(poll.get("last_poll_s", 0.0)), float(poll.get("last_data_s", 0.0)))
 
 
-@sensor(job=ingest_job, minimum_interval_seconds=15, default_status=DefaultSensorStatus.RUNNING,
-        description="Reads high watermarks; requests one ingest run per topic for each new offset range. "
-                    "The cursor holds the next offset per topic-partition; the run_key names the topic, "
-                    "partitions and ranges, so a range is never ingested by two runs.")
-def kafka_offset_sensor(context: SensorEvaluationContext, tickflow: TickflowResource) -> SensorResult:
+def encode_cursor(cursor: dict[str, dict[int, int]], poll: sensor_cadence.PollState | None = None) -> str:
+    offsets = {t: {str(p): o for p, o in sorted(parts.items())} for t, parts in sorted(cursor.items())}
+    p = poll or sensor_cadence.PollState()
+    return json.dumps({"offsets": offsets, "poll": {"last_poll_s": p.last_poll_s, "last_data_s": p.last_data_s}})
+
+
+def ingest_request(key: str, requests: list[tuple[str, dict[int, tuple[int, int]]]]) -> RunRequest:
+    ranges = {topic: {str(p): [s, e] for p, (s, e) in parts.items()} for topic, parts in requests}
+    return RunRequest(run_key=key, run_config={"ops": {"ingest_offsets": {"config": {"ranges": ranges}}}},
+                      tags={"tickflow/topics": ",".join(sorted(ranges))})
+
+
+def _count(context: SensorEvaluationContext, statuses: list[DagsterRunStatus]) -> int:
+    return context.instance.get_runs_count(RunsFilter(job_name=ingest_job.name, statuses=statuses))
+
+
+@sensor(job=ingest_job, minimum_interval_seconds=sensor_cadence.ACTIVE_S, default_status=DefaultSensorStatus.RUNNING,
+        description="Reads high watermarks; requests one ingest run for all topics with new data (none while one "
+                    "is still queued). The cursor holds the next offset per topic-partition and the poll times "
+                    "(every 5 s while data flows, 15 s in the trading day, 60 s otherwise); the run_key names "
+                    "every topic-partition range, so a range is never ingested by two runs. Logs and observes "
+                    "the consumer lag (high watermark - ledger head) on the kafka_* source assets.")
+def kafka_offset_sensor(context: SensorEvaluationContext, tickflow: TickflowResource) -> SensorResult | SkipReason:
+    now = time.time()
+    poll = decode_poll(context.cursor)
+    if not sensor_cadence.due(poll, now):
+        return SkipReason(f"next look at Kafka in {sensor_cadence.interval_s(poll, now) - (now - poll.last_poll_s):.0f}s")
+    if _count(context, WAITING):
+        return SkipReason("an ingest run is still queued; its successor will take the new offsets")
     settings = tickflow.settings()
-    requests, cursor = plan_runs(settings, decode_cursor(context.cursor))
-    keys = [run_key(topic, ranges) for topic, ranges in requests]
-    if not requests:
+    offsets = decode_cursor(context.cursor)
+    requests, cursor = plan_runs(settings, offsets)
+    runs = [ingest_request(run_key_all(requests), requests)] if requests else []
+    if not requests and not _count(context, IN_FLIGHT):
         # Nothing new and nothing running: re-request offsets the cursor passed but the
-        # ledger lacks (a run that failed after its retries), under a new run key.
-        busy = context.instance.get_runs_count(RunsFilter(job_name=ingest_job.name, statuses=IN_FLIGHT))
-        if not busy:
-            requests = plan_repairs(settings, cursor)
-            keys = [f"{run_key(topic, ranges)}#repair@{int(time.time())}" for topic, ranges in requests]
-            if requests:
-                context.log.warning(f"re-requesting offsets missing from the ledger: {keys}")
-    runs = [
-        RunRequest(
-            run_key=key,
-            run_config={"ops": {"ingest_offsets": {"config": {
-                "topic": topic, "ranges": {str(p): [s, e] for p, (s, e) in ranges.items()}}}}},
-            tags={"tickflow/topic": topic},
-        )
-        for key, (topic, ranges) in zip(keys, requests, strict=True)
-    ]
-    return SensorResult(run_requests=runs, cursor=encode_cursor(cursor))
+        # ledger lacks (a run that failed after its retries), keyed by that ledger state.
+        repairs = plan_repairs(settings, cursor)
+        if repairs:
+            key = repair_run_key(repairs)
+            context.log.warning(f"re-requesting offsets missing from the ledger: {key}")
+            runs = [ingest_request(key, repairs)]
+    lag = consumer_lag(settings)
+    meta = lag_metadata(lag)
+    context.log.info(f"kafka lag {meta['kafka_lag_messages']} messages; worst {meta['kafka_lag_worst_partition']}")
+    observations = [AssetObservation(asset_key=AssetKey(f"kafka_{name}"), metadata=lag_metadata({topic: parts}))
+                    for name, topic in (("trades", settings.topic_trades), ("quotes", settings.topic_quotes))
+                    if (parts := lag.get(topic)) is not None]
+    poll = sensor_cadence.after_poll(poll, now, bool(requests))
+    return SensorResult(run_requests=runs, cursor=encode_cursor(cursor, poll), asset_events=observations)

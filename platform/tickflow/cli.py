@@ -4,6 +4,7 @@
     tickflow simulate --date D --symbols N --seed S [--batch K | --batch-ms MS]
     tickflow ingest [--topic T]        catch up from the ledger head to the high watermark
     tickflow demo                      simulate a day, ingest it through Dagster runs, summarise
+    tickflow replay --date D --speed X [--from HH:MM] [--symbols N]   a simulated day paced into Kafka
     tickflow dev                       the Dagster UI (dagster dev) on the local stack
 """
 
@@ -133,6 +134,9 @@ def main(argv: list[str] | None = None) -> int:
     from tickflow.flatfiles.cli import add_parser as add_import_parser
 
     add_import_parser(sub)
+    from tickflow.replay import add_cli as add_replay
+
+    add_replay(sub)
     args = parser.parse_args(argv)
     try:
         return int(args.fn(args))

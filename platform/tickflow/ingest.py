@@ -514,3 +514,15 @@ def plan_repairs(settings: Settings, cursor: dict[str, dict[int, int]], dsn: str
             if holes:
                 out.append((topic, holes))
     return out
+
+
+def run_key_all(requests: list[tuple[str, dict[int, tuple[int, int]]]]) -> str:
+    """One run for every topic with new data: the topics' keys joined, ``trades:p0=..|quotes:p0=..``."""
+    return "|".join(run_key(topic, ranges) for topic, ranges in sorted(requests))
+
+
+def repair_run_key(requests: list[tuple[str, dict[int, tuple[int, int]]]]) -> str:
+    """The key of a repair run: the ranges it re-reads, which follow from the ledger (its heads
+    and holes) and the cursor alone. A repair is requested once per ledger state: while the
+    ledger does not change the same key comes back, and Dagster does not launch a run key twice."""
+    return run_key_all(requests) + "#repair"

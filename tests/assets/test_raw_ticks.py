@@ -15,11 +15,12 @@ from assets.kafka_topics import kafka_trades
 from assets.partitions import trading_days
 from assets.raw_ticks import ingest_job, raw_ticks
 from resources.tickflow import TickflowResource
+from sensors.kafka_offsets import ingest_request
 from tests.dagster_env import use_settings
 from tickflow.config import Settings
 from tickflow.feed.bad_input import bad_messages
 from tickflow.feed.simulate import render_messages, simulate_day
-from tickflow.ingest import plan_runs
+from tickflow.ingest import plan_runs, run_key_all
 from tickflow.kafka.producer import produce
 
 DAY = dt.date(2024, 6, 21)
@@ -53,19 +54,22 @@ def test_streaming_runs_materialize_each_day_touched(settings: Settings, monkeyp
     n_day = produce(settings, settings.topic_trades, render_messages(day, "T"))
     n_late = produce(settings, settings.topic_trades, render_messages(late, "T"))
     produce(settings, settings.topic_trades, bad_messages(DAY, 3))
+    n_quotes = produce(settings, settings.topic_quotes, render_messages(day, "Q"))
     with DagsterInstance.ephemeral() as instance:
+        # one run for both topics, configured as the offset sensor requests it
         requests, _ = plan_runs(settings, {})
-        trades = [r for t, r in requests if t == settings.topic_trades][0]
-        config = {"ops": {"ingest_offsets": {"config": {
-            "topic": settings.topic_trades, "ranges": {str(p): [s, e] for p, (s, e) in trades.items()}}}}}
+        assert {t for t, _ in requests} == set(settings.topics)
+        config = ingest_request(run_key_all(requests), requests).run_config
         result = ingest_job.execute_in_process(run_config=config, instance=instance,
                                                resources={"tickflow": TickflowResource()})
         assert result.success
         assert _partitions_materialized(instance, "raw_trades") == {DAY.isoformat(): n_day,
                                                                     EARLIER.isoformat(): n_late}
+        assert _partitions_materialized(instance, "raw_quotes") == {DAY.isoformat(): n_quotes}
         out = [e for e in result.all_events if e.event_type_value == "STEP_OUTPUT"][0]
         md = out.event_specific_data.metadata  # type: ignore[union-attr]
         assert md["rows"].value == n_day + n_late
+        assert md["quote_rows"].value == n_quotes
         assert md["dead_letters"].value == 3
         # The same run config again is a no-op: the ledger already holds the ranges.
         again = ingest_job.execute_in_process(run_config=config, instance=instance,

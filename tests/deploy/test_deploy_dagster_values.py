@@ -179,18 +179,23 @@ def test_sensor_timeout_covers_the_kafka_sensor() -> None:
 
 
 def test_run_queue_limits_use_the_run_tags() -> None:
+    from assets.raw_ticks import ingest_job
+    from sensors.automation import automation_sensor
+    from sensors.kafka_offsets import ingest_request
     from tickflow.deploy import run_tags
 
     queue = dagster_values()["dagsterDaemon"]["runCoordinator"]["config"]["queuedRunCoordinator"]
     limits = queue["tagConcurrencyLimits"]
-    keys = {lim["key"]: lim for lim in limits}
-    assert keys["tickflow/topic"]["value"] == {"applyLimitPerUniqueValue": True}
-    assert keys[run_tags.KIND_TAG]["value"] == run_tags.TRAINING_KIND
+    pools = {lim["value"]: lim["limit"] for lim in limits if lim["key"] == "tickflow/queue"}
+    assert pools["ingest"] == 1 and pools["derived"] >= 1
+    kinds = [lim for lim in limits if lim["key"] == run_tags.KIND_TAG]
+    assert kinds and kinds[0]["value"] == run_tags.TRAINING_KIND
     assert all(lim["limit"] >= 1 for lim in limits)
-    # the sensor tags its runs with the topic
-    import sensors.kafka_offsets as sensor_module
-
-    assert '"tickflow/topic"' in inspect.getsource(sensor_module)
+    # the runs carry the tags the limits name: an ingest run as the sensor requests it (its
+    # request's tags over the job's), and the automation sensor's derived runs
+    request = ingest_request("trades:p0=0-10", [("trades", {0: (0, 10)})])
+    assert {**ingest_job.tags, **request.tags}.get("tickflow/queue") == "ingest"
+    assert automation_sensor.run_tags.get("tickflow/queue") == "derived"
 
 
 def test_platform_pods_security() -> None:

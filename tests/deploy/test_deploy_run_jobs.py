@@ -65,11 +65,11 @@ def launched(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, dic
     home.mkdir()
     with DagsterInstance.local_temp(str(home)) as instance:
         launcher.register_instance(instance)
-        # the ingest run as kafka_offset_sensor requests it: one offset range, the topic tag
-        ingest_config = {"ops": {"ingest_offsets": {"config": {"topic": "trades", "ranges": {"0": [0, 1000]}}}}}
+        # the ingest run as kafka_offset_sensor requests it: the offset ranges of every topic
+        ingest_config = {"ops": {"ingest_offsets": {"config": {"ranges": {"trades": {"0": [0, 1000]}}}}}}
         requests: list[tuple[str, Any, dict[str, Any], dict[str, str]]] = [
             ("training", train_job, {}, {"dagster/partition": "2024-06-21"}),
-            ("ingest", ingest_job, ingest_config, {"tickflow/topic": "trades"}),
+            ("ingest", ingest_job, ingest_config, {"tickflow/topics": "trades"}),
         ]
         # every other job of the code location (the asset jobs the UI launches for bars,
         # signals, features, predictions...): they must never ask for a GPU either

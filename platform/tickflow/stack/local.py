@@ -88,7 +88,17 @@ run_coordinator:
   module: dagster._core.run_coordinator
   class: QueuedRunCoordinator
   config:
-    max_concurrent_runs: 2
+    # Two pools, so neither starves the other (tickflow/queue tags: ingest runs from
+    # ingest_job, derived runs from the tickflow_automation sensor): one ingest run and one
+    # derived run at a time, and a third slot for the rest (training, backfills from the UI).
+    max_concurrent_runs: 3
+    tag_concurrency_limits:
+      - key: tickflow/queue
+        value: ingest
+        limit: 1
+      - key: tickflow/queue
+        value: derived
+        limit: 1
 run_retries:
   enabled: true
   max_retries: 2

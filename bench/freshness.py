@@ -1,0 +1,255 @@
+"""Freshness of a live day: from a tick's Kafka acknowledgement to the raw tables, bars_1m,
+trade signals and features, with the real local stack and `dagster dev` (daemon + sensors).
+
+Two windows of a simulated day of N symbols (default 100) are replayed at real-time pace
+(`tickflow.replay`): the first W session minutes (09:30 on), then the rest of the day up to
+15:30 sent at once, then 15:30 to 15:30 + W at real time (W = 15 by default). A poller reads
+the store every 2 s and records when each exchange minute of the windows is complete:
+
+- raw:      the minute's trades and quotes rows all in `trades`/`quotes`;
+- bars:     the `bars_1m` rows of the minute count all of its trades;
+- signals:  `trade_signals` holds all of its trades;
+- features: the `features` rows of the minute carry its volume (log_volume).
+
+Lag of a minute = first time complete - Kafka acknowledgement of its last message. Per window
+and stage: p50 / p95 / max, the least-squares slope of lag over the window's minutes (s per
+minute; it must not grow), run counts (ingest, derived, failed), queue waits, and the most
+derived runs ever queued at once for the day. Last line:
+
+    RESULT freshness raw_p95_s=<x> bars_p95_s=<x> signals_p95_s=<x> growth=<x>
+
+growth = max over windows and stages (raw, bars, signals) of p95(last 5 minutes) / p95(first 5).
+
+Run: `make bench-freshness` (about 2 x W minutes plus start-up; `--window-min 5` for a short
+run). It starts its own stack under .tickflow-freshness/ on its own ports and stops it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import psycopg
+
+from tickflow.config import load_settings
+from tickflow.feed.simulate import simulate_day
+from tickflow.replay import MINUTE_MS, ny_time_ms, replay
+from tickflow.stack.local import LocalStack
+from tickflow.stack.procs import stop_pid
+
+REPO = Path(__file__).resolve().parents[1]
+STAGES = ("raw", "bars", "signals", "features")
+
+
+def minute_counts(ts_ns: np.ndarray, lo_ms: int, hi_ms: int) -> dict[int, int]:
+    ms = ts_ns // 1_000_000
+    m = ms[(ms >= lo_ms) & (ms < hi_ms)]
+    keys, counts = np.unique(m - m % MINUTE_MS, return_counts=True)
+    return dict(zip(keys.tolist(), counts.tolist(), strict=True))
+
+
+class Poller(threading.Thread):
+    """Records the first wall time each minute of the windows is complete at each stage."""
+
+    def __init__(self, dsn: str, day: dt.date, windows: list[tuple[int, int]], trades: dict[int, int],
+                 quotes: dict[int, int], volume: dict[int, float], instance_env: dict[str, str]) -> None:
+        super().__init__(daemon=True)
+        self.dsn, self.day, self.windows = dsn, day, windows
+        self.trades, self.quotes, self.volume = trades, quotes, volume
+        self.seen: dict[str, dict[int, float]] = {s: {} for s in STAGES}
+        self.max_derived_queued = 0
+        self.stop = threading.Event()
+        self.errors: list[str] = []
+        self.env = instance_env
+
+    def _minute_sql(self, conn: psycopg.Connection, query: str, lo: int, hi: int) -> dict[int, float]:
+        rows = conn.execute(query, (dt.datetime.fromtimestamp(lo / 1000, dt.UTC),
+                                    dt.datetime.fromtimestamp(hi / 1000, dt.UTC))).fetchall()
+        return {int(r[0].timestamp() * 1000): float(r[1] or 0) for r in rows}
+
+    def poll_once(self, conn: psycopg.Connection) -> None:
+        now = time.time()
+        for lo, hi in self.windows:
+            q = {
+                "raw_t": "SELECT date_trunc('minute', ts), count(*) FROM trades WHERE ts >= %s AND ts < %s GROUP BY 1",
+                "raw_q": "SELECT date_trunc('minute', ts), count(*) FROM quotes WHERE ts >= %s AND ts < %s GROUP BY 1",
+                "bars": "SELECT ts, sum(trades) FROM bars WHERE interval_min = 1 AND ts >= %s AND ts < %s GROUP BY 1",
+                "signals": "SELECT date_trunc('minute', ts), count(*) FROM trade_signals WHERE ts >= %s AND ts < %s "
+                           "GROUP BY 1",
+                "features": "SELECT ts, sum(exp(log_volume) - 1) FROM features WHERE interval_min = 1 AND ts >= %s "
+                            "AND ts < %s GROUP BY 1",
+            }
+            got = {}
+            for k, sql in q.items():
+                try:
+                    got[k] = self._minute_sql(conn, sql, lo, hi)
+                except psycopg.errors.UndefinedTable:
+                    conn.rollback()
+                    got[k] = {}
+            for m, n in self.trades.items():
+                if not lo <= m < hi:
+                    continue
+                checks = {
+                    "raw": got["raw_t"].get(m, 0) >= n and got["raw_q"].get(m, 0) >= self.quotes.get(m, 0),
+                    "bars": got["bars"].get(m, 0) >= n,
+                    "signals": got["signals"].get(m, 0) >= n,
+                    "features": abs(got["features"].get(m, -1) - self.volume.get(m, 0)) <= 1e-6 * max(
+                        1.0, self.volume.get(m, 0)),
+                }
+                for stage, ok in checks.items():
+                    if ok and m not in self.seen[stage]:
+                        self.seen[stage][m] = now
+
+    def run(self) -> None:
+        from dagster import DagsterInstance, DagsterRunStatus, RunsFilter
+
+        os.environ.update(self.env)
+        instance = DagsterInstance.get()
+        with psycopg.connect(self.dsn, autocommit=True) as conn:
+            while not self.stop.is_set():
+                try:
+                    self.poll_once(conn)
+                    n = instance.get_runs_count(RunsFilter(statuses=[DagsterRunStatus.QUEUED],
+                                                           tags={"tickflow/queue": "derived"}))
+                    self.max_derived_queued = max(self.max_derived_queued, n)
+                except Exception as e:  # noqa: BLE001 - a bench keeps measuring; reported at the end
+                    self.errors.append(repr(e))
+                    conn.rollback()
+                self.stop.wait(2.0)
+
+
+def stats(lags: list[float]) -> tuple[float, float, float]:
+    a = np.asarray(lags, dtype=float)
+    if a.size == 0:
+        return (float("nan"),) * 3  # type: ignore[return-value]
+    return float(np.percentile(a, 50)), float(np.percentile(a, 95)), float(a.max())
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--date", default="2024-06-21")
+    ap.add_argument("--symbols", type=int, default=100)
+    ap.add_argument("--trades-per-symbol", type=int, default=25_000)
+    ap.add_argument("--window-min", type=int, default=15)
+    ap.add_argument("--speed", type=float, default=1.0)
+    ap.add_argument("--settle-s", type=int, default=300, help="wait after the last window for the last minutes")
+    ap.add_argument("--home", default=str(REPO / ".tickflow-freshness"))
+    ap.add_argument("--keep", action="store_true", help="leave the stack's data folder in place")
+    args = ap.parse_args()
+
+    day = dt.date.fromisoformat(args.date)
+    os.environ["TICKFLOW_HOME"] = args.home
+    shutil.rmtree(args.home, ignore_errors=True)  # a fresh store and instance: earlier runs would skew counts
+    settings = load_settings()
+    stack = LocalStack(settings)
+    print(f"stack under {args.home}: pg {settings.pg_port} kafka {settings.kafka_port} dagster {settings.dagster_port}")
+    stack.up()
+    env = {"DAGSTER_HOME": str(stack.dagster_home), **{k: v for k, v in os.environ.items() if k.startswith("TICKFLOW_")}}
+    exe = Path(sys.executable).parent / "dagster"
+    log = open(Path(args.home) / "dagster-dev.log", "w")  # noqa: SIM115 - closed after the run
+    dev = subprocess.Popen([str(exe), "dev", "-w", str(REPO / "workspace.yaml"), "-h", "127.0.0.1", "-p",
+                            str(settings.dagster_port)], cwd=REPO, env={**os.environ, **env}, stdout=log,
+                           stderr=subprocess.STDOUT, start_new_session=True)
+    t_start = time.time()
+    try:
+        return measure(args, day, settings, stack, env, dev, log, t_start)
+    finally:
+        if not args.keep:
+            stack.down()
+
+
+def measure(args: argparse.Namespace, day: dt.date, settings, stack: LocalStack, env: dict[str, str],  # type: ignore[no-untyped-def]
+            dev: subprocess.Popen, log, t_start: float) -> int:  # type: ignore[type-arg]
+    try:
+        t0 = time.perf_counter()
+        sim = simulate_day(day, n_symbols=args.symbols, seed=7, trades_per_symbol=args.trades_per_symbol,
+                           quotes_per_symbol=2 * args.trades_per_symbol)
+        print(f"simulated {args.symbols} symbols: {sim.trades['ts_ns'].size:,} trades, "
+              f"{sim.quotes['ts_ns'].size:,} quotes in {time.perf_counter() - t0:.1f}s")
+        starts = ("09:30", "15:30")
+        ends = tuple((dt.datetime.strptime(s, "%H:%M") + dt.timedelta(minutes=args.window_min)).strftime("%H:%M")
+                     for s in starts)
+        windows = [(ny_time_ms(day, s), ny_time_ms(day, e)) for s, e in zip(starts, ends, strict=True)]
+        whole = (windows[0][0], windows[1][1])
+        trades = minute_counts(sim.trades["ts_ns"], *whole)
+        quotes = minute_counts(sim.quotes["ts_ns"], *whole)
+        ms = sim.trades["ts_ns"] // 1_000_000
+        vol: dict[int, float] = {}
+        for m in trades:
+            vol[m] = float(sim.trades["size"][(ms >= m) & (ms < m + MINUTE_MS)].sum())
+        poller = Poller(settings.dsn, day, windows, trades, quotes, vol, env)
+        print("waiting for the Dagster daemon and webserver ...")
+        time.sleep(30)
+        poller.start()
+        acked: dict[int, float] = {}
+        print(f"window 1: {starts[0]}-{ends[0]} New York at x{args.speed:g}")
+        rep1 = replay(settings, sim, args.speed, start=starts[0], until=ends[0])
+        acked.update(rep1.acked)
+        print(f"window 2: {ends[0]}-{starts[1]} at once, then {starts[1]}-{ends[1]} at x{args.speed:g}")
+        rep2 = replay(settings, sim, args.speed, start=starts[1], until=ends[1], catch_up=True,
+                      skip_before=ends[0])
+        acked.update({m: t for m, t in rep2.acked.items() if m >= windows[1][0]})
+        deadline = time.time() + args.settle_s
+        while time.time() < deadline and len(poller.seen["signals"]) < len(trades):
+            time.sleep(5)
+        poller.stop.set()
+        poller.join(10)
+    finally:
+        stop_pid(dev.pid, timeout=30)
+        log.close()
+
+    # ---- figures
+    from dagster import DagsterInstance, DagsterRunStatus, RunsFilter
+
+    os.environ.update(env)
+    instance = DagsterInstance.get()
+    records = [r for r in instance.get_run_records(RunsFilter(created_after=dt.datetime.fromtimestamp(t_start, dt.UTC)))]
+    runs = {"ingest": [], "derived": [], "other": []}  # type: dict[str, list]
+    for r in records:
+        runs[r.dagster_run.tags.get("tickflow/queue", "other")].append(r)
+    failed = [r for r in records if r.dagster_run.status == DagsterRunStatus.FAILURE]
+    print(f"\nmachine: {os.cpu_count()} cores, load {os.getloadavg()}")
+    print(f"replay: window 1 {rep1.messages:,} msgs, max {rep1.max_behind_s:.2f}s behind schedule; window 2 "
+          f"{rep2.caught_up:,} at once + {rep2.messages - rep2.caught_up:,} paced, max {rep2.max_behind_s:.2f}s behind")
+    for kind, rs in runs.items():
+        waits = [(r.start_time or 0) - r.create_timestamp.timestamp() for r in rs if r.start_time]
+        p50, p95, mx = stats(waits)
+        print(f"runs {kind:8s} {len(rs):4d}   queue wait p50 {p50:6.1f}s p95 {p95:6.1f}s max {mx:6.1f}s")
+    print(f"failed runs {len(failed)}; most derived runs queued at once {poller.max_derived_queued}")
+    if poller.errors:
+        print(f"poller errors ({len(poller.errors)}): {poller.errors[:3]}")
+    print(f"\n{'window':8s} {'stage':9s} {'minutes':>7s} {'p50 s':>7s} {'p95 s':>7s} {'max s':>7s} {'slope s/min':>11s} "
+          f"{'last5/first5':>12s}")
+    p95s: dict[str, list[float]] = {s: [] for s in STAGES}
+    growth = 0.0
+    for i, (lo, hi) in enumerate(windows):
+        mins = sorted(m for m in trades if lo <= m < hi)
+        for stage in STAGES:
+            lag = [(m, poller.seen[stage][m] - acked[m]) for m in mins if m in poller.seen[stage] and m in acked]
+            vals = [v for _, v in lag]
+            p50, p95, mx = stats(vals)
+            p95s[stage] += vals
+            slope = float(np.polyfit([(m - lo) / MINUTE_MS for m, _ in lag], vals, 1)[0]) if len(lag) > 2 else float("nan")
+            g = float("nan")
+            if len(vals) >= 10:
+                g = stats(vals[-5:])[1] / max(stats(vals[:5])[1], 1e-9)
+                if stage != "features":
+                    growth = max(growth, g)
+            print(f"{i + 1:<8d} {stage:9s} {len(lag):4d}/{len(mins):<2d} {p50:7.1f} {p95:7.1f} {mx:7.1f} {slope:11.2f} "
+                  f"{g:12.2f}")
+    overall = {s: stats(v)[1] for s, v in p95s.items()}
+    print(f"RESULT freshness raw_p95_s={overall['raw']:.1f} bars_p95_s={overall['bars']:.1f} "
+          f"signals_p95_s={overall['signals']:.1f} growth={growth:.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
