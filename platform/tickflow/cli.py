@@ -5,6 +5,7 @@
     tickflow ingest [--topic T]        catch up from the ledger head to the high watermark
     tickflow demo                      simulate a day, ingest it through Dagster runs, summarise
     tickflow dev                       the Dagster UI (dagster dev) on the local stack
+    tickflow feed polygon              the live Polygon/Massive feed into Kafka (TICKFLOW_FEED_*)
 """
 
 from __future__ import annotations
@@ -75,6 +76,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return run_demo(load_settings(), dt.date.fromisoformat(args.date), args.symbols, args.seed)
 
 
+def cmd_feed_polygon(_: argparse.Namespace) -> int:
+    from tickflow.feed.polygon import run
+
+    return run(load_settings())
+
+
 def cmd_dev(_: argparse.Namespace) -> int:
     stack = _stack()
     settings = stack.settings
@@ -130,6 +137,9 @@ def main(argv: list[str] | None = None) -> int:
     d.add_argument("--seed", type=int, default=7)
     d.set_defaults(fn=cmd_demo)
     sub.add_parser("dev", help="open the Dagster UI on the local stack").set_defaults(fn=cmd_dev)
+    f = sub.add_parser("feed", help="live market-data feeds into Kafka").add_subparsers(dest="feed", required=True)
+    f.add_parser("polygon", help="Polygon/Massive WebSocket -> Kafka (settings: TICKFLOW_FEED_*)"
+                 ).set_defaults(fn=cmd_feed_polygon)
     args = parser.parse_args(argv)
     try:
         return int(args.fn(args))
