@@ -37,7 +37,7 @@ from tickflow.feed.polygon import (
 )
 from tickflow.feed.polygon_server import EventMaker, LocalPolygonServer, minute_agg
 from tickflow.ingest import catch_up
-from tickflow.kafka.reader import read_range, watermarks
+from tickflow.kafka.reader import watermarks
 from tickflow.stack.kafka import KafkaServer
 from tickflow.stack.procs import free_port
 
