@@ -86,17 +86,26 @@ async def run_ours(settings: Settings, conn: Connection, seconds: float) -> dict
     assert await wait_for(lambda: service.stats.subscribed, 60), "feed did not subscribe"
     stats = service.stats
 
+    cpu = [0.0]
+    m0 = [0]
+
     async def phase(rate: float | None, secs: float) -> tuple[float, list[int]]:
         await wait_for(lambda: stats.queue_events == 0, 60)
         latencies.clear()
-        d0, t0 = stats.events_delivered, time.perf_counter()
+        d0, t0, c0 = stats.events_delivered, time.perf_counter(), time.process_time()
+        m0[0] = stats.messages_delivered
         _, sent, _ = await asyncio.to_thread(ask, conn, "blast", secs, rate)
         ok = await wait_for(lambda: stats.events_delivered - d0 >= int(sent), 120)  # type: ignore[call-overload]
         assert ok, f"only {stats.events_delivered - d0} of {sent} events acknowledged"
+        cpu[0] = time.process_time() - c0
         return int(sent) / (time.perf_counter() - t0), list(latencies)  # type: ignore[call-overload]
 
     await phase(None, 2.0)  # warm-up: connections, topic metadata, allocator
+    d_before = stats.events_delivered
     rate, _ = await phase(None, seconds)
+    events = stats.events_delivered - d_before
+    per_cpu = events / cpu[0]
+    msgs_per_event = (stats.messages_delivered - m0[0]) / events
     paced = {}
     for share in (0.25, 0.5, 0.9):
         _, lat = await phase(rate * share, max(5.0, seconds / 2))
@@ -104,10 +113,11 @@ async def run_ours(settings: Settings, conn: Connection, seconds: float) -> dict
         paced[share] = (float(np.percentile(ms, 50)), float(np.percentile(ms, 99)), len(ms))
     service.stop()
     assert await task == 0
-    return {"rate": rate, "paced": paced, "dead": stats.dead_letters, "dropped": stats.dropped_events}
+    return {"rate": rate, "paced": paced, "dead": stats.dead_letters, "dropped": stats.dropped_events,
+            "per_cpu": per_cpu, "msgs_per_event": msgs_per_event}
 
 
-async def run_baseline(settings: Settings, port: int, conn: Connection, seconds: float) -> float:
+async def run_baseline(settings: Settings, port: int, conn: Connection, seconds: float) -> tuple[float, float]:
     """json.loads per frame, one Kafka message per event (json.dumps), same producer settings."""
     producer = Producer(settings.producer_config(**{"linger.ms": 5, "compression.type": "lz4"}))
     acked = [0]
@@ -123,7 +133,7 @@ async def run_baseline(settings: Settings, port: int, conn: Connection, seconds:
         await ws.recv()
         await ws.send(json.dumps({"action": "subscribe", "params": "T.*,Q.*"}))
         await ws.recv()
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         blast = asyncio.create_task(asyncio.to_thread(ask, conn, "blast", seconds, None))
         while not blast.done():
             try:
@@ -151,7 +161,8 @@ async def run_baseline(settings: Settings, port: int, conn: Connection, seconds:
             producer.poll(0.01)
             if time.perf_counter() - t0 > seconds + 120:
                 raise RuntimeError(f"baseline: {acked[0]} of {sent} acknowledged")
-        return int(sent) / (time.perf_counter() - t0)  # type: ignore[call-overload]
+        n = int(sent)  # type: ignore[call-overload]
+        return n / (time.perf_counter() - t0), n / (time.process_time() - c0)
 
 
 def main() -> None:
@@ -179,13 +190,16 @@ def main() -> None:
         print(f"feed benchmark: {args.symbols} symbols, frames of 1-500 events, {bytes_per_event:.0f} bytes/event, "
               f"{os.cpu_count()} CPUs, load average before {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
         ours = asyncio.run(run_ours(s, parent, args.seconds))
-        base = asyncio.run(run_baseline(s.with_(topic_trades="base_trades", topic_quotes="base_quotes"), port,
+        base, base_cpu = asyncio.run(run_baseline(s.with_(topic_trades="base_trades", topic_quotes="base_quotes"), port,
                                         parent, args.seconds))
         rate = float(ours["rate"])  # type: ignore[arg-type]
         print(f"{'measure':46s} {'value':>14s}")
         print(f"{'ours: sustained events/s (delivery-acked)':46s} {rate:14,.0f}")
         print(f"{'baseline: json.loads + 1 message/event':46s} {base:14,.0f}")
         print(f"{'ratio ours / baseline':46s} {rate / base:13.2f}x")
+        print(f"{'ours: events per CPU-second of this process':46s} {ours['per_cpu']:14,.0f}")
+        print(f"{'baseline: events per CPU-second':46s} {base_cpu:14,.0f}")
+        print(f"{'ours: Kafka messages per event':46s} {ours['msgs_per_event']:14.2f}")
         paced: dict[float, tuple[float, float, int]] = ours["paced"]  # type: ignore[assignment]
         for share, (p50, p99, n) in paced.items():
             print(f"latency at {share:4.0%} ({rate * share:9,.0f} ev/s): p50 {p50:7.2f} ms  p99 {p99:7.2f} ms"

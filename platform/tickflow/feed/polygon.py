@@ -81,6 +81,7 @@ EXIT_MAX_CONNECTIONS = 3
 CHANNELS = ("T", "Q", "AM")
 GAP_SLACK = dt.timedelta(seconds=2)
 MAX_DEAD_LETTER_BYTES = 512 * 1024
+MAX_BATCH_FRAMES = 64
 
 
 class FatalFeedError(Exception):
@@ -114,7 +115,7 @@ _heads = msgspec.json.Decoder(list[_Head])
 _head = msgspec.json.Decoder(_Head)
 
 
-@dataclass
+@dataclass(slots=True)
 class OutMessage:
     topic: str
     key: bytes
@@ -144,28 +145,44 @@ def to_ms(t: int) -> int:
 
 def route_frame(frame: bytes, recv_ns: int, topics: dict[str, str], dead_topic: str) -> Routed:
     """Split one WebSocket frame into Kafka messages (see the module docstring)."""
+    return route_frames([frame], recv_ns, topics, dead_topic)
+
+
+def route_frames(frames: list[bytes], recv_ns: int, topics: dict[str, str], dead_topic: str) -> Routed:
+    """Route frames read together: a symbol's events of all of them form one message."""
     recv_ms = recv_ns // 1_000_000
-    try:
-        stripped = frame.lstrip()
-        raws = _raw_list.decode(frame) if stripped[:1] == b"[" else [msgspec.Raw(frame)]
-    except (msgspec.DecodeError, msgspec.ValidationError) as e:
-        return Routed([_dead(dead_topic, b"frame", frame, f"malformed frame: {e}", recv_ns)], [])
-    try:
-        heads = _heads.decode(frame) if stripped[:1] == b"[" else [_head.decode(frame)]
-    except (msgspec.DecodeError, msgspec.ValidationError):
-        heads = []
-        for r in raws:  # one bad element: find it, keep the rest
-            try:
-                heads.append(_head.decode(r))
-            except (msgspec.DecodeError, msgspec.ValidationError) as e:
-                heads.append(_Head(ev=None, message=str(e)))
-    groups: dict[tuple[str, str], list[int]] = {}
     out: list[OutMessage] = []
+    raws: list[msgspec.Raw] = []
+    heads: list[_Head] = []
+    for frame in frames:
+        is_array = frame.lstrip()[:1] == b"["
+        try:
+            f_raws = _raw_list.decode(frame) if is_array else [msgspec.Raw(frame)]
+        except (msgspec.DecodeError, msgspec.ValidationError) as e:
+            out.append(_dead(dead_topic, b"frame", frame, f"malformed frame: {e}", recv_ns))
+            continue
+        try:
+            f_heads = _heads.decode(frame) if is_array else [_head.decode(frame)]
+        except (msgspec.DecodeError, msgspec.ValidationError):
+            f_heads = []
+            for r in f_raws:  # one bad element: find it, keep the rest
+                try:
+                    f_heads.append(_head.decode(r))
+                except (msgspec.DecodeError, msgspec.ValidationError) as e:
+                    f_heads.append(_Head(ev=None, message=str(e)))
+        raws += f_raws
+        heads += f_heads
+    groups: dict[tuple[str, str], list[int]] = {}
     statuses: list[_Head] = []
     for i, h in enumerate(heads):
         ev = h.ev
         if ev in topics and h.sym:
-            groups.setdefault((ev, h.sym), []).append(i)
+            key = (ev, h.sym)
+            g = groups.get(key)
+            if g is None:
+                groups[key] = [i]
+            else:
+                g.append(i)
         elif ev == "status":
             statuses.append(h)
         else:
@@ -177,16 +194,23 @@ def route_frame(frame: bytes, recv_ns: int, topics: dict[str, str], dead_topic: 
                 reason = f"unknown event type {ev!r}"
             out.append(_dead(dead_topic, (ev or "?").encode(), bytes(raws[i]), reason, recv_ns))
     for (ev, sym), idx in groups.items():
-        ts = [to_ms(_event_time(heads[i], recv_ms)) for i in idx]
-        value = b"[" + b",".join(bytes(raws[i]) for i in idx) + b"]" if len(idx) > 1 else bytes(raws[idx[0]])
-        out.append(OutMessage(topics[ev], sym.encode(), value, len(idx), ev, min(ts), max(ts), recv_ns))
+        if len(idx) == 1:
+            i = idx[0]
+            lo = hi = to_ms(_event_time(heads[i], recv_ms))
+            value = bytes(raws[i])
+        else:
+            ts = [to_ms(_event_time(heads[i], recv_ms)) for i in idx]
+            lo, hi = min(ts), max(ts)
+            value = b"[" + b",".join([raws[i] for i in idx]) + b"]"  # type: ignore[misc]
+        out.append(OutMessage(topics[ev], sym.encode(), value, len(idx), ev, lo, hi, recv_ns))
     return Routed(out, statuses)
 
 
 def _event_time(h: _Head, recv_ms: int) -> int:
     """T/Q: ``t``; AM: ``s`` (bar start); else the receive time."""
-    if h.t is not None:
-        return h.t
+    t = h.t
+    if t is not None:
+        return t
     if h.ev == "AM" and isinstance(h.s, int):
         return h.s
     return recv_ms
@@ -514,9 +538,13 @@ class FeedService:
         silence = self.settings.feed_silence_s
         dead_topic = self.settings.topic_feed_dead_letters
         recv = ws.recv
+        # Frames already waiting in the socket's queue are routed together, so a symbol's
+        # events across them share one message (natural batching: it never waits for more).
+        waiting = getattr(getattr(ws, "recv_messages", None), "frames", ())
         while not self._stop.is_set():
             try:
-                frame = await asyncio.wait_for(recv(decode=False), timeout=min(1.0, silence))
+                async with asyncio.timeout(min(1.0, silence)):
+                    frame = await recv(decode=False)
             except TimeoutError:
                 self.stats.heartbeat_monotonic = time.monotonic()
                 self.sink.pump()
@@ -525,9 +553,11 @@ class FeedService:
                     raise SilentSocket(f"no data and no ping for {quiet:.0f}s") from None
                 continue
             recv_ns = time.time_ns()
+            frames = [frame]
+            while len(waiting) and len(frames) < MAX_BATCH_FRAMES:
+                frames.append(await recv(decode=False))
             self.stats.last_rx_monotonic = self.stats.heartbeat_monotonic = time.monotonic()
-            routed = route_frame(frame if isinstance(frame, bytes) else frame.encode(), recv_ns, self.topics,
-                                 dead_topic)
+            routed = route_frames(frames, recv_ns, self.topics, dead_topic)
             if routed.statuses:
                 self._handle_statuses(routed.statuses)
             self._deliver(routed)
@@ -582,8 +612,11 @@ class FeedService:
                 code = code or 1
             if code == 0:
                 # The feed is down from now on: an open gap, closed by the next start.
-                self._begin_outage("feed stopped")
-                start, reason = self._open_gap  # type: ignore[misc]
+                if self._open_gap is not None:  # stopped in the middle of an outage
+                    start, reason = self._open_gap
+                    reason = f"{reason}; then feed stopped"
+                else:
+                    start, reason = (self._last_event_wall or dt.datetime.now(dt.UTC)) - GAP_SLACK, "feed stopped"
                 self._gap(start, None, list(self.settings.feed_channels), self._symbols, reason)
             if self.gaps is not None:
                 self.gaps.close()

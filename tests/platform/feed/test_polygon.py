@@ -243,10 +243,13 @@ def test_feed_end_to_end_with_faults(settings: Settings, kafka: KafkaServer, wor
     with psycopg.connect(settings.dsn) as conn:
         gap_rows = conn.execute("SELECT started_at, coalesce(ended_at, now()), reason FROM feed_gaps "
                                 "ORDER BY started_at").fetchall()
+        still_open = conn.execute("SELECT reason FROM feed_gaps WHERE ended_at IS NULL").fetchall()
     reasons = [r[2] for r in gap_rows]
     assert any(r.startswith("disconnected") for r in reasons), reasons
     assert any(r.startswith("silent socket") for r in reasons), reasons
-    assert reasons[-1] == "feed stopped"  # SIGTERM leaves an open gap for the next start to close
+    # SIGTERM leaves one open gap for the next start to close (the socket may have been
+    # silent again by then: no frames were sent while the buffer drained).
+    assert len(still_open) == 1 and still_open[0][0].endswith("feed stopped"), still_open
     windows = [(int(a.timestamp() * 1000), int(b.timestamp() * 1000)) for a, b, _ in gap_rows]
 
     def in_gap(t_ms: int) -> bool:
