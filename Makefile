@@ -9,7 +9,7 @@ UV_VERSION := 0.13.8
 STAMP := $(VENV)/.installed
 TICKFLOW := $(BIN)/tickflow
 
-.PHONY: venv up down status demo dev test test-slow bench-ingest bench-json bench-signals bench-backfill bench-train bench-freshness timescaledb lint clean
+.PHONY: venv up down status demo dev test test-slow bench-ingest bench-feed bench-json bench-signals bench-backfill bench-train bench-freshness timescaledb lint clean
 
 venv: $(STAMP)
 
@@ -50,6 +50,9 @@ test-slow: venv timescaledb
 
 bench-ingest: venv
 	$(BIN)/python bench/ingest.py
+
+bench-feed: venv
+	$(BIN)/python bench/feed.py
 
 bench-json: venv
 	$(BIN)/python bench/json_decoders.py

@@ -19,6 +19,7 @@ from dagster import BetaWarning, Definitions, in_process_executor  # noqa: E402
 warnings.filterwarnings("ignore", category=BetaWarning)
 
 from assets.bars import bars, indicators  # noqa: E402
+from assets.feed_health import feed_gap_checks  # noqa: E402
 from assets.kafka_topics import kafka_quotes, kafka_trades  # noqa: E402
 from assets.ml import features, model_evaluation, predictions, price_model, train_job  # noqa: E402
 from assets.operations_checks import operations_checks, operations_checks_sensor  # noqa: E402
@@ -35,7 +36,7 @@ from sensors.schedules import retrain_schedule  # noqa: E402
 defs = Definitions(
     assets=[kafka_trades, kafka_quotes, raw_ticks, bars, indicators, signals, anomalies, features, price_model,
             predictions, model_evaluation, raw_vendor_bars],
-    asset_checks=[matches_vendor_minute_bars, operations_checks],
+    asset_checks=[matches_vendor_minute_bars, operations_checks, *feed_gap_checks],
     jobs=[ingest_job, train_job],
     schedules=[retrain_schedule],
     sensors=[kafka_offset_sensor, automation_sensor, run_failure_alert, run_recovery_alert,

@@ -6,6 +6,7 @@
     tickflow demo                      simulate a day, ingest it through Dagster runs, summarise
     tickflow replay --date D --speed X [--from HH:MM] [--symbols N]   a simulated day paced into Kafka
     tickflow dev                       the Dagster UI (dagster dev) on the local stack
+    tickflow feed polygon              the live Polygon/Massive feed into Kafka (TICKFLOW_FEED_*)
 """
 
 from __future__ import annotations
@@ -76,6 +77,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return run_demo(load_settings(), dt.date.fromisoformat(args.date), args.symbols, args.seed)
 
 
+def cmd_feed_polygon(_: argparse.Namespace) -> int:
+    from tickflow.feed.polygon import run
+
+    return run(load_settings())
+
+
 def cmd_dev(_: argparse.Namespace) -> int:
     stack = _stack()
     settings = stack.settings
@@ -137,6 +144,9 @@ def main(argv: list[str] | None = None) -> int:
     from tickflow.replay import add_cli as add_replay
 
     add_replay(sub)
+    f = sub.add_parser("feed", help="live market-data feeds into Kafka").add_subparsers(dest="feed", required=True)
+    f.add_parser("polygon", help="Polygon/Massive WebSocket -> Kafka (settings: TICKFLOW_FEED_*)"
+                 ).set_defaults(fn=cmd_feed_polygon)
     args = parser.parse_args(argv)
     try:
         return int(args.fn(args))

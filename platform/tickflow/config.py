@@ -80,6 +80,20 @@ class Settings:
     # Test-only fault injection: "<point>:<n>" makes the process SIGKILL itself at the n-th
     # time it reaches that crash point (tickflow.crash_points). Empty in production.
     crash_at: str = ""
+    # The live feed (tickflow.feed.polygon): minute aggregates and events of unknown type
+    # get topics of their own; the key comes from a Secret in production.
+    topic_feed_dead_letters: str = "feed_dead_letters"
+    feed_api_key: str = field(default="", repr=False)
+    feed_host: str = "socket.massive.com"  # delayed.massive.com (15 min), or any host:port
+    feed_secure: bool = True  # wss://; False for a plain ws:// host such as a local server
+    feed_market: str = "stocks"
+    feed_channels: tuple[str, ...] = ("T", "Q", "AM")
+    feed_symbols: tuple[str, ...] = ()  # empty: every symbol ("T.*")
+    feed_buffer_events: int = 2_000_000  # events held while Kafka is down; oldest dropped past it
+    feed_silence_s: float = 30.0  # no data and no ping this long during market hours: a fault
+    feed_silence_hours: str = "extended"  # when silence is a fault: extended | regular | always
+    feed_backoff_max_s: float = 30.0
+    feed_health_port: int = 9108
 
     @property
     def dsn(self) -> str:
@@ -168,4 +182,23 @@ def load_settings() -> Settings:
         consumer_lag_max=int(_env("TICKFLOW_CONSUMER_LAG_MAX", "100000")),
         dead_letter_max_share=float(_env("TICKFLOW_DEAD_LETTER_MAX_SHARE", "0.01")),
         crash_at=_env("TICKFLOW_CRASH_AT", ""),
+        topic_feed_dead_letters=_env("TICKFLOW_TOPIC_FEED_DEAD_LETTERS", "feed_dead_letters"),
+        # MASSIVE_API_KEY is the vendor client's own variable; POLYGON_API_KEY its old name.
+        feed_api_key=_env("TICKFLOW_FEED_API_KEY", _env("MASSIVE_API_KEY", _env("POLYGON_API_KEY", ""))),
+        feed_host=_env("TICKFLOW_FEED_HOST", "socket.massive.com"),
+        feed_secure=_env("TICKFLOW_FEED_SECURE", "true").lower() in ("1", "true", "yes"),
+        feed_market=_env("TICKFLOW_FEED_MARKET", "stocks"),
+        feed_channels=_csv(_env("TICKFLOW_FEED_CHANNELS", "T,Q,AM")),
+        feed_symbols=_csv(_env("TICKFLOW_FEED_SYMBOLS", "*")),
+        feed_buffer_events=int(_env("TICKFLOW_FEED_BUFFER_EVENTS", "2000000")),
+        feed_silence_s=float(_env("TICKFLOW_FEED_SILENCE_S", "30")),
+        feed_silence_hours=_env("TICKFLOW_FEED_SILENCE_HOURS", "extended"),
+        feed_backoff_max_s=float(_env("TICKFLOW_FEED_BACKOFF_MAX_S", "30")),
+        feed_health_port=int(_env("TICKFLOW_FEED_HEALTH_PORT", "9108")),
     )
+
+
+def _csv(value: str) -> tuple[str, ...]:
+    """A comma list; "*" (all symbols) is the empty tuple."""
+    items = tuple(x.strip() for x in value.split(",") if x.strip())
+    return () if items == ("*",) else items

@@ -185,3 +185,8 @@ def gap_seconds(dsn: str, day: dt.date, now: dt.datetime | None = None) -> float
         end = min(g.ended_at or now, hi)
         total += max(0.0, (end - start).total_seconds())
     return total
+
+
+def unrepaired_for_channel(dsn: str, day: dt.date, channel: str) -> list[Gap]:
+    """The day's unrepaired gaps that cover ``channel`` ("T" trades, "Q" quotes, "AM")."""
+    return [g for g in open_gaps(dsn, day) if channel in g.channels]
