@@ -9,7 +9,7 @@ UV_VERSION := 0.13.8
 STAMP := $(VENV)/.installed
 TICKFLOW := $(BIN)/tickflow
 
-.PHONY: venv up down status demo dev test test-slow bench-ingest bench-json bench-signals bench-backfill bench-train timescaledb lint clean
+.PHONY: venv up down status demo dev test test-slow bench-ingest bench-json bench-signals bench-backfill bench-train bench-flatfiles timescaledb lint clean
 
 venv: $(STAMP)
 
@@ -62,6 +62,9 @@ bench-train: venv
 
 bench-backfill: venv
 	$(BIN)/python bench/dagster_backfill.py
+
+bench-flatfiles: venv
+	$(BIN)/python bench/flatfiles.py
 
 lint: venv
 	$(BIN)/ruff check platform assets sensors resources tests bench definitions.py

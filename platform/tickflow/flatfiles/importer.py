@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -216,7 +217,16 @@ def _run_import(conn: psycopg.Connection, dsn: str, settings: Settings, day: dt.
     flat = resolve(settings, day, kind, source)
     conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s), %s)", (f"{_LOCK_NS}:{kind}", sessions.ordinal(day)))
     imp = _Import(conn, dsn, settings, kind, day, flat.url, run_id, windows)
-    bad: list[BadLine] = []
+    # filled by the reader's thread; popleft is atomic, so no line is lost between the two
+    bad: deque[BadLine] = deque()
+
+    def drain() -> None:
+        lines = []
+        while bad:
+            lines.append(bad.popleft())
+        if lines:
+            imp.bad_lines(lines)
+
     try:
         stream = flat.open()
     except FileNotFoundError as e:
@@ -225,11 +235,8 @@ def _run_import(conn: psycopg.Connection, dsn: str, settings: Settings, day: dt.
     with stream:
         for batch in iter_batches(stream, kind, block_size, bad):
             imp.write(batch)
-            if bad:
-                imp.bad_lines(bad)
-                bad.clear()
-    if bad:
-        imp.bad_lines(bad)
+            drain()
+    drain()
     return imp.report
 
 
