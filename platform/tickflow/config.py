@@ -65,6 +65,9 @@ class Settings:
     s3_region: str = "us-east-1"
     s3_access_key: str = ""
     s3_secret_key: str = field(default="", repr=False)
+    # The live feed's timestamp unit: the vendor's stock WebSocket sends ms, its flat files ns.
+    # Flat-file times are truncated to this unit, so a tick from either source has one key.
+    flatfiles_ts_unit: str = "ns"
 
     @property
     def dsn(self) -> str:
@@ -145,4 +148,5 @@ def load_settings() -> Settings:
         s3_region=_env("TICKFLOW_S3_REGION", "us-east-1"),
         s3_access_key=_env("TICKFLOW_S3_ACCESS_KEY_ID", ""),
         s3_secret_key=_env("TICKFLOW_S3_SECRET_ACCESS_KEY", ""),
+        flatfiles_ts_unit=_env("TICKFLOW_FLATFILES_TS_UNIT", "ns"),
     )
