@@ -204,13 +204,16 @@ def iter_batches(stream: pa.NativeFile, kind: str, block_size: int = 8 << 20,
                                         f"got {row.actual_columns}", row.text or ""))
         return "skip"
 
-    reader = pacsv.open_csv(
-        stream,
-        read_options=pacsv.ReadOptions(block_size=block_size, use_threads=True),
-        parse_options=pacsv.ParseOptions(invalid_row_handler=on_invalid),
-        convert_options=pacsv.ConvertOptions(column_types={c: pa.string() for c in wanted},
-                                             include_columns=list(wanted), strings_can_be_null=False),
-    )
+    try:
+        reader = pacsv.open_csv(
+            stream,
+            read_options=pacsv.ReadOptions(block_size=block_size, use_threads=True),
+            parse_options=pacsv.ParseOptions(invalid_row_handler=on_invalid),
+            convert_options=pacsv.ConvertOptions(column_types={c: pa.string() for c in wanted},
+                                                 include_columns=list(wanted), strings_can_be_null=False),
+        )
+    except pa.ArrowKeyError as e:  # the header lacks a column we need
+        raise ValueError(f"not a {kind} flat file in the vendor's format: {e}") from e
     def batches() -> Iterator[Batch]:
         row = 0
         for rb in reader:

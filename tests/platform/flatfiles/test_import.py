@@ -228,3 +228,14 @@ def test_tick_from_live_feed_and_flat_file_is_stored_once(tmp_path: Path, plain_
     assert main(["import", "flatfiles", "--date", DAY.isoformat(), "--source", str(path)]) == 0
     assert _count(plain_dsn, "trades") == 2
     assert main(["import", "flatfiles", "--date", "2024-03-09", "--source", str(path)]) == 1  # a Saturday
+
+
+def test_file_without_the_vendor_columns_is_a_clear_error(tmp_path: Path) -> None:
+    import pyarrow as pa
+
+    from tickflow.flatfiles.read import iter_batches
+
+    path = tmp_path / "x.csv.gz"
+    path.write_bytes(gzip.compress(b"ticker,price\nAAPL,1\n"))
+    with pytest.raises(ValueError, match="not a trades flat file in the vendor's format"):
+        list(iter_batches(pa.input_stream(str(path), compression="gzip"), "trades"))
