@@ -57,19 +57,19 @@ def _child_import(dsn: str, path: str, block_size: int, out: mp.Queue) -> None: 
 
     t0 = time.perf_counter()
     rep = import_day(Settings(home=Path(path).parent, pg_dsn=dsn), DAY, "trades", path, block_size=block_size)
-    out.put((time.perf_counter() - t0, rep.inserted, rep.dead_letters))
+    out.put((time.perf_counter() - t0, rep.inserted, rep.dead_letters,
+             resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, pa.default_memory_pool().max_memory() / 2**20))
 
 
-def ours(dsn: str, path: Path, block_size: int) -> tuple[float, int, int, float]:
-    """(seconds, rows inserted, dead letters, child peak RSS in MiB)."""
+def ours(dsn: str, path: Path, block_size: int) -> tuple[float, int, int, float, float]:
+    """(seconds, rows inserted, dead letters, the child's peak RSS and peak Arrow memory, MiB)."""
     ctx = mp.get_context("spawn")
     q: mp.Queue = ctx.Queue()  # type: ignore[type-arg]
     p = ctx.Process(target=_child_import, args=(dsn, str(path), block_size, q))
     p.start()
-    secs, rows, dead = q.get()
+    res = q.get()
     p.join()
-    rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-    return secs, rows, dead, rss
+    return res  # type: ignore[no-any-return]
 
 
 def bare_read(path: Path, block_size: int) -> tuple[float, int]:
@@ -127,7 +127,7 @@ def main() -> None:
         print(f"simulated {n:,} trades of {args.symbols} symbols, file {path.stat().st_size / 2**20:.1f} MiB gz "
               f"({time.perf_counter() - t0:.1f} s); load: {os.getloadavg()[0]:.2f}")
 
-        a_s, a_rows, a_dead, a_rss = ours(fresh_store(pg, "bench_ours"), path, args.block_size)
+        a_s, a_rows, a_dead, a_rss, a_arrow = ours(fresh_store(pg, "bench_ours"), path, args.block_size)
         if a_rows != n or a_dead:
             raise SystemExit(f"import stored {a_rows} rows ({a_dead} dead letters), expected {n}")
         b_s, b_rows = bare_read(path, args.block_size)
@@ -140,7 +140,8 @@ def main() -> None:
                            ("(b) bare pyarrow streaming CSV read", b_s, b),
                            ("(c) binary COPY ceiling (pre-encoded)", c_s, c)):
             print(f"{name:<44}{s:>10.2f}{r:>14,.0f}{a / r:>11.2f}x")
-        print(f"import peak RSS (child process): {a_rss:.0f} MiB; block size {args.block_size >> 20} MiB; "
+        print(f"import peak RSS (child process, incl. imports): {a_rss:.0f} MiB, peak Arrow memory {a_arrow:.0f} MiB; "
+              f"block size {args.block_size >> 20} MiB; "
               f"load after: {os.getloadavg()[0]:.2f}")
         print(f"RESULT flatfiles rows_per_s={a:.0f} vs_copy={a / c:.2f}")
     finally:
