@@ -30,6 +30,7 @@ from sensors.alerts import training_failure_alert  # noqa: E402
 from sensors.automation import automation_sensor  # noqa: E402
 from sensors.kafka_offsets import kafka_offset_sensor  # noqa: E402
 from sensors.schedules import retrain_schedule  # noqa: E402
+from sensors.vendor_bars import minute_aggs_sensor  # noqa: E402
 
 defs = Definitions(
     assets=[kafka_trades, kafka_quotes, raw_ticks, bars, indicators, signals, anomalies, features, price_model,
@@ -37,6 +38,6 @@ defs = Definitions(
     asset_checks=[matches_vendor_minute_bars],
     jobs=[ingest_job, train_job],
     schedules=[retrain_schedule],
-    sensors=[kafka_offset_sensor, automation_sensor, training_failure_alert],
+    sensors=[kafka_offset_sensor, automation_sensor, training_failure_alert, minute_aggs_sensor],
     resources={"tickflow": TickflowResource(), "ml": MlResource()},
 )
