@@ -9,7 +9,7 @@ UV_VERSION := 0.13.8
 STAMP := $(VENV)/.installed
 TICKFLOW := $(BIN)/tickflow
 
-.PHONY: venv up down status demo dev test test-slow bench-ingest bench-feed bench-json bench-signals bench-backfill bench-train bench-freshness timescaledb lint clean
+.PHONY: venv up down status demo dev test test-slow bench-ingest bench-feed bench-flatfiles bench-json bench-signals bench-backfill bench-train bench-freshness timescaledb lint clean
 
 venv: $(STAMP)
 
@@ -68,6 +68,9 @@ bench-freshness: venv  # ~35 min: the local stack + dagster dev, two 15-minute w
 
 bench-backfill: venv
 	$(BIN)/python -m bench.dagster_backfill
+
+bench-flatfiles: venv
+	$(BIN)/python bench/flatfiles.py
 
 lint: venv
 	$(BIN)/ruff check platform assets sensors resources tests bench definitions.py

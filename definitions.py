@@ -32,6 +32,7 @@ from sensors.alerts import run_failure_alert, run_recovery_alert  # noqa: E402
 from sensors.automation import automation_sensor  # noqa: E402
 from sensors.kafka_offsets import kafka_offset_sensor  # noqa: E402
 from sensors.schedules import retrain_schedule  # noqa: E402
+from sensors.vendor_bars import minute_aggs_sensor  # noqa: E402
 
 defs = Definitions(
     assets=[kafka_trades, kafka_quotes, raw_ticks, bars, indicators, signals, anomalies, features, price_model,
@@ -39,7 +40,7 @@ defs = Definitions(
     asset_checks=[matches_vendor_minute_bars, operations_checks, *feed_gap_checks],
     jobs=[ingest_job, train_job],
     schedules=[retrain_schedule],
-    sensors=[kafka_offset_sensor, automation_sensor, run_failure_alert, run_recovery_alert,
+    sensors=[kafka_offset_sensor, automation_sensor, minute_aggs_sensor, run_failure_alert, run_recovery_alert,
              operations_checks_sensor],
     resources={"tickflow": TickflowResource(), "ml": MlResource()},
     # Steps run inside the run's process. Dagster's default (multiprocess) starts a process per

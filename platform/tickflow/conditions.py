@@ -105,8 +105,20 @@ RULES: dict[int, Rule] = {i: Rule(*r) for i, r in {
 # Condition codes travel from the store as one int64 bit set per trade (bit c for code c
 # in 0..62, bit 63 for any other code), so a day's conditions load as one int8 array.
 OTHER_BIT = 63
-COND_MASK_SQL = ("coalesce((SELECT bit_or(CASE WHEN c BETWEEN 0 AND 62 THEN 1::int8 << c "
-                 "ELSE 1::int8 << 63 END) FROM unnest(conditions) AS c), 0::int8)")
+_MASK_ANY = ("coalesce((SELECT bit_or(CASE WHEN c BETWEEN 0 AND 62 THEN 1::int8 << c "
+             "ELSE 1::int8 << 63 END) FROM unnest(conditions) AS c), 0::int8)")
+
+
+def _bit(k: int) -> str:
+    c = f"conditions[{k}]"
+    return f"CASE WHEN {c} IS NULL THEN 0::int8 WHEN {c} BETWEEN 0 AND 62 THEN 1::int8 << {c} ELSE 1::int8 << 63 END"
+
+
+# A trade has at most a handful of conditions: the first four unrolled cost a third of a
+# per-row unnest subquery (measured: 0.76 s against 2.7 s for 2M rows), which stays the
+# fallback for longer lists.
+COND_MASK_SQL = (f"(CASE WHEN cardinality(conditions) <= 4 THEN {' | '.join(_bit(k) for k in range(1, 5))} "
+                 f"ELSE {_MASK_ANY} END)")
 
 
 def _allowed(flag: int) -> np.uint64:

@@ -94,6 +94,9 @@ class Settings:
     feed_silence_hours: str = "extended"  # when silence is a fault: extended | regular | always
     feed_backoff_max_s: float = 30.0
     feed_health_port: int = 9108
+    # The live feed's timestamp unit: the vendor's stock WebSocket sends ms, its flat files ns.
+    # Flat-file times are truncated to this unit, so a tick from either source has one key.
+    flatfiles_ts_unit: str = "ns"
 
     @property
     def dsn(self) -> str:
@@ -195,6 +198,7 @@ def load_settings() -> Settings:
         feed_silence_hours=_env("TICKFLOW_FEED_SILENCE_HOURS", "extended"),
         feed_backoff_max_s=float(_env("TICKFLOW_FEED_BACKOFF_MAX_S", "30")),
         feed_health_port=int(_env("TICKFLOW_FEED_HEALTH_PORT", "9108")),
+        flatfiles_ts_unit=_env("TICKFLOW_FLATFILES_TS_UNIT", "ns"),
     )
 
 

@@ -81,3 +81,17 @@ def test_flags_shape_is_checked() -> None:
     ts = np.array([OPEN, OPEN + MINUTE_NS], dtype=np.int64)
     with pytest.raises(ValueError, match="one value per trade"):
         minute_bars(ts, np.ones(2), np.ones(2), np.array([0, 2]), OPEN, 2, flags=np.ones(3, np.uint8))
+
+
+def test_mask_sql_equals_the_python_mask(plain_dsn: str) -> None:
+    """The store computes the bit set in SQL (the unrolled and the general form)."""
+    import psycopg
+
+    lists = [[], [0], [37], [14, 41], [12, 37, 2, 14], [2, 12, 14, 37, 41], [70], [-3, 5], [62, 63, 64]]
+    with psycopg.connect(plain_dsn) as conn:
+        got = [conn.execute(f"SELECT {C.COND_MASK_SQL} FROM (SELECT %s::smallint[] AS conditions) x",  # noqa: S608
+                            (c,)).fetchone()[0] for c in lists]  # type: ignore[index]
+    lens = np.array([len(c) for c in lists], dtype=np.int32)
+    want = C.mask_from_codes(np.array([x for c in lists for x in c], np.int16),
+                             np.cumsum(lens, dtype=np.int64) - lens, lens)
+    assert got == want.tolist()

@@ -7,7 +7,9 @@ and the file's row number, so a re-import records each once; partition 1 holds C
 the parser rejected, by line number), the binary COPY encoder and the idempotent writer
 (:func:`tickflow.store.write.copy_rows`): the natural keys make a day imported twice store
 each tick once, the second import counting duplicates. A row whose New York day is not the
-file's day is a dead letter. Trades and quotes keep ``src_partition = -1`` and
+file's day is a dead letter. Times are the SIP timestamps, truncated to
+``Settings.flatfiles_ts_unit`` (``ms`` for the vendor's live stock feed) so a tick that
+arrived live and is imported again keeps one key. Trades and quotes keep ``src_partition = -1`` and
 ``src_offset`` = the row number (no Kafka offset exists).
 
 One database transaction per import (per repair), taken under an advisory lock on the
@@ -26,6 +28,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -103,6 +106,10 @@ class _Import:
         self.day_ord = sessions.ordinal(day)
         self.lo, self.hi = DEFAULT_MIN_TS_NS, time.time_ns() + _DAY_NS
         self.partitions_made = False
+        units = {"ns": 1, "us": 1_000, "ms": 1_000_000}
+        if settings.flatfiles_ts_unit not in units:
+            raise ValueError(f"flatfiles_ts_unit must be one of {', '.join(units)}, not {settings.flatfiles_ts_unit!r}")
+        self.ts_step = units[settings.flatfiles_ts_unit]
 
     def _dead(self, rows: list[tuple[object, ...]]) -> None:
         insert_dead_letters(self.conn, rows)
@@ -135,6 +142,7 @@ class _Import:
                 check = next(name for name, m in checks if not m[i])
                 reasons[i] = _reason(check, i, b.cols, b.text, self.lo, self.hi)
         ok[[i for i in reasons]] = False
+        ns = ns // self.ts_step * self.ts_step
         days = sessions.ny_day(ns)
         wrong_day = ok & (days != self.day_ord)
         for i in np.flatnonzero(wrong_day).tolist():
@@ -216,7 +224,16 @@ def _run_import(conn: psycopg.Connection, dsn: str, settings: Settings, day: dt.
     flat = resolve(settings, day, kind, source)
     conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s), %s)", (f"{_LOCK_NS}:{kind}", sessions.ordinal(day)))
     imp = _Import(conn, dsn, settings, kind, day, flat.url, run_id, windows)
-    bad: list[BadLine] = []
+    # filled by the reader's thread; popleft is atomic, so no line is lost between the two
+    bad: deque[BadLine] = deque()
+
+    def drain() -> None:
+        lines = []
+        while bad:
+            lines.append(bad.popleft())
+        if lines:
+            imp.bad_lines(lines)
+
     try:
         stream = flat.open()
     except FileNotFoundError as e:
@@ -225,11 +242,8 @@ def _run_import(conn: psycopg.Connection, dsn: str, settings: Settings, day: dt.
     with stream:
         for batch in iter_batches(stream, kind, block_size, bad):
             imp.write(batch)
-            if bad:
-                imp.bad_lines(bad)
-                bad.clear()
-    if bad:
-        imp.bad_lines(bad)
+            drain()
+    drain()
     return imp.report
 
 

@@ -21,6 +21,9 @@ The tick's time is ``sip_timestamp`` (ns), the same SIP time the live feed's ``t
 
 from __future__ import annotations
 
+import queue
+import threading
+from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -190,27 +193,70 @@ def convert(kind: str, rb: pa.RecordBatch, first_row: int) -> Batch:
 
 
 def iter_batches(stream: pa.NativeFile, kind: str, block_size: int = 8 << 20,
-                 bad_lines: list[BadLine] | None = None) -> Iterator[Batch]:
+                 bad_lines: deque[BadLine] | list[BadLine] | None = None) -> Iterator[Batch]:
     """The file's rows as :class:`Batch` es, ``block_size`` bytes of CSV at a time. Lines the
     CSV parser rejects are appended to ``bad_lines`` (and skipped)."""
     wanted = COLUMNS[kind]
-    sink = bad_lines if bad_lines is not None else []
+    sink: deque[BadLine] | list[BadLine] = bad_lines if bad_lines is not None else []
 
     def on_invalid(row: pacsv.InvalidRow) -> str:
         sink.append(BadLine(row.number, f"malformed CSV row: expected {row.expected_columns} fields, "
                                         f"got {row.actual_columns}", row.text or ""))
         return "skip"
 
-    reader = pacsv.open_csv(
-        stream,
-        read_options=pacsv.ReadOptions(block_size=block_size, use_threads=True),
-        parse_options=pacsv.ParseOptions(invalid_row_handler=on_invalid),
-        convert_options=pacsv.ConvertOptions(column_types={c: pa.string() for c in wanted},
-                                             include_columns=list(wanted), strings_can_be_null=False),
-    )
-    row = 0
-    for rb in reader:
-        if rb.num_rows == 0:
-            continue
-        yield convert(kind, rb, row)
-        row += rb.num_rows
+    try:
+        reader = pacsv.open_csv(
+            stream,
+            read_options=pacsv.ReadOptions(block_size=block_size, use_threads=True),
+            parse_options=pacsv.ParseOptions(invalid_row_handler=on_invalid),
+            convert_options=pacsv.ConvertOptions(column_types={c: pa.string() for c in wanted},
+                                                 include_columns=list(wanted), strings_can_be_null=False),
+        )
+    except pa.ArrowKeyError as e:  # the header lacks a column we need
+        raise ValueError(f"not a {kind} flat file in the vendor's format: {e}") from e
+    def batches() -> Iterator[Batch]:
+        row = 0
+        for rb in reader:
+            if rb.num_rows:
+                yield convert(kind, rb, row)
+                row += rb.num_rows
+
+    yield from read_ahead(batches(), depth=2)
+
+
+def read_ahead(it: Iterator[Batch], depth: int) -> Iterator[Batch]:
+    """Run ``it`` in a thread, at most ``depth`` items ahead: parsing and converting the
+    next block (pyarrow and numpy release the GIL) overlaps the COPY of the current one,
+    and memory stays bounded by ``depth`` blocks. Errors are re-raised to the consumer."""
+    q: queue.Queue[object] = queue.Queue(maxsize=depth)
+    done = object()
+    stop = threading.Event()
+
+    def pump() -> None:
+        try:
+            for item in it:
+                while not stop.is_set():
+                    try:
+                        q.put(item, timeout=0.2)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            q.put(done)
+        except BaseException as e:  # handed to the consumer
+            q.put(e)
+
+    t = threading.Thread(target=pump, daemon=True, name="flatfile-read-ahead")
+    t.start()
+    try:
+        while True:
+            item = q.get()
+            if item is done:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item  # type: ignore[misc]
+    finally:
+        stop.set()
+        t.join(timeout=5)

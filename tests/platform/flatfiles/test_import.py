@@ -196,3 +196,46 @@ def test_minute_aggs_import_and_reconciliation(tmp_path: Path, plain_dsn: str, s
     assert {k: v for k, v in bad.mismatches.items() if v} == {"volume": 1, "high": 1}
     assert bad.examples[0]["fields"] == ["volume", "high"]
     assert import_day(s, DAY, "minute_aggs").inserted == 0  # same source again: no change
+
+
+def test_tick_from_live_feed_and_flat_file_is_stored_once(tmp_path: Path, plain_dsn: str,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """The live feed stamps ms, the flat file ns: with flatfiles_ts_unit=ms the same trade
+    from both sources has one key. Also drives the CLI."""
+    import json
+
+    from tickflow.cli import main
+    from tickflow.feed.decode import decode_batch
+    from tickflow.store.pgcopy import encode_trades
+    from tickflow.store.schema import detect, ensure_day_partitions
+    from tickflow.store.write import copy_rows
+
+    t_ms = (OPEN_NS + 90 * 10**9) // 1_000_000
+    live = decode_batch([json.dumps({"ev": "T", "sym": "AAPL", "t": t_ms, "p": 170.25, "s": 100, "x": 11,
+                                     "i": "77", "c": [14], "z": 3, "q": 5}).encode()])
+    with psycopg.connect(plain_dsn) as conn, conn.transaction():
+        ensure_day_partitions(plain_dsn, detect(conn), [DAY])
+        one = np.zeros(1, np.int64)
+        copy_rows(conn, "trades", encode_trades(live.trades, live.text, live.cond, one, one), 1)
+    sip = t_ms * 1_000_000 + 123_456  # the vendor's ns stamp of the same trade
+    path = tmp_path / "t.csv.gz"
+    path.write_bytes(gzip.compress(f"{HEADER}\n{_trade_line('AAPL', '14', '77', sip, '170.25', '100')}\n".encode()))
+    monkeypatch.setenv("TICKFLOW_PG_DSN", plain_dsn)
+    monkeypatch.setenv("TICKFLOW_FLATFILES_TS_UNIT", "ms")
+    assert main(["import", "flatfiles", "--date", DAY.isoformat(), "--source", str(path)]) == 0
+    assert _count(plain_dsn, "trades") == 1
+    monkeypatch.setenv("TICKFLOW_FLATFILES_TS_UNIT", "ns")  # full precision: a second key
+    assert main(["import", "flatfiles", "--date", DAY.isoformat(), "--source", str(path)]) == 0
+    assert _count(plain_dsn, "trades") == 2
+    assert main(["import", "flatfiles", "--date", "2024-03-09", "--source", str(path)]) == 1  # a Saturday
+
+
+def test_file_without_the_vendor_columns_is_a_clear_error(tmp_path: Path) -> None:
+    import pyarrow as pa
+
+    from tickflow.flatfiles.read import iter_batches
+
+    path = tmp_path / "x.csv.gz"
+    path.write_bytes(gzip.compress(b"ticker,price\nAAPL,1\n"))
+    with pytest.raises(ValueError, match="not a trades flat file in the vendor's format"):
+        list(iter_batches(pa.input_stream(str(path), compression="gzip"), "trades"))
