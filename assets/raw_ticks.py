@@ -29,6 +29,7 @@ from assets.kafka_topics import kafka_quotes, kafka_trades
 from assets.partitions import trading_days
 from resources.tickflow import TickflowResource
 from tickflow.ingest import ingest_ranges, reingest_day, summarize
+from tickflow.ops.errors import check_kafka
 from tickflow.ops.health import lag_after_run
 
 RAW_ASSETS = {"trades": "raw_trades", "quotes": "raw_quotes"}
@@ -69,6 +70,7 @@ class IngestRange(Config):  # type: ignore[misc]
 @op(description="Ingest exactly one offset range per partition of a topic, exactly once.")
 def ingest_offsets(context: OpExecutionContext, config: IngestRange, tickflow: TickflowResource) -> Output[None]:
     ranges = {int(p): (int(se[0]), int(se[1])) for p, se in config.ranges.items()}
+    check_kafka(tickflow.settings())  # an unreachable broker: one clear line, not a client retrying
     report = ingest_ranges(tickflow.settings(), config.topic, ranges, run_id=context.run_id)
     for table, name in RAW_ASSETS.items():
         for day, stats in sorted(report.days.items()):

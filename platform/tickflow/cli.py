@@ -5,6 +5,7 @@
     tickflow ingest [--topic T]        catch up from the ledger head to the high watermark
     tickflow demo                      simulate a day, ingest it through Dagster runs, summarise
     tickflow dev                       the Dagster UI (dagster dev) on the local stack
+    tickflow backfill | retrain | model   on-call commands (tickflow/ops/commands.py)
 """
 
 from __future__ import annotations
@@ -130,9 +131,12 @@ def main(argv: list[str] | None = None) -> int:
     d.add_argument("--seed", type=int, default=7)
     d.set_defaults(fn=cmd_demo)
     sub.add_parser("dev", help="open the Dagster UI on the local stack").set_defaults(fn=cmd_dev)
+    from tickflow.ops.commands import add_parsers, run_command
+
+    add_parsers(sub)
     args = parser.parse_args(argv)
     try:
-        return int(args.fn(args))
+        return run_command(args)
     except PortInUse as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
