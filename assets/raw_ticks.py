@@ -33,6 +33,7 @@ from assets.partitions import trading_days
 from resources.tickflow import TickflowResource
 from tickflow.flatfiles.importer import import_day
 from tickflow.ingest import ingest_ranges, reingest_day, summarize
+from tickflow.ops.errors import check_kafka
 from tickflow.ops.health import lag_after_run
 
 RAW_ASSETS = {"trades": "raw_trades", "quotes": "raw_quotes"}
@@ -90,6 +91,7 @@ class IngestRanges(Config):  # type: ignore[misc]
 @op(description="Ingest exactly the given offset ranges of every topic, exactly once (a transaction per topic).")
 def ingest_offsets(context: OpExecutionContext, config: IngestRanges, tickflow: TickflowResource) -> Output[None]:
     settings = tickflow.settings()
+    check_kafka(settings)  # an unreachable broker: one clear line, not a client retrying
     reports = []
     # each topic commits its rows and ledger rows in its own transaction: a crash between two
     # leaves the first one done, and the retry finds it in the ledger and skips it

@@ -5,7 +5,7 @@ variables and then the local stack's defaults; in Kubernetes the DSN comes from 
 through TICKFLOW_PG_DSN."""
 
 
-from dagster import ConfigurableResource
+from dagster import ConfigurableResource, InitResourceContext
 
 from tickflow.config import Settings, load_settings
 
@@ -20,3 +20,10 @@ class TickflowResource(ConfigurableResource):  # type: ignore[misc]
         changes = {k: v for k, v in (("pg_dsn", self.pg_dsn), ("kafka_bootstrap", self.kafka_bootstrap),
                                      ("kafka_profile", self.kafka_profile)) if v}
         return s.with_(**changes) if changes else s
+
+    def setup_for_execution(self, context: InitResourceContext) -> None:
+        # Every run needs the store: an unreachable one fails the run at once with the one
+        # line an operator acts on (tickflow.ops.errors), the psycopg error chained below it.
+        from tickflow.ops.errors import check_postgres
+
+        check_postgres(self.settings().dsn)

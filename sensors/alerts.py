@@ -13,6 +13,7 @@ down or hangs costs at most TICKFLOW_ALERT_TIMEOUT_S and is logged; the sensor n
 
 import logging
 import time
+from typing import Any
 from urllib.parse import urlsplit
 
 from dagster import (
@@ -63,20 +64,33 @@ def partition_label(run: DagsterRun) -> str:
     return "-"
 
 
+def _operator_line(err: Any) -> str:
+    """The first line of the operator error in a chain, else of its innermost cause."""
+    chosen = err
+    while err is not None:
+        chosen = err
+        if err.cls_name in _OPERATOR_ERRORS:
+            break
+        err = err.cause
+    if chosen is None:
+        return ""
+    line = first_line(chosen.message)
+    head, sep, rest = line.partition(": ")
+    return rest if sep and head.endswith(chosen.cls_name) else line  # drop "module.Class: "
+
+
 def failure_details(context: RunFailureSensorContext) -> tuple[str, str]:
     """The first failed step and the first line of its error (the user code's exception, or
     the operator line the engine raised, not Dagster's wrapper)."""
     for ev in context.get_step_failure_events():
         err = ev.event_specific_data.error if ev.event_specific_data else None  # type: ignore[union-attr]
-        chosen = err
-        while err is not None:
-            chosen = err
-            if err.cls_name in _OPERATOR_ERRORS:
-                break
-            err = err.cause
-        return ev.step_key or "-", first_line(chosen.message) if chosen else "failed"
-    msg = context.failure_event.message if context.failure_event.event_type == DagsterEventType.RUN_FAILURE else ""
-    return "run", first_line(msg or "run failed")
+        return ev.step_key or "-", _operator_line(err) or "failed"
+    ev = context.failure_event
+    err = getattr(ev.event_specific_data, "error", None)  # a run that failed before any step (resources)
+    msg = _operator_line(err) if err is not None else ""
+    if not msg and ev.event_type == DagsterEventType.RUN_FAILURE:
+        msg = first_line(ev.message or "")
+    return "run", msg or "run failed"
 
 
 def _host(url: str) -> str:

@@ -7,6 +7,7 @@
     tickflow replay --date D --speed X [--from HH:MM] [--symbols N]   a simulated day paced into Kafka
     tickflow dev                       the Dagster UI (dagster dev) on the local stack
     tickflow feed polygon              the live Polygon/Massive feed into Kafka (TICKFLOW_FEED_*)
+    tickflow backfill | retrain | model   on-call commands (tickflow/ops/commands.py)
 """
 
 from __future__ import annotations
@@ -147,9 +148,11 @@ def main(argv: list[str] | None = None) -> int:
     f = sub.add_parser("feed", help="live market-data feeds into Kafka").add_subparsers(dest="feed", required=True)
     f.add_parser("polygon", help="Polygon/Massive WebSocket -> Kafka (settings: TICKFLOW_FEED_*)"
                  ).set_defaults(fn=cmd_feed_polygon)
+    from tickflow.ops.commands import add_parsers, run_command
+    add_parsers(sub)
     args = parser.parse_args(argv)
     try:
-        return int(args.fn(args))
+        return run_command(args)
     except PortInUse as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

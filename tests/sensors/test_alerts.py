@@ -119,11 +119,13 @@ def test_failures_alert_once_per_cooldown_then_recovery(recorder: Recorder, plai
         _on_failure(instance, first)
         [body] = recorder.bodies
         a = body["tickflow"]
+        # in process the resources start with the run, so the run fails before its step
         assert (a["kind"], a["job"], a["partition"], a["run_id"], a["step"]) == (
-            "failure", "derived", "2024-06-21", first.run_id, "bars")
-        assert "Connection refused" in a["error"] and "\n" not in a["error"]
+            "failure", "derived", "2024-06-21", first.run_id, "run")
+        assert a["error"].startswith("PostgreSQL (tick store) unreachable at postgresql://postgres@127.0.0.1:1/")
+        assert "`tickflow up`" in a["error"] and "\n" not in a["error"]
         assert a["url"] == f"http://dagster.example:3000/runs/{first.run_id}"
-        assert body["text"].startswith(f"ALERT derived run {first.run_id} (partition 2024-06-21) failed: bars: ")
+        assert body["text"].startswith(f"ALERT derived run {first.run_id} (partition 2024-06-21) failed: run: ")
         assert {f["title"] for f in body["attachments"][0]["fields"]} >= {"job", "partition", "run id", "failed step",
                                                                            "error"}
 
@@ -181,4 +183,4 @@ def test_without_a_url_alerts_are_logged(monkeypatch: pytest.MonkeyPatch, caplog
         res = _bars_run(instance, "2024-06-21", DOWN_DSN)
         _on_failure(instance, res)
     [line] = [r.getMessage() for r in caplog.records if r.name == "tickflow.alerts"]
-    assert line.startswith(f"ALERT derived run {res.run_id} (partition 2024-06-21) failed: bars: ")
+    assert line.startswith(f"ALERT derived run {res.run_id} (partition 2024-06-21) failed: run: PostgreSQL")

@@ -20,7 +20,14 @@ from pathlib import Path
 from tickflow.config import Settings
 from tickflow.stack.kafka import KafkaServer, ensure_topics
 from tickflow.stack.postgres import PgServer, wheel_bin_dir
-from tickflow.stack.procs import port_free, read_pid, require_port, stop_pid
+from tickflow.stack.procs import (
+    dagster_processes,
+    pid_file_state,
+    port_free,
+    read_pid,
+    require_port,
+    stop_pid,
+)
 from tickflow.store.schema import ensure_schema
 
 
@@ -111,10 +118,15 @@ telemetry:
         )
 
     def down(self, log=print) -> None:  # type: ignore[no-untyped-def]
+        # `tickflow dev` by its pid file, and any other dagster dev / webserver / daemon on
+        # this stack's DAGSTER_HOME: left running, they would outlive their database.
+        pids = set(dagster_processes(self.dagster_home))
         dev_pid = read_pid(self.run_dir / "dagster-dev.pid")
         if dev_pid is not None:
-            log(f"stopping dagster dev (pid {dev_pid})")
-            stop_pid(dev_pid, timeout=20)
+            pids.add(dev_pid)
+        for pid in sorted(pids):
+            log(f"stopping dagster (pid {pid})")
+            stop_pid(pid, timeout=20)
         (self.run_dir / "dagster-dev.pid").unlink(missing_ok=True)
         kafka = self.kafka
         if kafka.pid() is not None:
@@ -126,12 +138,31 @@ telemetry:
             pg.stop()
 
     def status(self) -> dict[str, str]:
-        pg, kafka = self.pg, self.kafka
-        dev_pid = read_pid(self.run_dir / "dagster-dev.pid")
-        return {
-            "postgres": f"running pid {pg.pid()} port {self.settings.pg_port}" if pg.running() else
-            ("stopped" if port_free(self.settings.pg_port) else f"stopped (port {self.settings.pg_port} taken by another process)"),
-            "kafka": f"running pid {kafka.pid()} {kafka.bootstrap}" if kafka.pid() else "stopped",
-            "dagster dev": f"running pid {dev_pid} http://127.0.0.1:{self.settings.dagster_port}" if dev_pid else "stopped",
-            "home": str(self.home),
-        }
+        """What runs; ``crashed`` when a pid file names a process that is gone."""
+        s = self.settings
+        pg_pid_file = self.pg.data_dir / "postmaster.pid"
+        state, pid = pid_file_state(pg_pid_file)
+        if state == "running" and not self.pg.running():
+            state = "crashed"  # the pid was reused by another process
+        if state == "running":
+            pg = f"running pid {pid} port {s.pg_port}"
+        elif state == "crashed":
+            pg = (f"crashed: stale pid file {pg_pid_file} names pid {pid}, which is gone; "
+                  "`tickflow up` recovers it")
+        else:
+            pg = "stopped" if port_free(s.pg_port) else f"stopped (port {s.pg_port} taken by another process)"
+        kafka = self.kafka
+        state, pid = pid_file_state(kafka.pid_file)
+        kafka_line = {"running": f"running pid {pid} {kafka.bootstrap}",
+                      "crashed": f"crashed: stale pid file {kafka.pid_file} names pid {pid}, which is gone; "
+                                 "`tickflow up` restarts it",
+                      "stopped": "stopped"}[state]
+        dev_file = self.run_dir / "dagster-dev.pid"
+        state, pid = pid_file_state(dev_file)
+        others = [p for p in dagster_processes(self.dagster_home) if p != pid]
+        dev = {"running": f"running pid {pid} http://127.0.0.1:{s.dagster_port}",
+               "crashed": f"crashed: stale pid file {dev_file} names pid {pid}, which is gone; restart: `tickflow dev`",
+               "stopped": "stopped"}[state]
+        if others:
+            dev += f"; also running on this stack, not by `tickflow dev`: pids {', '.join(map(str, others))}"
+        return {"postgres": pg, "kafka": kafka_line, "dagster dev": dev, "home": str(self.home)}

@@ -16,6 +16,7 @@ import shutil
 import stat
 import subprocess
 import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -23,10 +24,23 @@ from pathlib import Path
 
 import psycopg
 
-from tickflow.stack.procs import wait_for_port
+from tickflow.stack.procs import pid_alive, wait_for_port
 
 SERVER_USER = "tickflow-pg"
 DEBIAN_PG15_BIN = Path("/usr/lib/postgresql/15/bin")
+
+
+def _children(pid: int) -> list[int]:
+    out = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except (OSError, IndexError):
+                continue
+            if int(fields[1]) == pid and fields[0] != "Z":
+                out.append(int(entry.name))
+    return out
 
 
 def wheel_bin_dir() -> Path:
@@ -116,6 +130,11 @@ class PgServer:
         pidfile = self.data_dir / "postmaster.pid"
         if not pidfile.exists():
             return False
+        pid = self.pid()
+        if pid is not None and not pid_alive(pid):
+            # killed: where nothing reaps orphans (a container's pid 1) it lingers as a
+            # zombie, which pg_ctl status and the server's own lock check take for alive
+            return False
         try:
             self._run([str(self.bin_dir / "pg_ctl"), "-D", str(self.data_dir), "status"])
         except subprocess.CalledProcessError:
@@ -126,6 +145,7 @@ class PgServer:
         self.initdb()
         if self.running():
             return
+        self._clear_stale_lock()
         user = _server_user()
         self.log_file.touch()
         if user:
@@ -140,6 +160,17 @@ class PgServer:
             raise RuntimeError(f"PostgreSQL failed to start on port {self.port}:\n{e.stderr}\n{tail}") from e
         if not wait_for_port(self.port, timeout):
             raise RuntimeError(f"PostgreSQL did not open port {self.port}")
+
+    def _clear_stale_lock(self) -> None:
+        """After a crash: let the dead postmaster's children exit (they notice its death),
+        then remove its postmaster.pid, which a zombie pid would keep looking alive."""
+        pid = self.pid()
+        if pid is None or pid_alive(pid):
+            return
+        deadline = time.monotonic() + 10
+        while _children(pid) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        (self.data_dir / "postmaster.pid").unlink(missing_ok=True)
 
     def pid(self) -> int | None:
         try:

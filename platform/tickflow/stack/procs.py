@@ -87,3 +87,41 @@ def stop_pid(pid: int, timeout: float = 15.0) -> None:
             if not pid_alive(pid):
                 return
             time.sleep(0.1)
+
+
+def pid_file_state(path: Path, pid: int | None = None) -> tuple[str, int | None]:
+    """("running", pid), ("crashed", pid) when the file names a process that is gone (a
+    stale pid file: killed, or the machine restarted), or ("stopped", None) without a file."""
+    if pid is None:
+        try:
+            pid = int(path.read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            return "stopped", None
+    return ("running", pid) if pid_alive(pid) else ("crashed", pid)
+
+
+def _is_dagster_process(argv: list[str]) -> bool:
+    for a in argv[:3]:
+        base = a.rsplit("/", 1)[-1]
+        if base == "dagster" or base.startswith(("dagster-webserver", "dagster-daemon")) or base.startswith("dagster."):
+            return True
+    return False
+
+
+def dagster_processes(dagster_home: Path) -> list[int]:
+    """Top-level Dagster processes (dagster dev, webserver, daemon) whose DAGSTER_HOME is
+    ``dagster_home``: found however they were started, children of a matched process left out."""
+    want = f"DAGSTER_HOME={dagster_home}".encode()
+    matched: dict[int, int] = {}  # pid -> parent pid
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            env = (entry / "environ").read_bytes().split(b"\0")
+            argv = [a.decode(errors="replace") for a in (entry / "cmdline").read_bytes().split(b"\0") if a]
+            ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        if want in env and _is_dagster_process(argv):
+            matched[int(entry.name)] = ppid
+    return sorted(p for p, parent in matched.items() if parent not in matched)
