@@ -49,19 +49,19 @@ test-slow: venv timescaledb
 	$(BIN)/python -m pytest -q -m slow --timeout=1800
 
 bench-ingest: venv
-	$(BIN)/python bench/ingest.py
+	$(BIN)/python -m bench.ingest
 
 bench-json: venv
-	$(BIN)/python bench/json_decoders.py
+	$(BIN)/python -m bench.json_decoders
 
 bench-signals: venv
-	$(BIN)/python bench/signals.py
+	$(BIN)/python -m bench.signals
 
 bench-train: venv
-	$(BIN)/python bench/train.py
+	$(BIN)/python -m bench.train
 
 bench-backfill: venv
-	$(BIN)/python bench/dagster_backfill.py
+	$(BIN)/python -m bench.dagster_backfill
 
 lint: venv
 	$(BIN)/ruff check platform assets sensors resources tests bench definitions.py

@@ -17,22 +17,17 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import os
-import sys
 import time
-from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+from dagster import DagsterInstance, materialize
 
-from dagster import DagsterInstance, materialize  # noqa: E402
-
-from assets.bars import bars, indicators  # noqa: E402
-from assets.signals import anomalies, signals  # noqa: E402
-from resources.tickflow import TickflowResource  # noqa: E402
-from tickflow.derive import daily  # noqa: E402
-from tickflow.feed.simulate import simulate_day  # noqa: E402
-from tickflow.stack.postgres import scratch_server  # noqa: E402
-from tickflow.store.simulated import write_simulated_day  # noqa: E402
+from assets.bars import bars, indicators
+from assets.signals import anomalies, signals
+from resources.tickflow import TickflowResource
+from tickflow.derive import daily
+from tickflow.feed.simulate import simulate_day
+from tickflow.stack.postgres import scratch_server
+from tickflow.store.simulated import write_simulated_day
 
 DAY = dt.date(2024, 6, 21)
 

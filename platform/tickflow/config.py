@@ -57,6 +57,12 @@ class Settings:
     max_message_bytes: int = 512 * 1024
     max_run_messages: int = 5_000_000
     extra_kafka: dict[str, str] = field(default_factory=dict)
+    # XGBoost's device, "cpu" or "cuda"; empty: detected (tickflow.ml.device).
+    train_device: str = ""
+    # CUDA_VISIBLE_DEVICES as the process got it (None: unset); "" or "-1" hides every GPU.
+    cuda_visible_devices: str | None = None
+    # The image of GPU training runs (set by the chart); empty: the run launcher's image.
+    gpu_image: str = ""
 
     @property
     def dsn(self) -> str:
@@ -131,4 +137,13 @@ def load_settings() -> Settings:
         max_message_bytes=int(_env("TICKFLOW_MAX_MESSAGE_BYTES", str(512 * 1024))),
         max_run_messages=int(_env("TICKFLOW_MAX_RUN_MESSAGES", "5000000")),
         extra_kafka=extra,
+        train_device=_env("TICKFLOW_TRAIN_DEVICE", "").strip().lower(),
+        cuda_visible_devices=os.environ.get("CUDA_VISIBLE_DEVICES"),
+        gpu_image=_env("TICKFLOW_GPU_IMAGE", ""),
     )
+
+
+def child_env(**overrides: str) -> dict[str, str]:
+    """The environment for a subprocess: this process's own, plus ``overrides``. Code that
+    starts a process passes this as its ``env=``; nothing changes the process environment."""
+    return {**os.environ, **overrides}
