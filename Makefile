@@ -49,19 +49,19 @@ test-slow: venv timescaledb
 	$(BIN)/python -m pytest -q -m slow --timeout=1800
 
 bench-ingest: venv
-	$(BIN)/python bench/ingest.py
+	$(BIN)/python -m bench.ingest
 
 bench-feed: venv
 	$(BIN)/python bench/feed.py
 
 bench-json: venv
-	$(BIN)/python bench/json_decoders.py
+	$(BIN)/python -m bench.json_decoders
 
 bench-signals: venv
-	$(BIN)/python bench/signals.py
+	$(BIN)/python -m bench.signals
 
 bench-train: venv
-	$(BIN)/python bench/train.py
+	$(BIN)/python -m bench.train
 
 bench-freshness: venv  # ~35 min: the local stack + dagster dev, two 15-minute windows at real time
 	$(BIN)/python bench/freshness.py

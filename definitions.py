@@ -2,18 +2,9 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
+import warnings
 
-# The engine lives in platform/tickflow and is installed in editable mode; this fallback
-# lets `dagster dev -f definitions.py` work from a bare checkout too.
-_platform = Path(__file__).resolve().parent / "platform"
-if str(_platform) not in sys.path:
-    sys.path.append(str(_platform))
-
-import warnings  # noqa: E402
-
-from dagster import BetaWarning, Definitions, in_process_executor  # noqa: E402
+from dagster import BetaWarning, Definitions, in_process_executor
 
 # observable_source_asset is beta in this Dagster release; the Kafka topics depend on it.
 warnings.filterwarnings("ignore", category=BetaWarning)

@@ -17,20 +17,16 @@ import json
 import os
 import platform
 import random
-import sys
 import time
 from collections.abc import Callable, Iterator
 from itertools import chain
 from operator import attrgetter, itemgetter
-from pathlib import Path
 from typing import Any
 
 import msgspec
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "platform"))
-
-from tickflow.feed.decode import decode_batch  # noqa: E402
+from tickflow.feed.decode import decode_batch
 
 try:
     import orjson

@@ -26,24 +26,19 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import os
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import psycopg
 import xgboost as xgb
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-
-from tickflow import sessions  # noqa: E402
-from tickflow.ml import pipeline  # noqa: E402
-from tickflow.ml.feature_store import ensure_ml_tables, read_features, write_features  # noqa: E402
-from tickflow.ml.features import FEATURE_NAMES, FeatureParams  # noqa: E402
-from tickflow.ml.train import TrainParams  # noqa: E402
-from tickflow.stack.postgres import scratch_server  # noqa: E402
+from tickflow import sessions
+from tickflow.ml import pipeline
+from tickflow.ml.feature_store import ensure_ml_tables, read_features, write_features
+from tickflow.ml.features import FEATURE_NAMES, FeatureParams
+from tickflow.ml.train import TrainParams
+from tickflow.stack.postgres import scratch_server
 
 MIN = 60_000_000_000
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -22,13 +21,16 @@ from pathlib import Path
 from tickflow.config import load_settings
 from tickflow.stack.procs import PortInUse
 
+# The repository root (the engine is installed editable from it): where the Dagster side,
+# workspace.yaml and the demo live.
+REPO = Path(__file__).resolve().parents[2]
+DEMO_DATE = dt.date(2024, 6, 21)
+
 
 def _stack():  # type: ignore[no-untyped-def]
     from tickflow.stack.local import LocalStack
 
-    stack = LocalStack(load_settings())
-    stack.prepare_env()
-    return stack
+    return LocalStack(load_settings())
 
 
 def cmd_up(_: argparse.Namespace) -> int:
@@ -72,10 +74,14 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from tickflow.demo import run_demo
-
-    _stack()  # DAGSTER_HOME and XDG_RUNTIME_DIR of the local stack
-    return run_demo(load_settings(), dt.date.fromisoformat(args.date), args.symbols, args.seed)
+    # The demo drives Dagster, so it lives on the Dagster side (``demo/`` at the repository
+    # root) and runs there as ``python -m demo``: the engine never imports Dagster.
+    if not (REPO / "demo" / "__main__.py").exists():
+        print(f"error: the demo needs the repository checkout (no {REPO / 'demo'}); run it from a clone",
+              file=sys.stderr)
+        return 2
+    return subprocess.call([sys.executable, "-m", "demo", "--date", args.date, "--symbols", str(args.symbols),
+                            "--seed", str(args.seed)], cwd=REPO, env=_stack().env())
 
 
 def cmd_feed_polygon(_: argparse.Namespace) -> int:
@@ -92,13 +98,12 @@ def cmd_dev(_: argparse.Namespace) -> int:
     pid_file = stack.run_dir / "dagster-dev.pid"
     if read_pid(pid_file) is None:
         require_port(settings.dagster_port, "TICKFLOW_DAGSTER_PORT", "the Dagster UI")
-    repo = Path(__file__).resolve().parents[2]
     exe = Path(sys.executable).parent / "dagster"
-    env = {**os.environ, "DAGSTER_HOME": str(stack.dagster_home)}
+    env = stack.env()
     print(f"Dagster UI on http://127.0.0.1:{settings.dagster_port} (Ctrl-C stops it)")
     # Own session: a backgrounded `dagster dev` ignores SIGINT/SIGTERM otherwise.
-    proc = subprocess.Popen([str(exe), "dev", "-w", str(repo / "workspace.yaml"), "-h", "127.0.0.1",
-                             "-p", str(settings.dagster_port)], cwd=repo, env=env, start_new_session=True)
+    proc = subprocess.Popen([str(exe), "dev", "-w", str(REPO / "workspace.yaml"), "-h", "127.0.0.1",
+                             "-p", str(settings.dagster_port)], cwd=REPO, env=env, start_new_session=True)
     pid_file.write_text(str(proc.pid))
     try:
         return proc.wait()
@@ -118,8 +123,6 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("up", help="start the local stack (idempotent)").set_defaults(fn=cmd_up)
     sub.add_parser("down", help="stop what `up` started").set_defaults(fn=cmd_down)
     sub.add_parser("status", help="what is running").set_defaults(fn=cmd_status)
-    from tickflow.demo import DEMO_DATE
-
     s = sub.add_parser("simulate", help="simulate a trading day into Kafka")
     s.add_argument("--date", default=DEMO_DATE.isoformat())
     s.add_argument("--symbols", type=int, default=20)

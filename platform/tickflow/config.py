@@ -97,6 +97,12 @@ class Settings:
     # The live feed's timestamp unit: the vendor's stock WebSocket sends ms, its flat files ns.
     # Flat-file times are truncated to this unit, so a tick from either source has one key.
     flatfiles_ts_unit: str = "ns"
+    # XGBoost's device, "cpu" or "cuda"; empty: detected (tickflow.ml.device).
+    train_device: str = ""
+    # CUDA_VISIBLE_DEVICES as the process got it (None: unset); "" or "-1" hides every GPU.
+    cuda_visible_devices: str | None = None
+    # The image of GPU training runs (set by the chart); empty: the run launcher's image.
+    gpu_image: str = ""
 
     @property
     def dsn(self) -> str:
@@ -199,6 +205,9 @@ def load_settings() -> Settings:
         feed_backoff_max_s=float(_env("TICKFLOW_FEED_BACKOFF_MAX_S", "30")),
         feed_health_port=int(_env("TICKFLOW_FEED_HEALTH_PORT", "9108")),
         flatfiles_ts_unit=_env("TICKFLOW_FLATFILES_TS_UNIT", "ns"),
+        train_device=_env("TICKFLOW_TRAIN_DEVICE", "").strip().lower(),
+        cuda_visible_devices=os.environ.get("CUDA_VISIBLE_DEVICES"),
+        gpu_image=_env("TICKFLOW_GPU_IMAGE", ""),
     )
 
 
@@ -206,3 +215,9 @@ def _csv(value: str) -> tuple[str, ...]:
     """A comma list; "*" (all symbols) is the empty tuple."""
     items = tuple(x.strip() for x in value.split(",") if x.strip())
     return () if items == ("*",) else items
+
+
+def child_env(**overrides: str) -> dict[str, str]:
+    """The environment for a subprocess: this process's own, plus ``overrides``. Code that
+    starts a process passes this as its ``env=``; nothing changes the process environment."""
+    return {**os.environ, **overrides}

@@ -53,7 +53,7 @@ def test_features_backfill_train_predict_evaluate(ml_dsn: str) -> None:
         rng = {"dagster/asset_partition_range_start": DAYS[0].isoformat(),
                "dagster/asset_partition_range_end": DAYS[-1].isoformat()}
         res = materialize([features], instance=instance, tags=rng, resources=RESOURCES)
-        assert res.success and len(instance.get_run_records()) == 1
+        assert res.success
         meta = res.asset_materializations_for_node("features")[0].metadata
         assert meta["rows"].value == len(DAYS) * 3 * 390 and len(meta["partitions"].value) == len(DAYS)
 

@@ -163,7 +163,7 @@ def test_settings_configmap(value_set: str) -> None:
     docs = rendered_chart(value_set)
     values = chart_values(value_set)
     cm = next(d for d in by_kind(docs, "ConfigMap") if d["metadata"]["name"] == values["settings"]["configMapName"])
-    known = set(re.findall(r'"(TICKFLOW_[A-Z_]+)"', CONFIG_PY.read_text())) | {"TICKFLOW_GPU_IMAGE"}
+    known = set(re.findall(r'"(TICKFLOW_[A-Z_]+)"', CONFIG_PY.read_text()))
     data = cm["data"]
     for key in data:
         assert key in known or key.startswith("TICKFLOW_KAFKA_CONF_"), key

@@ -26,8 +26,9 @@ Usage in the Dagster layer (``assets/ml.py``, the model training job)::
 from __future__ import annotations
 
 import json
-import os
 from typing import Any
+
+from tickflow.config import load_settings
 
 K8S_CONFIG_TAG = "dagster-k8s/config"
 """The run tag dagster_k8s reads (dagster_k8s.job.USER_DEFINED_K8S_CONFIG_KEY)."""
@@ -90,7 +91,7 @@ def gpu_training_k8s_config(
             "limits": {"cpu": cpu_limit, "memory": memory_limit, GPU_RESOURCE: str(gpus)},
         }
     }
-    image = image if image is not None else os.environ.get(GPU_IMAGE_ENV, "")
+    image = image if image is not None else load_settings().gpu_image
     if image:
         container["image"] = image
     return {

@@ -9,18 +9,20 @@ both falls back to the CPU with one log line saying why. ``TICKFLOW_TRAIN_DEVICE
 from __future__ import annotations
 
 import logging
-import os
 import shutil
 import subprocess
+
+from tickflow.config import Settings, load_settings
 
 log = logging.getLogger(__name__)
 
 DEVICE_ENV = "TICKFLOW_TRAIN_DEVICE"
 
 
-def visible_gpus() -> int:
+def visible_gpus(settings: Settings | None = None) -> int:
     """NVIDIA GPUs this process may use (``nvidia-smi -L``, less an empty CUDA_VISIBLE_DEVICES)."""
-    if os.environ.get("CUDA_VISIBLE_DEVICES", None) in ("", "-1"):
+    settings = settings or load_settings()
+    if settings.cuda_visible_devices in ("", "-1"):
         return 0
     smi = shutil.which("nvidia-smi")
     if smi is None:
@@ -38,13 +40,15 @@ def xgboost_has_cuda() -> bool:
     return bool(xgboost.build_info().get("USE_CUDA", False))
 
 
-def training_device() -> str:
-    """``"cuda"`` or ``"cpu"``; logs one line when falling back to the CPU."""
-    forced = os.environ.get(DEVICE_ENV, "").strip().lower()
+def training_device(settings: Settings | None = None) -> str:
+    """``"cuda"`` or ``"cpu"`` (``settings.train_device`` when set); logs one line when
+    falling back to the CPU."""
+    settings = settings or load_settings()
+    forced = settings.train_device
     if forced in ("cpu", "cuda"):
         log.info("training on %s (%s=%s)", forced, DEVICE_ENV, forced)
         return forced
-    gpus = visible_gpus()
+    gpus = visible_gpus(settings)
     if gpus and xgboost_has_cuda():
         log.info("training on the GPU (device=cuda; %d visible)", gpus)
         return "cuda"

@@ -13,15 +13,12 @@ equal the day's regular-session raw volume per symbol (to a relative 1e-9, float
 from __future__ import annotations
 
 import logging
-import os
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
 import numpy as np
 import pandas as pd
-
-os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 
 
 @dataclass

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import importlib.util
-import os
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
 from confluent_kafka.admin import AdminClient, NewPartitions, NewTopic
 
+from tickflow.config import child_env
 from tickflow.stack.procs import read_pid, stop_pid, wait_for_port
 
 
@@ -53,7 +53,7 @@ class KafkaServer:
                 [str(noida_binary()), "start", "--only", "kafka", "--data-dir", str(self.data_dir),
                  "--host", "127.0.0.1", "--kafka-port", str(self.port)],
                 stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                start_new_session=True, env={**os.environ},
+                start_new_session=True, env=child_env(),
             )
         self.pid_file.write_text(str(proc.pid))
         if not wait_for_port(self.port, timeout):

@@ -13,11 +13,10 @@ Everything lives under ``.tickflow/`` (git-ignored):
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from tickflow.config import Settings
+from tickflow.config import Settings, child_env
 from tickflow.stack.kafka import KafkaServer, ensure_topics
 from tickflow.stack.postgres import PgServer, wheel_bin_dir
 from tickflow.stack.procs import (
@@ -41,7 +40,7 @@ class LocalStack:
 
     @property
     def pg(self) -> PgServer:
-        return PgServer(wheel_bin_dir(), self.home / "pg" / "data", self.settings.pg_port)
+        return PgServer(wheel_bin_dir(), self.home / "pg" / "data", self.settings.pg_port, env=self.env())
 
     @property
     def kafka(self) -> KafkaServer:
@@ -55,18 +54,18 @@ class LocalStack:
     def run_dir(self) -> Path:
         return self.home / "run"
 
-    def prepare_env(self) -> None:
-        """XDG_RUNTIME_DIR must be a 0700 folder for the postgres wheel; DAGSTER_HOME ours."""
+    def env(self) -> dict[str, str]:
+        """The environment of the processes the stack starts (PostgreSQL, `dagster dev`, the
+        demo): XDG_RUNTIME_DIR a 0700 folder of ours (the postgres wheel wants one), and
+        DAGSTER_HOME ours. Passed as ``env=``; this process's environment is left alone."""
         self.run_dir.mkdir(parents=True, exist_ok=True)
         xdg = self.run_dir / "xdg"
         xdg.mkdir(exist_ok=True)
         xdg.chmod(0o700)
-        os.environ.setdefault("XDG_RUNTIME_DIR", str(xdg))
-        os.environ["DAGSTER_HOME"] = str(self.dagster_home)
+        return child_env(XDG_RUNTIME_DIR=str(xdg), DAGSTER_HOME=str(self.dagster_home))
 
     def up(self, log=print) -> None:  # type: ignore[no-untyped-def]
         self.home.mkdir(parents=True, exist_ok=True)
-        self.prepare_env()
         pg = self.pg
         if not pg.running():
             require_port(self.settings.pg_port, "TICKFLOW_PG_PORT", "PostgreSQL")

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import psycopg
 
+from tickflow.config import child_env
 from tickflow.stack.procs import pid_alive, wait_for_port
 
 SERVER_USER = "tickflow-pg"
@@ -82,6 +83,9 @@ class PgServer:
     data_dir: Path
     port: int
     preload: str = ""  # shared_preload_libraries, e.g. "timescaledb"
+    # The server's environment (None: this process's); the wheel's binaries want an
+    # XDG_RUNTIME_DIR of their own.
+    env: dict[str, str] | None = None
 
     @property
     def log_file(self) -> Path:
@@ -93,7 +97,8 @@ class PgServer:
     def _run(self, args: list[str], **kw: object) -> subprocess.CompletedProcess[str]:
         user = _server_user()
         return subprocess.run(
-            args, check=True, capture_output=True, text=True, user=user, **kw  # type: ignore[call-overload]
+            args, check=True, capture_output=True, text=True, user=user, env=self.env,  # type: ignore[call-overload]
+            **kw
         )
 
     def initdb(self) -> None:
@@ -216,8 +221,8 @@ def scratch_server(prefix: str = "tickflow-scratch-") -> Iterator[PgServer]:
     work = Path(tempfile.mkdtemp(prefix=prefix, dir="/tmp"))
     work.chmod(0o755)
     (work / "xdg").mkdir(mode=0o700)
-    os.environ["XDG_RUNTIME_DIR"] = str(work / "xdg")  # the wheel wants one it owns
-    server = PgServer(wheel_bin_dir(), work / "pg", free_port())
+    server = PgServer(wheel_bin_dir(), work / "pg", free_port(),
+                      env=child_env(XDG_RUNTIME_DIR=str(work / "xdg")))  # the wheel wants one it owns
     server.start()
     try:
         yield server

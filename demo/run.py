@@ -1,16 +1,23 @@
-"""`tickflow demo`: simulate a trading day, ingest it through real Dagster runs requested
-by the Kafka offset sensor's logic, and print what was made.
+"""`tickflow demo`: simulate a trading day, ingest it through the Kafka offset sensor and
+real Dagster runs, derive it, train, and print what was made.
 
-The runs are executed in-process against the local stack's Dagster instance (PostgreSQL
-storage), tagged with the sensor's run keys, so `tickflow dev` shows them afterwards and
-the daemon never requests the same range again."""
+Ingest goes the way the daemon takes it: the sensor daemon's own iteration evaluates
+``kafka_offset_sensor`` against the local stack's instance (its cursor and ticks live in that
+instance), creates the runs with their run keys (so a range already requested is skipped by
+Dagster itself, now and later under ``tickflow dev``), the run queue's own iteration launches
+them, and each runs in its own process like any launched run. Bars, signals and the model
+steps then run in process (``materialize``), on the same instance."""
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
+import os
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -19,58 +26,102 @@ import psycopg
 from tickflow.config import Settings
 from tickflow.kafka.reader import watermarks
 from tickflow.simulate_feed import recorded, simulate_to_kafka
+from tickflow.store.ledger import heads
 
-DEMO_DATE = dt.date(2024, 6, 21)
 DEMO_BAD_MESSAGES = 24
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[1]
+SENSOR = "kafka_offset_sensor"
 
 
-def _dagster_ingest(settings: Settings, log=print) -> int:  # type: ignore[no-untyped-def]
-    """Evaluate the sensor until it requests nothing; execute each request as a run."""
-    if str(REPO) not in sys.path:
-        sys.path.insert(0, str(REPO))
-    from dagster import DagsterInstance, DagsterRunStatus, RunsFilter, SensorResult, build_sensor_context
+def _caught_up(settings: Settings) -> bool:
+    """Whether the offset ledger reaches every partition's high watermark."""
+    with psycopg.connect(settings.dsn) as conn:
+        return all(heads(conn, topic).get(p, 0) >= high
+                   for topic in settings.topics for p, (_, high) in watermarks(settings, topic).items())
 
-    import definitions
-    from resources.tickflow import TickflowResource
 
+@contextmanager
+def _child_output_to(path: Path) -> Iterator[Any]:
+    """Send what child processes (the code server, the run workers and their DEBUG event
+    logs) write to ``path``; yields a stream to the terminal for the demo's own lines."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = os.dup(1), os.dup(2)
+    console = os.fdopen(os.dup(saved[0]), "w", buffering=1)
+    with path.open("ab") as f:
+        os.dup2(f.fileno(), 1)
+        os.dup2(f.fileno(), 2)
+    try:
+        yield console
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os.dup2(saved[0], 1)
+        os.dup2(saved[1], 2)
+        for fd in saved:
+            os.close(fd)
+        console.close()
+
+
+def _dagster_ingest(settings: Settings, timeout_s: float = 900.0) -> int:
+    """Sensor daemon iterations until the ledger is caught up; each launched run is awaited.
+    Returns the number of runs launched. The runs' own logs go to ``<home>/demo/ingest.log``."""
+    log_file = settings.home / "demo" / "ingest.log"
+    print(f"      (run logs: {log_file})")
+    with _child_output_to(log_file) as console:
+        return _sensor_loop(settings, lambda line: print(line, file=console), timeout_s)
+
+
+def _sensor_loop(settings: Settings, log, timeout_s: float) -> int:  # type: ignore[no-untyped-def]
+    from dagster import DagsterInstance
+    from dagster._core.storage.dagster_run import DagsterRunStatus, RunsFilter
+    from dagster._core.storage.tags import SENSOR_NAME_TAG
+    from dagster._core.workspace.context import WorkspaceProcessContext
+    from dagster._core.workspace.load_target import WorkspaceFileTarget
+    from dagster._daemon.run_coordinator.queued_run_coordinator_daemon import QueuedRunCoordinatorDaemon
+    from dagster._daemon.sensor import execute_sensor_iteration
+
+    quiet = logging.getLogger("tickflow.demo.daemon")
+    quiet.setLevel(logging.WARNING)
     instance = DagsterInstance.get()
-    defs = definitions.defs
-    sensor = defs.resolve_sensor_def("kafka_offset_sensor")
-    job = defs.resolve_job_def("ingest_job")
-    cursor_file = settings.home / "demo" / "sensor_cursor.json"
-    cursor_file.parent.mkdir(parents=True, exist_ok=True)
-    cursor = cursor_file.read_text() if cursor_file.exists() else None
-    runs = 0
-    while True:
-        ctx = build_sensor_context(instance=instance, cursor=cursor, sensor_name=sensor.name,
-                                   resources={"tickflow": TickflowResource()})
-        result = sensor(ctx)
-        assert isinstance(result, SensorResult)
-        if not result.run_requests:
-            cursor_file.write_text(result.cursor or "")
-            return runs
-        for rr in result.run_requests:
-            # No sensor-name tag: the daemon would take such a run for one it created and try
-            # to launch it. The ledger keeps the daemon from re-requesting these ranges.
-            tags = {**rr.tags, "dagster/run_key": rr.run_key or ""}
-            # A run key that already succeeded is skipped, as the daemon would; one whose run
-            # failed is run again (the daemon's run retries do the same).
-            if instance.get_runs(filters=RunsFilter(tags={"dagster/run_key": rr.run_key or ""},
-                                                    statuses=[DagsterRunStatus.SUCCESS]), limit=1):
-                log(f"  run_key {rr.run_key} already ran; skipped")
-                continue
+    seen = {r.run_id for r in instance.get_runs(RunsFilter(tags={SENSOR_NAME_TAG: SENSOR}))}
+    launched = 0
+    deadline = time.monotonic() + timeout_s
+    with WorkspaceProcessContext(instance, WorkspaceFileTarget(paths=[str(REPO / "workspace.yaml")])) as ctx:
+        errors = [e.load_error for e in ctx.create_request_context().get_code_location_entries().values()
+                  if e.load_error]
+        if errors:
+            raise RuntimeError(f"the code location did not load:\n{errors[0].to_string()}")
+        while not _caught_up(settings):
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"ingest not caught up after {timeout_s:.0f}s")
             t0 = time.perf_counter()
-            config = {**rr.run_config, "loggers": {"console": {"config": {"log_level": "WARNING"}}}}
-            res = job.execute_in_process(run_config=config, instance=instance, tags=tags, raise_on_error=False)
-            runs += 1
-            log(f"  run {res.run_id[:8]} {rr.run_key}: {'ok' if res.success else 'FAILED'} "
-                f"in {time.perf_counter() - t0:.1f}s")
-            if not res.success:
-                raise RuntimeError(f"ingest run {res.run_id} failed")
-        # Like the daemon, advance the cursor only once its requests are launched.
-        cursor = result.cursor
-        cursor_file.write_text(cursor or "")
+            # The daemon skips a sensor inside its minimum interval; so does this loop.
+            list(execute_sensor_iteration(ctx, quiet, None, None))
+            new = [r for r in instance.get_runs(RunsFilter(tags={SENSOR_NAME_TAG: SENSOR})) if r.run_id not in seen]
+            if not new:
+                time.sleep(1.0)
+                continue
+            while True:
+                list(QueuedRunCoordinatorDaemon(interval_seconds=1).run_iteration(ctx))
+                runs = [instance.get_run_by_id(r.run_id) for r in new]
+                if all(r is not None and r.is_finished for r in runs):
+                    break
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"ingest runs still running after {timeout_s:.0f}s")
+                time.sleep(0.5)
+            for r in runs:
+                assert r is not None
+                seen.add(r.run_id)
+                launched += 1
+                ok = r.status == DagsterRunStatus.SUCCESS
+                log(f"  run {r.run_id[:8]} {r.tags.get('dagster/run_key')}: {'ok' if ok else 'FAILED'}")
+                if not ok:
+                    raise RuntimeError(f"ingest run {r.run_id} ended {r.status.value}")
+            log(f"  {len(runs)} run(s) requested by the sensor, launched and finished in "
+                f"{time.perf_counter() - t0:.1f}s")
+    return launched
 
 
 def run_demo(settings: Settings, day: dt.date, n_symbols: int, seed: int) -> int:
@@ -111,8 +162,6 @@ def run_models(settings: Settings, day: dt.date, n_symbols: int, seed: int, log=
     Kafka path was shown on ``day`` itself), derive them and ``day``'s features in one
     backfill run, train the model as of the last of them (the ``train_job``), then predict
     and evaluate ``day``: out of sample, by the champion in force at its start."""
-    if str(REPO) not in sys.path:
-        sys.path.insert(0, str(REPO))
     from dagster import DagsterInstance, materialize
 
     import definitions
@@ -184,8 +233,6 @@ def print_model_metrics(sets: dict[str, dict], log=print) -> None:  # type: igno
 
 def _dagster_derive(day: dt.date, log=print) -> bool:  # type: ignore[no-untyped-def]
     """Materialize the bars and signals groups for ``day`` in one run; report the checks."""
-    if str(REPO) not in sys.path:
-        sys.path.insert(0, str(REPO))
     from dagster import DagsterInstance, materialize
 
     from assets.bars import bars, indicators
