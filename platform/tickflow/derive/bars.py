@@ -2,10 +2,11 @@
 
 Bars cover every minute of the regular session, trades or not: an empty minute has zero
 volume and carries the last price (before a symbol's first trade, the mid of its first
-quote of the session, so no hole and no value taken from a later trade). A VWAP outside
-[low, high] by no more than the rounding of ``dollar_volume / volume`` (a relative
-``VWAP_RTOL``) is put on the bound; a larger excursion is a real error and is left for the
-``vwap_within_range`` check to fail.
+quote of the session, so no hole and no value taken from a later trade). The VWAP must lie
+in the bar's range widened by the prices of trades that count in volume but set no high or
+low (odd lots, under the sale-condition rules); outside it by no more than the rounding of
+``dollar_volume / volume`` (a relative ``VWAP_RTOL``) it is put on the bound; a larger
+excursion is a real error and is left for the ``vwap_within_range`` check to fail.
 
 Indicators continue across days: the previous trading day's 1-minute closes (when stored)
 warm the long windows up (SMA 200 needs 200 bars), and only this day's rows are kept.
@@ -40,6 +41,35 @@ def clip_rounding(vwap: np.ndarray, low: np.ndarray, high: np.ndarray, rtol: flo
     return np.where(below, low, np.where(above, high, vwap))
 
 
+def volume_price_range(ticks: DayTicks, flags: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """Per symbol-minute (symbol-major, like the 1-minute bars): the lowest and highest price
+    of the trades that count in volume (NaN where none). The VWAP lies in this range; it can
+    leave [low, high] because trades such as odd lots count in volume but set no high or low."""
+    n_min, n = ticks.n_minutes, ticks.n_symbols * ticks.n_minutes
+    lo, hi = np.full(n, np.nan), np.full(n, np.nan)
+    t = ticks.trades
+    counts = np.diff(ticks.trade_starts)
+    row = np.repeat(np.arange(ticks.n_symbols, dtype=np.int64) * n_min, counts) + np.clip(
+        (t["ts_ns"] - ticks.open_ns) // _MIN_NS, 0, n_min - 1)
+    price = t["price"]
+    if flags is not None:
+        keep = (flags & VOLUME) != 0
+        row, price = row[keep], price[keep]
+    if row.size:
+        # rows are non-decreasing (symbol-major, time-ordered): one segment per bar
+        first = np.flatnonzero(np.r_[True, row[1:] != row[:-1]])
+        lo[row[first]] = np.minimum.reduceat(price, first)
+        hi[row[first]] = np.maximum.reduceat(price, first)
+    return lo, hi
+
+
+def _coarser(values: np.ndarray, n_symbols: int, interval: int, reduce: np.ufunc) -> np.ndarray:
+    """1-minute values reduced to ``interval``-minute bars, NaN-skipping (all-NaN stays NaN)."""
+    grid = values.reshape(n_symbols, -1)
+    n_bars = grid.shape[1] // interval
+    return reduce.reduce(grid[:, : n_bars * interval].reshape(n_symbols, n_bars, interval), axis=2).ravel()
+
+
 def first_quote_mid(ticks: DayTicks) -> np.ndarray:
     """Mid of each symbol's first session quote (NaN if it has none)."""
     q, st = ticks.quotes, ticks.quote_starts
@@ -60,11 +90,18 @@ def compute_bars(ticks: DayTicks) -> dict[int, dict[str, np.ndarray]]:
     one = minute_bars(t["ts_ns"], t["price"], t["size"], ticks.trade_starts, ticks.open_ns, n_min,
                       first_quote_mid(ticks), flags)
     one.update(quote_bar_stats(q["ts_ns"], q["bid"], q["ask"], ticks.quote_starts, ticks.open_ns, n_min))
+    v_lo_1m, v_hi_1m = volume_price_range(ticks, flags)
     out = {}
     for interval in INTERVALS:
         bars = dict(one) if interval == 1 else aggregate_bars(one, ticks.n_symbols, interval)
         n_bars = n_min // interval
-        bars["vwap"] = clip_rounding(bars["vwap"], bars["low"], bars["high"])
+        v_lo, v_hi = (v_lo_1m, v_hi_1m) if interval == 1 else (
+            _coarser(v_lo_1m, ticks.n_symbols, interval, np.fmin), _coarser(v_hi_1m, ticks.n_symbols, interval, np.fmax))
+        # The range the VWAP must lie in (the checks' bounds; not stored): the bar's own range
+        # widened by the trades that count in volume but not in high/low.
+        bars["vwap_floor"] = np.fmin(bars["low"], v_lo)
+        bars["vwap_cap"] = np.fmax(bars["high"], v_hi)
+        bars["vwap"] = clip_rounding(bars["vwap"], bars["vwap_floor"], bars["vwap_cap"])
         bars["sym"] = np.repeat(np.arange(ticks.n_symbols, dtype=np.int64), n_bars)
         bars["ts"] = np.tile(ticks.open_ns + np.arange(n_bars, dtype=np.int64) * interval * _MIN_NS, ticks.n_symbols)
         bars["interval_min"] = np.full(ticks.n_symbols * n_bars, interval, dtype=np.int64)

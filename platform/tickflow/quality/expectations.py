@@ -78,6 +78,8 @@ def bar_checks(bars: pd.DataFrame, n_symbols: int, bars_per_symbol: int) -> list
 
     E = gx.expectations
     pair = E.ExpectColumnPairValuesAToBeGreaterThanB
+    if "vwap_floor" not in bars:  # bars built without sale conditions: every trade sets the range
+        bars = bars.assign(vwap_floor=bars["low"], vwap_cap=bars["high"])
     return _validate(bars, {
         "high_ge_open_close": ("high >= max(open, close)", [
             pair(column_A="high", column_B="open", or_equal=True, ignore_row_if="either_value_is_missing"),
@@ -85,9 +87,11 @@ def bar_checks(bars: pd.DataFrame, n_symbols: int, bars_per_symbol: int) -> list
         "low_le_open_close": ("low <= min(open, close)", [
             pair(column_A="open", column_B="low", or_equal=True, ignore_row_if="either_value_is_missing"),
             pair(column_A="close", column_B="low", or_equal=True, ignore_row_if="either_value_is_missing")]),
-        "vwap_within_range": ("low <= VWAP <= high", [
-            pair(column_A="vwap", column_B="low", or_equal=True, ignore_row_if="either_value_is_missing"),
-            pair(column_A="high", column_B="vwap", or_equal=True, ignore_row_if="either_value_is_missing")]),
+        # vwap_floor/cap: [low, high] widened by trades that count in volume but set no high or
+        # low (odd lots); equal to [low, high] when every trade counts for both.
+        "vwap_within_range": ("min(low, volume trades) <= VWAP <= max(high, volume trades)", [
+            pair(column_A="vwap", column_B="vwap_floor", or_equal=True, ignore_row_if="either_value_is_missing"),
+            pair(column_A="vwap_cap", column_B="vwap", or_equal=True, ignore_row_if="either_value_is_missing")]),
         "volume_non_negative": ("volume >= 0 and not null", [
             E.ExpectColumnValuesToNotBeNull(column="volume"),
             E.ExpectColumnValuesToBeBetween(column="volume", min_value=0)]),
