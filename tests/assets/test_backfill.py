@@ -27,8 +27,8 @@ from tickflow.store.simulated import write_simulated_day
 REPO = Path(__file__).resolve().parents[2]
 DAYS = [dt.date(2024, 6, 20), dt.date(2024, 6, 21)]
 # Every partitioned asset, by name: a new one must be added here (and given the policy).
-PARTITIONED = {"raw_trades", "raw_quotes", "bars_1m", "bars_5m", "bars_15m", "indicators", "trade_signals",
-               "bar_measures", "daily_measures", "jump_events", "anomalies", "features", "price_model",
+PARTITIONED = {"raw_trades", "raw_quotes", "raw_vendor_bars", "bars_1m", "bars_5m", "bars_15m", "indicators",
+               "trade_signals", "bar_measures", "daily_measures", "jump_events", "anomalies", "features", "price_model",
                "predictions", "model_evaluation"}
 
 
