@@ -233,8 +233,11 @@ def minute_agg(sym: str, start_ms: int, o: float, h: float, lo: float, c: float,
 class EventMaker:
     """Realistic-looking T/Q events for many symbols, stamped with the wall clock."""
 
-    def __init__(self, symbols: Sequence[str], seed: int = 1) -> None:
+    def __init__(self, symbols: Sequence[str], seed: int = 1, base_ms: int | None = None) -> None:
+        """``base_ms``: stamp events from this exchange time on, advancing with the wall
+        clock (a past trading day for the demo); None: the wall clock itself."""
         self.symbols = list(symbols)
+        self.offset_ms = 0 if base_ms is None else base_ms - int(time.time() * 1000)
         self.rng = random.Random(seed)
         self.px = {s: 50.0 + 10 * i for i, s in enumerate(self.symbols)}
         self.seq = 0
@@ -243,7 +246,7 @@ class EventMaker:
 
     def events(self, n: int, quote_share: float = 0.7) -> list[dict[str, Any]]:
         out = []
-        now = int(time.time() * 1000)
+        now = int(time.time() * 1000) + self.offset_ms
         syms = self.rng.choices(self.symbols, self.weights, k=n)
         for sym in syms:
             self.seq += 1

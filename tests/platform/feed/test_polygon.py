@@ -290,3 +290,20 @@ def test_auth_failure_exits_nonzero_once(settings: Settings, workdir: Path) -> N
         assert code == EXIT_AUTH_FAILED
         assert server.connections == 1 and server.auth_failures == 1  # no retry storm
         assert "authentication failed" in log.read_text()
+
+
+def test_local_feed_hook_lands_a_past_trading_day(settings: Settings) -> None:
+    """The `make demo FEED=local` hook: server -> feed subprocess -> Kafka -> ingest, stamped
+    on the requested trading day."""
+    from tickflow.feed.polygon_local import stream_local_feed
+
+    day = dt.date(2024, 6, 21)
+    res = stream_local_feed(settings, day, n_symbols=3, seconds=2.0, frames_per_s=10, events_per_frame=50)
+    assert res.exit_code == 0 and res.frames >= 10 and res.events == res.trades + res.quotes
+    for topic in settings.topics:
+        catch_up(settings, topic)
+    with psycopg.connect(settings.dsn) as conn:
+        n_t, d_t = conn.execute("SELECT count(*), count(DISTINCT (ts AT TIME ZONE 'America/New_York')::date) "
+                                "FROM trades").fetchone()  # type: ignore[misc]
+        n_q = conn.execute("SELECT count(*) FROM quotes").fetchone()[0]  # type: ignore[index]
+    assert (n_t, n_q, d_t) == (res.trades, res.quotes, 1)
