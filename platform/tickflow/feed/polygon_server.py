@@ -99,6 +99,7 @@ class LocalPolygonServer:
                         await ws.close(1008, "authentication failed")
                         return
                     authed = True
+                    self._subscribed.clear()  # until this connection subscribes
                     if self._conn is not None and self._conn is not ws:
                         await _kick(self._conn, _status(
                             "max_connections", "Maximum number of websocket connections exceeded."))
@@ -114,7 +115,8 @@ class LocalPolygonServer:
                     word = "subscribed to" if action == "subscribe" else "unsubscribed to"
                     await ws.send(json.dumps([{"ev": "status", "status": "success", "message": f"{word}: {s}"}
                                               for s in subs]))
-                    self._subscribed.set()
+                    if self._conn is ws:
+                        self._subscribed.set()
                 else:
                     await ws.send(_status("error", f"unknown action {action!r}"))
             await ws.wait_closed()
