@@ -409,11 +409,14 @@ class GapRecorder:
             with self._cv:
                 self._q.popleft()
 
-    def close(self, timeout_s: float = 10.0) -> None:
+    def close(self, timeout_s: float = 20.0) -> int:
+        """Write what is queued (up to ``timeout_s``); returns the rows left unwritten."""
         with self._cv:
             self._stop = True
             self._cv.notify()
         self._thread.join(timeout_s)
+        with self._cv:
+            return len(self._q)
 
 
 class FeedService:
@@ -618,8 +621,9 @@ class FeedService:
                 else:
                     start, reason = (self._last_event_wall or dt.datetime.now(dt.UTC)) - GAP_SLACK, "feed stopped"
                 self._gap(start, None, list(self.settings.feed_channels), self._symbols, reason)
-            if self.gaps is not None:
-                self.gaps.close()
+            if self.gaps is not None and (unwritten := self.gaps.close()):
+                log.error("%d gap rows could not be written to the store (logged above)", unwritten)
+                code = code or 1
         return code
 
     def _ensure_topics(self) -> None:

@@ -99,6 +99,7 @@ class LocalPolygonServer:
                         await ws.close(1008, "authentication failed")
                         return
                     authed = True
+                    self._subscribed.clear()  # until this connection subscribes
                     if self._conn is not None and self._conn is not ws:
                         await _kick(self._conn, _status(
                             "max_connections", "Maximum number of websocket connections exceeded."))
@@ -114,7 +115,8 @@ class LocalPolygonServer:
                     word = "subscribed to" if action == "subscribe" else "unsubscribed to"
                     await ws.send(json.dumps([{"ev": "status", "status": "success", "message": f"{word}: {s}"}
                                               for s in subs]))
-                    self._subscribed.set()
+                    if self._conn is ws:
+                        self._subscribed.set()
                 else:
                     await ws.send(_status("error", f"unknown action {action!r}"))
             await ws.wait_closed()
@@ -233,8 +235,11 @@ def minute_agg(sym: str, start_ms: int, o: float, h: float, lo: float, c: float,
 class EventMaker:
     """Realistic-looking T/Q events for many symbols, stamped with the wall clock."""
 
-    def __init__(self, symbols: Sequence[str], seed: int = 1) -> None:
+    def __init__(self, symbols: Sequence[str], seed: int = 1, base_ms: int | None = None) -> None:
+        """``base_ms``: stamp events from this exchange time on, advancing with the wall
+        clock (a past trading day for the demo); None: the wall clock itself."""
         self.symbols = list(symbols)
+        self.offset_ms = 0 if base_ms is None else base_ms - int(time.time() * 1000)
         self.rng = random.Random(seed)
         self.px = {s: 50.0 + 10 * i for i, s in enumerate(self.symbols)}
         self.seq = 0
@@ -243,7 +248,7 @@ class EventMaker:
 
     def events(self, n: int, quote_share: float = 0.7) -> list[dict[str, Any]]:
         out = []
-        now = int(time.time() * 1000)
+        now = int(time.time() * 1000) + self.offset_ms
         syms = self.rng.choices(self.symbols, self.weights, k=n)
         for sym in syms:
             self.seq += 1
