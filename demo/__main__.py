@@ -7,7 +7,6 @@ import argparse
 import datetime as dt
 import sys
 
-from demo.run import run_demo
 from tickflow.cli import DEMO_DATE
 from tickflow.config import load_settings
 
@@ -18,6 +17,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--symbols", type=int, default=20)
     p.add_argument("--seed", type=int, default=7)
     args = p.parse_args(argv)
+    from demo.run import run_demo  # after parsing: it loads the simulator and the kernels
+
     return run_demo(load_settings(), dt.date.fromisoformat(args.date), args.symbols, args.seed)
 
 

@@ -13,10 +13,6 @@ from dataclasses import dataclass, field, fields
 import numba as nb
 import numpy as np
 
-# Event kinds
-TRADE = 0
-QUOTE = 1
-
 
 @dataclass
 class TradeColumns:
@@ -103,10 +99,6 @@ def symbol_keys(text: np.ndarray, start: np.ndarray, length: np.ndarray) -> np.n
             w = j // 8
             out[i, w] |= np.uint64(text[start[i] + j]) << np.uint64(8 * (7 - j % 8))
     return out
-
-
-def symbol_text(text: np.ndarray, start: int, length: int) -> str:
-    return bytes(text[start : start + length]).decode("utf-8", "replace")
 
 
 def batch_from_events(events: list[dict]) -> DecodedBatch:  # type: ignore[type-arg]

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import logging
 import time
 from typing import Any
 
@@ -33,8 +32,6 @@ from tickflow.ml.feature_store import (
 from tickflow.ml.features import FEATURE_NAMES, FeatureParams, feature_hash
 from tickflow.ml.train import TrainParams, confidence, evaluate, predict, train_model
 from tickflow.store import derived
-
-log = logging.getLogger(__name__)
 
 MODEL_NAME = "price_model"
 
@@ -105,23 +102,16 @@ def run_training(dsn: str, as_of_day: dt.date, fparams: FeatureParams | None = N
         # the incumbent is the champion in force where this model would take over: with
         # training backfilled out of order, not necessarily the newest champion
         incumbent = registry.champion_for_day(conn, model_name, effective)
-        incumbent_metrics = None
-        saw_holdout = bool(incumbent and incumbent.fit_end >= result.holdout_days[0])  # fitted on it
-        if incumbent is None:
-            promote, reason = True, "no champion yet"
-        elif saw_holdout:
-            promote, reason = False, (f"champion v{incumbent.version} in force from {effective} was fitted on data "
-                                      f"through {incumbent.fit_end}, which includes this holdout: no fair comparison")
-        elif incumbent.feature_hash != fhash:
-            log.warning("champion v%d has other features (%s != %s): not comparable, the new model replaces it",
-                        incumbent.version, incumbent.feature_hash, fhash)
-            promote, reason = True, "champion's features differ from the current feature set"
-        else:
-            booster = registry.load_booster(conn, incumbent.version)
-            incumbent_metrics = evaluate(hold["target"].to_numpy(), predict(booster, hold, incumbent.features),
-                                         hold["baseline_last"].to_numpy())
-            promote, reason = registry.decide(result.metrics.get("rmse", float("nan")),
-                                              incumbent_metrics.get("rmse", float("nan")))
+
+        def score(model: registry.ModelRecord) -> dict[str, float]:
+            booster = registry.load_booster(conn, model.version)
+            return evaluate(hold["target"].to_numpy(), predict(booster, hold, model.features),
+                            hold["baseline_last"].to_numpy())
+
+        verdict = registry.challenge(incumbent, result.holdout_days[0], fhash,
+                                     result.metrics.get("rmse", float("nan")), score)
+        promote, reason = verdict.promote, verdict.reason
+        incumbent_metrics, saw_holdout = verdict.incumbent_metrics, verdict.incumbent_saw_holdout
         decision = {"promoted": promote, "reason": reason, "effective_day": effective.isoformat(),
                     "holdout_days": [d.isoformat() for d in result.holdout_days],
                     "challenger": _round(result.metrics),

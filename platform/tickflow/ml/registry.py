@@ -6,9 +6,11 @@ walk-forward, baselines), the XGBoost model as UBJ bytes, the device it trained 
 ``status`` (``champion``, ``retired`` = a former champion, ``rejected`` = lost its challenge)
 and the ``decision`` (both models' numbers on the same holdout, and why).
 
-Champion rule (:func:`decide`): a new model becomes champion only if its RMSE on its own
-holdout days is below the current champion's RMSE on *those same rows*. The first model
-has no incumbent and becomes champion.
+Champion rule (:func:`challenge`, the whole of it; :func:`decide` is its last step): a new
+model becomes champion only if its RMSE on its own holdout days is below the RMSE on *those
+same rows* of the champion in force where it would take over. With none in force it becomes
+champion; against a champion fitted on the holdout (no fair comparison) it is rejected; against
+a champion with another feature set (not comparable) it replaces it.
 
 Point in time: a promotion takes effect from ``effective_day``, the first trading day after
 the model's holdout (the last day whose data it saw). ``champion_history`` keeps every
@@ -22,13 +24,16 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import psycopg
 import xgboost as xgb
 
+log = logging.getLogger(__name__)
 _DDL = """
 CREATE TABLE IF NOT EXISTS model_registry (
     version         serial PRIMARY KEY,
@@ -118,6 +123,33 @@ def champion_for_day(conn: psycopg.Connection, model_name: str, day: dt.date) ->
     row = conn.execute("SELECT version FROM champion_history WHERE model_name = %s AND effective_day <= %s "
                        "ORDER BY effective_day DESC, promoted_at DESC LIMIT 1", (model_name, day)).fetchone()
     return get(conn, row[0]) if row else None
+
+
+@dataclass(frozen=True)
+class Challenge:
+    promote: bool
+    reason: str
+    incumbent_metrics: dict[str, float] | None  # the incumbent on the challenger's holdout rows
+    incumbent_saw_holdout: bool
+
+
+def challenge(incumbent: ModelRecord | None, holdout_start: dt.date, feature_hash: str, challenger_rmse: float,
+              score: Callable[[ModelRecord], dict[str, float]]) -> Challenge:
+    """The champion rule (module docstring): ``incumbent`` is the champion in force where the
+    challenger would take over; ``score`` evaluates it on the challenger's holdout rows (called
+    only when the two are comparable)."""
+    if incumbent is None:
+        return Challenge(True, "no champion yet", None, False)
+    if incumbent.fit_end >= holdout_start:
+        return Challenge(False, f"champion v{incumbent.version} in force was fitted on data through "
+                                f"{incumbent.fit_end}, which includes this holdout: no fair comparison", None, True)
+    if incumbent.feature_hash != feature_hash:
+        log.warning("champion v%d has other features (%s != %s): not comparable, the new model replaces it",
+                    incumbent.version, incumbent.feature_hash, feature_hash)
+        return Challenge(True, "champion's features differ from the current feature set", None, False)
+    metrics = score(incumbent)
+    promote, reason = decide(challenger_rmse, metrics.get("rmse", float("nan")))
+    return Challenge(promote, reason, metrics, False)
 
 
 def decide(challenger_rmse: float, incumbent_rmse: float | None) -> tuple[bool, str]:
