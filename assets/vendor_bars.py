@@ -78,9 +78,20 @@ warnings.filterwarnings("ignore", category=PreviewWarning)
 def matches_vendor_minute_bars(context: AssetCheckExecutionContext, tickflow: TickflowResource) -> AssetCheckResult:
     dsn = tickflow.settings().dsn
     ensure_vendor_bars_schema(dsn)
-    day = dt.date.fromisoformat(context.partition_key)
-    if day_counts(dsn, day)["rows"] == 0:
-        return AssetCheckResult(passed=False, severity=AssetCheckSeverity.WARN,
-                                metadata={"day": day.isoformat(), "reason": "no vendor bars for this day"})
-    rec = reconcile(dsn, day)
-    return AssetCheckResult(passed=rec.passed, severity=AssetCheckSeverity.ERROR, metadata=rec.metadata())
+    # A range backfill runs the check once for all its days: it fails if any day fails.
+    days = [dt.date.fromisoformat(k) for k in context.partition_keys]
+    missing = [d for d in days if day_counts(dsn, d)["rows"] == 0]
+    recs = [reconcile(dsn, d) for d in days if d not in missing]
+    failed = [r for r in recs if not r.passed]
+    if len(days) == 1:
+        if missing:
+            return AssetCheckResult(passed=False, severity=AssetCheckSeverity.WARN,
+                                    metadata={"day": days[0].isoformat(), "reason": "no vendor bars for this day"})
+        return AssetCheckResult(passed=recs[0].passed, severity=AssetCheckSeverity.ERROR,
+                                metadata=recs[0].metadata())
+    meta = {"days": [d.isoformat() for d in days], "days_without_vendor_bars": [d.isoformat() for d in missing],
+            "days_mismatched": [r.day.isoformat() for r in failed],
+            **({"first_mismatch": failed[0].metadata()} if failed else {})}
+    if failed:
+        return AssetCheckResult(passed=False, severity=AssetCheckSeverity.ERROR, metadata=meta)
+    return AssetCheckResult(passed=not missing, severity=AssetCheckSeverity.WARN, metadata=meta)
