@@ -57,9 +57,7 @@ def test_a_range_backfill_through_the_daemon_is_one_run(plain_dsn: str, monkeypa
         backfill = PartitionBackfill.from_asset_partitions(
             backfill_id="rangeone", asset_graph=request.asset_graph, partition_names=[d.isoformat() for d in DAYS],
             asset_selection=keys, backfill_timestamp=time.time(), tags={}, dynamic_partitions_store=instance,
-            all_partitions=False, title=None, description=None,
-            # steps in the run's own process: a process per step would import everything again
-            run_config={"execution": {"config": {"in_process": {}}}})
+            all_partitions=False, title=None, description=None, run_config=None)
         instance.add_backfill(backfill)
         logger = logging.getLogger("test_backfill")
         for _ in range(10):  # the daemon's iterations: request, then see the run done, then complete
