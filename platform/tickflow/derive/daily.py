@@ -115,6 +115,18 @@ def day_ticks(dsn: str, day: dt.date, run_id: str | None = None) -> DayTicks:
     return ticks
 
 
+def days_with_ticks(dsn: str, days: list[dt.date], run_id: str | None = None) -> Iterator[tuple[dt.date, DayTicks]]:
+    """``(day, ticks)`` of each of ``days`` in order, the next day's ticks read in a thread
+    while the caller works on the current one (a range backfill keeps both cores busy: the
+    server and the decoder on one day, the kernels and the writer on the other)."""
+    pending = _in_thread(day_ticks, dsn, days[0], run_id) if days else None
+    for i, day in enumerate(days):
+        assert pending is not None
+        ticks = pending()
+        pending = _in_thread(day_ticks, dsn, days[i + 1], run_id) if i + 1 < len(days) else None
+        yield day, ticks
+
+
 def _write_cached(path: Path, ticks: DayTicks) -> None:
     try:
         _CACHE_ROOT.mkdir(mode=0o700, exist_ok=True)
