@@ -183,6 +183,31 @@ def _in_thread(fn: Any, *args: Any) -> Any:
     return join
 
 
+def _write_when_checked(report: DayReport, dsn: str, items: list[derived.DayRows]) -> tuple[Any, threading.Event]:
+    """Stage ``items`` in a thread while the caller runs the day's checks; the swap waits
+    for the returned event and happens only if ``report`` is not blocked by then. The join
+    returns whether the day was written (the server fills and indexes the new partitions on
+    one core while the checks run on the other)."""
+    checked = threading.Event()
+
+    def verdict() -> bool:
+        checked.wait()
+        return not report.blocked
+
+    def work() -> bool:
+        t = time.perf_counter()
+        try:
+            with psycopg.connect(dsn) as conn, conn.transaction():
+                derived.replace_days(conn, items, before_swap=verdict)
+            return True
+        except derived.SwapRefused:
+            return False
+        finally:
+            report.seconds["write"] = report.seconds.get("write", 0.0) + time.perf_counter() - t
+
+    return _in_thread(work), checked
+
+
 def _stored_volume(dsn: str, day: dt.date) -> pd.Series:
     with psycopg.connect(dsn) as conn:
         return bars_mod.stored_session_volume(conn, day)
@@ -205,21 +230,25 @@ def run_bars(dsn: str, day: dt.date, ticks: DayTicks | None = None, run_id: str 
         report.rows[name] = int(bars["ts"].shape[0])
         report.extra[name] = {"interval_min": interval, "bars_per_symbol": ticks.n_minutes // interval,
                               "trades": int(ticks.trades["ts_ns"].size), **_time_range(ticks)}
-    with _timed(report, "checks"):
-        report.frames["raw_volume"] = raw_volume().to_frame("volume")
-        for interval in all_bars:
-            name = f"bars_{interval}m"
-            frame = report.frames[name]
-            outcomes = bar_checks(frame, len(report.symbols), report.extra[name]["bars_per_symbol"])
-            outcomes.append(volume_reconciliation(frame.groupby("sym")["volume"].sum(),
-                                                  report.frames["raw_volume"]["volume"]))
-            report.checks[name] = outcomes
-    if report.blocked:
-        return report
-    with _timed(report, "write"), psycopg.connect(dsn) as conn, conn.transaction():
-        # All three intervals are one day partition of ``bars``: one swap.
-        whole = {c: np.concatenate([b[c] for b in all_bars.values()]) for c in next(iter(all_bars.values()))}
-        derived.replace_day(conn, derived.BARS, day, ticks.symbols, whole)
+    # All three intervals are one day partition of ``bars``: one swap.
+    whole = {c: np.concatenate([b[c] for b in all_bars.values()]) for c in next(iter(all_bars.values()))}
+    written, checked = _write_when_checked(report, dsn, [derived.DayRows(derived.BARS, day, ticks.symbols, whole)])
+    try:
+        with _timed(report, "checks"):
+            report.frames["raw_volume"] = raw_volume().to_frame("volume")
+            for interval in all_bars:
+                name = f"bars_{interval}m"
+                frame = report.frames[name]
+                outcomes = bar_checks(frame, len(report.symbols), report.extra[name]["bars_per_symbol"])
+                outcomes.append(volume_reconciliation(frame.groupby("sym")["volume"].sum(),
+                                                      report.frames["raw_volume"]["volume"]))
+                report.checks[name] = outcomes
+    except BaseException:
+        report.checks["run_bars"] = [CheckOutcome("completed", False, "the checks raised")]
+        raise
+    finally:
+        checked.set()
+        written()
     return report
 
 
@@ -354,17 +383,23 @@ def run_signals(dsn: str, day: dt.date, params: SignalParams | None = None,
         out = compute_signals(ticks, b["close"].to_numpy(np.float64), b["volume"].to_numpy(np.float64), params)
     for name in SIGNAL_TABLES:
         report.rows[name] = int(out[name]["sym"].shape[0])
-    with _timed(report, "checks"):
-        for name in FINITE_COLUMNS:
-            checked = FINITE_COLUMNS[name] + P_VALUE_COLUMNS.get(name, [])
-            # only the checked columns: a frame of the whole table would copy every column
-            report.checks[name] = signal_checks(pd.DataFrame({c: out[name][c] for c in checked}, copy=False),
-                                                FINITE_COLUMNS[name], P_VALUE_COLUMNS.get(name, []))
+    written, checked = _write_when_checked(report, dsn, [
+        derived.DayRows(derived.TABLES[name], day, ticks.symbols, out[name]) for name in SIGNAL_TABLES])
+    try:
+        with _timed(report, "checks"):
+            for name in FINITE_COLUMNS:
+                cols = FINITE_COLUMNS[name] + P_VALUE_COLUMNS.get(name, [])
+                # only the checked columns: a frame of the whole table would copy every column
+                report.checks[name] = signal_checks(pd.DataFrame({c: out[name][c] for c in cols}, copy=False),
+                                                    FINITE_COLUMNS[name], P_VALUE_COLUMNS.get(name, []))
+    except BaseException:
+        report.checks["run_signals"] = [CheckOutcome("completed", False, "the checks raised")]
+        raise
+    finally:
+        checked.set()
+        written()
     if report.blocked:
         return report
-    with _timed(report, "write"), psycopg.connect(dsn) as conn, conn.transaction():
-        derived.replace_days(conn, [derived.DayRows(derived.TABLES[name], day, ticks.symbols, out[name])
-                                    for name in SIGNAL_TABLES])
     d, ev, sig = out["daily_measures"], out["jump_events"], out["trade_signals"]["signal"]
     report.extra["daily_measures"] = {
         "mean_rv": float(np.nanmean(d["rv"])) if d["rv"].size and np.isfinite(d["rv"]).any() else 0.0,
