@@ -15,6 +15,7 @@ from tickflow.derive.daily import (
     SIGNAL_TABLES,
     check_signals,
     days_with_ticks,
+    forget_cached_ticks,
     merge_metadata,
     run_anomalies,
     run_signals,
@@ -46,6 +47,7 @@ def signals(context: AssetExecutionContext, tickflow: TickflowResource):  # type
     for day, ticks in days_with_ticks(dsn, days, context.run_id):
         key = day.isoformat()
         report = run_signals(dsn, day, ticks=ticks, run_id=context.run_id)
+        forget_cached_ticks(dsn, day, context.run_id)  # the day's last reader in the run
         for name in SIGNAL_TABLES:
             metas[name].append(report.metadata(name))
         for name in FINITE_COLUMNS:

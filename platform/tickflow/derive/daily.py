@@ -82,6 +82,7 @@ def _time_range(ticks: DayTicks) -> dict[str, str]:
 _MEMO: dict[str, DayTicks] = {}  # this process's day of ticks, by cache key (one entry)
 _CACHE_ROOT = Path(tempfile.gettempdir()) / "tickflow-day-ticks"
 _CACHE_MAX_AGE_S = 6 * 3600
+_CACHE_MAX_ENTRIES = 6
 
 
 def _ledger_state(dsn: str) -> str:
@@ -94,6 +95,10 @@ def _ledger_state(dsn: str) -> str:
     return repr(row)
 
 
+def _cache_key(dsn: str, day: dt.date, run_id: str) -> str:
+    return hashlib.sha1(f"{dsn}|{day.isoformat()}|{_ledger_state(dsn)}|{run_id}".encode()).hexdigest()
+
+
 def day_ticks(dsn: str, day: dt.date, run_id: str | None = None) -> DayTicks:
     """``day``'s session ticks; with ``run_id``, read from the store once per run.
 
@@ -102,7 +107,7 @@ def day_ticks(dsn: str, day: dt.date, run_id: str | None = None) -> DayTicks:
     run that wrote it (entries of earlier runs are deleted after a few hours)."""
     if run_id is None:
         return load_day_ticks(dsn, day)
-    key = hashlib.sha1(f"{dsn}|{day.isoformat()}|{_ledger_state(dsn)}|{run_id}".encode()).hexdigest()
+    key = _cache_key(dsn, day, run_id)
     if key in _MEMO:
         return _MEMO[key]
     path = _CACHE_ROOT / key
@@ -113,6 +118,16 @@ def day_ticks(dsn: str, day: dt.date, run_id: str | None = None) -> DayTicks:
     _MEMO.clear()
     _MEMO[key] = ticks
     return ticks
+
+
+def forget_cached_ticks(dsn: str | None = None, day: dt.date | None = None, run_id: str | None = None) -> None:
+    """Drop this process's in-memory day of ticks; given the day and run, also its file
+    cache entry (its last reader, the signals, is done with it)."""
+    _MEMO.clear()
+    if dsn is not None and day is not None and run_id is not None:
+        for entry in _CACHE_ROOT.glob("*"):
+            if entry.name == _cache_key(dsn, day, run_id):
+                shutil.rmtree(entry, ignore_errors=True)
 
 
 def days_with_ticks(dsn: str, days: list[dt.date], run_id: str | None = None) -> Iterator[tuple[dt.date, DayTicks]]:
@@ -131,8 +146,10 @@ def _write_cached(path: Path, ticks: DayTicks) -> None:
     try:
         _CACHE_ROOT.mkdir(mode=0o700, exist_ok=True)
         now = time.time()
-        for old in _CACHE_ROOT.iterdir():
-            if now - old.stat().st_mtime > _CACHE_MAX_AGE_S:
+        entries = sorted(_CACHE_ROOT.iterdir(), key=lambda e: e.stat().st_mtime, reverse=True)
+        for k, old in enumerate(entries):
+            # a day is ~0.25 GB at 100 symbols: keep the newest few; a miss only costs a reload
+            if k >= _CACHE_MAX_ENTRIES - 1 or now - old.stat().st_mtime > _CACHE_MAX_AGE_S:
                 shutil.rmtree(old, ignore_errors=True)
         tmp = Path(tempfile.mkdtemp(dir=_CACHE_ROOT, prefix=".tmp-"))
         for kind, cols in (("trades", ticks.trades), ("quotes", ticks.quotes)):
