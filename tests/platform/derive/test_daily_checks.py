@@ -84,8 +84,9 @@ def test_rows_lost_on_load_fail_the_reconciliation_and_the_day_is_not_written(pl
     assert after == before  # the failed day did not replace the stored one
 
 
-def test_ticks_are_read_once_per_run_and_again_when_the_ledger_moves(plain_dsn: str,
+def test_ticks_are_read_once_per_run_and_again_when_the_ledger_moves(plain_dsn: str, tmp_path,  # type: ignore[no-untyped-def]
                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(daily, "_CACHE_ROOT", tmp_path / "ticks")
     write_simulated_day(plain_dsn, simulate_day(DAY, n_symbols=2, seed=3, trades_per_symbol=500,
                                                 quotes_per_symbol=1000))
     reads: list[dt.date] = []
