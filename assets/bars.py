@@ -9,7 +9,14 @@ from assets.automation import every_updated_day
 from assets.checks import BAR_CHECKS, SIGNAL_CHECKS, CheckCollector, specs
 from assets.partitions import trading_days
 from resources.tickflow import TickflowResource
-from tickflow.derive.daily import check_bars, check_indicators, merge_metadata, run_bars, run_indicators
+from tickflow.derive.daily import (
+    check_bars,
+    check_indicators,
+    days_with_ticks,
+    merge_metadata,
+    run_bars,
+    run_indicators,
+)
 
 BAR_ASSETS = {1: "bars_1m", 5: "bars_5m", 15: "bars_15m"}
 
@@ -28,8 +35,10 @@ def bars(context: AssetExecutionContext, tickflow: TickflowResource):  # type: i
     dsn = tickflow.settings().dsn
     checks = {name: CheckCollector(name) for name in BAR_ASSETS.values()}
     metas: dict[str, list[dict]] = {name: [] for name in BAR_ASSETS.values()}
-    for key in context.partition_keys:
-        report = run_bars(dsn, dt.date.fromisoformat(key), run_id=context.run_id)
+    days = [dt.date.fromisoformat(k) for k in context.partition_keys]
+    for day, ticks in days_with_ticks(dsn, days, context.run_id):
+        key = day.isoformat()
+        report = run_bars(dsn, day, ticks=ticks, run_id=context.run_id)
         for name in BAR_ASSETS.values():
             checks[name].add(key, check_bars(report, name))
             metas[name].append(report.metadata(name))

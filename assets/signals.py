@@ -14,6 +14,8 @@ from tickflow.derive.daily import (
     P_VALUE_COLUMNS,
     SIGNAL_TABLES,
     check_signals,
+    days_with_ticks,
+    forget_cached_ticks,
     merge_metadata,
     run_anomalies,
     run_signals,
@@ -42,8 +44,11 @@ def signals(context: AssetExecutionContext, tickflow: TickflowResource):  # type
     dsn = tickflow.settings().dsn
     checks = {name: CheckCollector(name) for name in FINITE_COLUMNS}
     metas: dict[str, list[dict]] = {name: [] for name in SIGNAL_TABLES}
-    for key in context.partition_keys:
-        report = run_signals(dsn, dt.date.fromisoformat(key), run_id=context.run_id)
+    days = [dt.date.fromisoformat(k) for k in context.partition_keys]
+    for day, ticks in days_with_ticks(dsn, days, context.run_id):
+        key = day.isoformat()
+        report = run_signals(dsn, day, ticks=ticks, run_id=context.run_id)
+        forget_cached_ticks(dsn, day, context.run_id)  # the day's last reader in the run
         for name in SIGNAL_TABLES:
             metas[name].append(report.metadata(name))
         for name in FINITE_COLUMNS:

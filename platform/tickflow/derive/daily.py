@@ -82,6 +82,7 @@ def _time_range(ticks: DayTicks) -> dict[str, str]:
 _MEMO: dict[str, DayTicks] = {}  # this process's day of ticks, by cache key (one entry)
 _CACHE_ROOT = Path(tempfile.gettempdir()) / "tickflow-day-ticks"
 _CACHE_MAX_AGE_S = 6 * 3600
+_CACHE_MAX_ENTRIES = 6
 
 
 def _ledger_state(dsn: str) -> str:
@@ -94,6 +95,10 @@ def _ledger_state(dsn: str) -> str:
     return repr(row)
 
 
+def _cache_key(dsn: str, day: dt.date, run_id: str) -> str:
+    return hashlib.sha1(f"{dsn}|{day.isoformat()}|{_ledger_state(dsn)}|{run_id}".encode()).hexdigest()
+
+
 def day_ticks(dsn: str, day: dt.date, run_id: str | None = None) -> DayTicks:
     """``day``'s session ticks; with ``run_id``, read from the store once per run.
 
@@ -102,7 +107,7 @@ def day_ticks(dsn: str, day: dt.date, run_id: str | None = None) -> DayTicks:
     run that wrote it (entries of earlier runs are deleted after a few hours)."""
     if run_id is None:
         return load_day_ticks(dsn, day)
-    key = hashlib.sha1(f"{dsn}|{day.isoformat()}|{_ledger_state(dsn)}|{run_id}".encode()).hexdigest()
+    key = _cache_key(dsn, day, run_id)
     if key in _MEMO:
         return _MEMO[key]
     path = _CACHE_ROOT / key
@@ -115,12 +120,36 @@ def day_ticks(dsn: str, day: dt.date, run_id: str | None = None) -> DayTicks:
     return ticks
 
 
+def forget_cached_ticks(dsn: str | None = None, day: dt.date | None = None, run_id: str | None = None) -> None:
+    """Drop this process's in-memory day of ticks; given the day and run, also its file
+    cache entry (its last reader, the signals, is done with it)."""
+    _MEMO.clear()
+    if dsn is not None and day is not None and run_id is not None:
+        for entry in _CACHE_ROOT.glob("*"):
+            if entry.name == _cache_key(dsn, day, run_id):
+                shutil.rmtree(entry, ignore_errors=True)
+
+
+def days_with_ticks(dsn: str, days: list[dt.date], run_id: str | None = None) -> Iterator[tuple[dt.date, DayTicks]]:
+    """``(day, ticks)`` of each of ``days`` in order, the next day's ticks read in a thread
+    while the caller works on the current one (a range backfill keeps both cores busy: the
+    server and the decoder on one day, the kernels and the writer on the other)."""
+    pending = _in_thread(day_ticks, dsn, days[0], run_id) if days else None
+    for i, day in enumerate(days):
+        assert pending is not None
+        ticks = pending()
+        pending = _in_thread(day_ticks, dsn, days[i + 1], run_id) if i + 1 < len(days) else None
+        yield day, ticks
+
+
 def _write_cached(path: Path, ticks: DayTicks) -> None:
     try:
         _CACHE_ROOT.mkdir(mode=0o700, exist_ok=True)
         now = time.time()
-        for old in _CACHE_ROOT.iterdir():
-            if now - old.stat().st_mtime > _CACHE_MAX_AGE_S:
+        entries = sorted(_CACHE_ROOT.iterdir(), key=lambda e: e.stat().st_mtime, reverse=True)
+        for k, old in enumerate(entries):
+            # a day is ~0.25 GB at 100 symbols: keep the newest few; a miss only costs a reload
+            if k >= _CACHE_MAX_ENTRIES - 1 or now - old.stat().st_mtime > _CACHE_MAX_AGE_S:
                 shutil.rmtree(old, ignore_errors=True)
         tmp = Path(tempfile.mkdtemp(dir=_CACHE_ROOT, prefix=".tmp-"))
         for kind, cols in (("trades", ticks.trades), ("quotes", ticks.quotes)):
@@ -171,6 +200,31 @@ def _in_thread(fn: Any, *args: Any) -> Any:
     return join
 
 
+def _write_when_checked(report: DayReport, dsn: str, items: list[derived.DayRows]) -> tuple[Any, threading.Event]:
+    """Stage ``items`` in a thread while the caller runs the day's checks; the swap waits
+    for the returned event and happens only if ``report`` is not blocked by then. The join
+    returns whether the day was written (the server fills and indexes the new partitions on
+    one core while the checks run on the other)."""
+    checked = threading.Event()
+
+    def verdict() -> bool:
+        checked.wait()
+        return not report.blocked
+
+    def work() -> bool:
+        t = time.perf_counter()
+        try:
+            with psycopg.connect(dsn) as conn, conn.transaction():
+                derived.replace_days(conn, items, before_swap=verdict)
+            return True
+        except derived.SwapRefused:
+            return False
+        finally:
+            report.seconds["write"] = report.seconds.get("write", 0.0) + time.perf_counter() - t
+
+    return _in_thread(work), checked
+
+
 def _stored_volume(dsn: str, day: dt.date) -> pd.Series:
     with psycopg.connect(dsn) as conn:
         return bars_mod.stored_session_volume(conn, day)
@@ -193,21 +247,25 @@ def run_bars(dsn: str, day: dt.date, ticks: DayTicks | None = None, run_id: str 
         report.rows[name] = int(bars["ts"].shape[0])
         report.extra[name] = {"interval_min": interval, "bars_per_symbol": ticks.n_minutes // interval,
                               "trades": int(ticks.trades["ts_ns"].size), **_time_range(ticks)}
-    with _timed(report, "checks"):
-        report.frames["raw_volume"] = raw_volume().to_frame("volume")
-        for interval in all_bars:
-            name = f"bars_{interval}m"
-            frame = report.frames[name]
-            outcomes = bar_checks(frame, len(report.symbols), report.extra[name]["bars_per_symbol"])
-            outcomes.append(volume_reconciliation(frame.groupby("sym")["volume"].sum(),
-                                                  report.frames["raw_volume"]["volume"]))
-            report.checks[name] = outcomes
-    if report.blocked:
-        return report
-    with _timed(report, "write"), psycopg.connect(dsn) as conn, conn.transaction():
-        # All three intervals are one day partition of ``bars``: one swap.
-        whole = {c: np.concatenate([b[c] for b in all_bars.values()]) for c in next(iter(all_bars.values()))}
-        derived.replace_day(conn, derived.BARS, day, ticks.symbols, whole)
+    # All three intervals are one day partition of ``bars``: one swap.
+    whole = {c: np.concatenate([b[c] for b in all_bars.values()]) for c in next(iter(all_bars.values()))}
+    written, checked = _write_when_checked(report, dsn, [derived.DayRows(derived.BARS, day, ticks.symbols, whole)])
+    try:
+        with _timed(report, "checks"):
+            report.frames["raw_volume"] = raw_volume().to_frame("volume")
+            for interval in all_bars:
+                name = f"bars_{interval}m"
+                frame = report.frames[name]
+                outcomes = bar_checks(frame, len(report.symbols), report.extra[name]["bars_per_symbol"])
+                outcomes.append(volume_reconciliation(frame.groupby("sym")["volume"].sum(),
+                                                      report.frames["raw_volume"]["volume"]))
+                report.checks[name] = outcomes
+    except BaseException:
+        report.checks["run_bars"] = [CheckOutcome("completed", False, "the checks raised")]
+        raise
+    finally:
+        checked.set()
+        written()
     return report
 
 
@@ -342,17 +400,23 @@ def run_signals(dsn: str, day: dt.date, params: SignalParams | None = None,
         out = compute_signals(ticks, b["close"].to_numpy(np.float64), b["volume"].to_numpy(np.float64), params)
     for name in SIGNAL_TABLES:
         report.rows[name] = int(out[name]["sym"].shape[0])
-    with _timed(report, "checks"):
-        for name in FINITE_COLUMNS:
-            checked = FINITE_COLUMNS[name] + P_VALUE_COLUMNS.get(name, [])
-            # only the checked columns: a frame of the whole table would copy every column
-            report.checks[name] = signal_checks(pd.DataFrame({c: out[name][c] for c in checked}, copy=False),
-                                                FINITE_COLUMNS[name], P_VALUE_COLUMNS.get(name, []))
+    written, checked = _write_when_checked(report, dsn, [
+        derived.DayRows(derived.TABLES[name], day, ticks.symbols, out[name]) for name in SIGNAL_TABLES])
+    try:
+        with _timed(report, "checks"):
+            for name in FINITE_COLUMNS:
+                cols = FINITE_COLUMNS[name] + P_VALUE_COLUMNS.get(name, [])
+                # only the checked columns: a frame of the whole table would copy every column
+                report.checks[name] = signal_checks(pd.DataFrame({c: out[name][c] for c in cols}, copy=False),
+                                                    FINITE_COLUMNS[name], P_VALUE_COLUMNS.get(name, []))
+    except BaseException:
+        report.checks["run_signals"] = [CheckOutcome("completed", False, "the checks raised")]
+        raise
+    finally:
+        checked.set()
+        written()
     if report.blocked:
         return report
-    with _timed(report, "write"), psycopg.connect(dsn) as conn, conn.transaction():
-        derived.replace_days(conn, [derived.DayRows(derived.TABLES[name], day, ticks.symbols, out[name])
-                                    for name in SIGNAL_TABLES])
     d, ev, sig = out["daily_measures"], out["jump_events"], out["trade_signals"]["signal"]
     report.extra["daily_measures"] = {
         "mean_rv": float(np.nanmean(d["rv"])) if d["rv"].size and np.isfinite(d["rv"]).any() else 0.0,

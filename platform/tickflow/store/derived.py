@@ -24,13 +24,14 @@ from __future__ import annotations
 
 import datetime as dt
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 import psycopg
 from psycopg import sql
 
-from tickflow.store.pgcopy import encode_columns
+from tickflow.store.pgcopy import SIGNATURE, TRAILER, encode_columns
 from tickflow.store.schema import detect
 
 
@@ -205,38 +206,46 @@ def _swap_in(conn: psycopg.Connection, table: Table, day: dt.date, stage: str) -
         sql.Identifier(part), sql.Identifier(f"{stage}_bounds")))
 
 
-def _copy_payload(table: Table, day: dt.date, symbols: list[str], frame: dict[str, np.ndarray]) -> tuple[bytes, int]:
-    """The binary COPY stream of ``frame`` for ``table``'s columns (``day`` filled in)."""
+_CHUNK_ROWS = 262_144  # rows encoded at a time: the COPY stream never exists whole in memory
+
+
+def _copy_frame(conn: psycopg.Connection, table: Table, target: str, day: dt.date, symbols: list[str],
+                frame: dict[str, np.ndarray]) -> int:
+    """COPY ``frame`` (``day`` filled in) into ``target`` as one binary stream, encoded in
+    chunks of rows; returns the rows written."""
     n = int(next(iter(frame.values())).shape[0]) if frame else 0
+    for name, _ in table.columns:
+        if name != "day" and frame and frame[name].shape[0] != n:
+            raise ValueError(f"{table.name}.{name}: {frame[name].shape[0]} rows, expected {n}")
     if n == 0:
-        return b"", 0
-    day_col = np.full(n, (day - dt.date(1970, 1, 1)).days, dtype=np.int64)
-    columns: list[tuple[str, np.ndarray]] = []
-    for name, pg_type in table.columns:
-        if name == "day":
-            columns.append(("date", day_col))
-            continue
-        values = frame[name]
-        if values.shape[0] != n:
-            raise ValueError(f"{table.name}.{name}: {values.shape[0]} rows, expected {n}")
-        columns.append((pg_type, values))
+        return 0
     # Text columns index one shared string table: symbols, then the vocabularies.
     strings = list(symbols)
-    for i, (name, pg_type) in enumerate(table.columns):
+    offsets: dict[str, int] = {}
+    for name, pg_type in table.columns:
         if pg_type == "text" and name != "sym":
-            vocab = VOCABULARIES[(table.name, name)]
-            columns[i] = ("text", columns[i][1].astype(np.int64) + len(strings))
-            strings += vocab
-    return encode_columns(columns, strings), n
-
-
-def _copy_in(conn: psycopg.Connection, table: Table, target: str, payload: bytes) -> None:
+            offsets[name] = len(strings)
+            strings += VOCABULARIES[(table.name, name)]
+    day_code = (day - dt.date(1970, 1, 1)).days
     stmt = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)").format(
         sql.Identifier(target), sql.SQL(", ").join(sql.Identifier(c) for c, _ in table.columns))
     with conn.cursor() as cur, cur.copy(stmt) as copy:
-        view = memoryview(payload)
-        for i in range(0, len(view), 8 << 20):
-            copy.write(view[i : i + (8 << 20)])
+        copy.write(SIGNATURE)
+        for lo in range(0, n, _CHUNK_ROWS):
+            hi = min(n, lo + _CHUNK_ROWS)
+            columns: list[tuple[str, np.ndarray]] = []
+            for name, pg_type in table.columns:
+                if name == "day":
+                    columns.append(("date", np.full(hi - lo, day_code, dtype=np.int64)))
+                elif name in offsets:
+                    columns.append(("text", frame[name][lo:hi].astype(np.int64) + offsets[name]))
+                else:
+                    columns.append((pg_type, frame[name][lo:hi]))
+            chunk = memoryview(encode_columns(columns, strings))
+            copy.write(chunk[len(SIGNATURE) : len(chunk) - len(TRAILER)])
+            del chunk
+        copy.write(TRAILER)
+    return n
 
 
 @dataclass(frozen=True)
@@ -260,36 +269,44 @@ def replace_day(conn: psycopg.Connection, table: Table, day: dt.date, symbols: l
     return replace_days(conn, [DayRows(table, day, symbols, frame, interval_min)])[0]
 
 
-def replace_days(conn: psycopg.Connection, items: list[DayRows]) -> list[int]:
+class SwapRefused(Exception):
+    """``before_swap`` said no: the caller's transaction must roll back, the old days stay."""
+
+
+def replace_days(conn: psycopg.Connection, items: list[DayRows],
+                 before_swap: Callable[[], bool] | None = None) -> list[int]:
     """Replace several (table, day) partitions in the caller's transaction: every new
     partition is filled and indexed first, then all are swapped in, so the tables' locks
-    are held only from the swaps to COMMIT. Returns the rows written per item."""
+    are held only from the swaps to COMMIT. Returns the rows written per item.
+
+    ``before_swap`` (e.g. waiting for the day's checks, which can run meanwhile) is called
+    before anything visible changes; if it returns False, :class:`SwapRefused` is raised."""
     timescale = detect(conn).timescaledb is not None
-    payloads = [_copy_payload(it.table, it.day, it.symbols, it.frame) for it in items]
     for it in sorted(items, key=lambda it: (it.table.name, it.day)):
         key = zlib.crc32(f"{it.table.name}/{it.day.isoformat()}".encode())
         conn.execute("SELECT pg_advisory_xact_lock(%s, %s)", (_DAY_LOCK, key - (1 << 31)))
-    if timescale:
-        for it, (payload, _) in zip(items, payloads, strict=True):
-            _replace_chunk(conn, it, payload)
-        return [n for _, n in payloads]
-    stages = []
-    for it, (payload, _) in zip(items, payloads, strict=True):
+    if timescale:  # nothing to stage: the chunk is emptied and refilled
+        if before_swap is not None and not before_swap():
+            raise SwapRefused
+        return [_replace_chunk(conn, it) for it in items]
+    stages, rows = [], []
+    for it in items:
         stage = _stage_table(conn, it.table, it.day)
         if it.interval_min is not None and _relkind(conn, partition_name(it.table, it.day)) is not None:
             cols = sql.SQL(", ").join(sql.Identifier(c) for c, _ in it.table.columns)
             conn.execute(sql.SQL("INSERT INTO {} ({}) SELECT {} FROM {} WHERE interval_min <> {}").format(
                 sql.Identifier(stage), cols, cols, sql.Identifier(partition_name(it.table, it.day)),
                 sql.Literal(int(it.interval_min))))
-        if payload:
-            _copy_in(conn, it.table, stage, payload)
+        rows.append(_copy_frame(conn, it.table, stage, it.day, it.symbols, it.frame))
         stages.append(stage)
+    if before_swap is not None and not before_swap():
+        raise SwapRefused
     for it, stage in sorted(zip(items, stages, strict=True), key=lambda x: (x[0].table.name, x[0].day)):
         _swap_in(conn, it.table, it.day, stage)
-    return [n for _, n in payloads]
+    return rows
 
 
-def _replace_chunk(conn: psycopg.Connection, it: DayRows, payload: bytes) -> None:
+def _replace_chunk(conn: psycopg.Connection, it: DayRows) -> int:
     """TimescaleDB: empty the day's rows (its one-day chunk truncated whole; with
     ``interval_min``, that interval's rows deleted) and COPY the new rows in."""
     if it.interval_min is not None:
@@ -302,8 +319,7 @@ def _replace_chunk(conn: psycopg.Connection, it: DayRows, payload: bytes) -> Non
         # newer_than is inclusive of the chunk starting on the day; older_than exclusive.
         for chunk in chunks:
             conn.execute(sql.SQL("TRUNCATE {}").format(sql.SQL(str(chunk))))
-    if payload:
-        _copy_in(conn, it.table, it.table.name, payload)
+    return _copy_frame(conn, it.table, it.table.name, it.day, it.symbols, it.frame)
 
 
 def read_day(dsn: str, table: Table, day: dt.date, interval_min: int | None = None):  # type: ignore[no-untyped-def]

@@ -82,3 +82,34 @@ def test_rows_lost_on_load_fail_the_reconciliation_and_the_day_is_not_written(pl
     with psycopg.connect(plain_dsn) as conn:
         after = conn.execute("SELECT count(*), sum(volume) FROM bars WHERE day = %s", (DAY,)).fetchone()
     assert after == before  # the failed day did not replace the stored one
+
+
+def test_ticks_are_read_once_per_run_and_again_when_the_ledger_moves(plain_dsn: str, tmp_path,  # type: ignore[no-untyped-def]
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(daily, "_CACHE_ROOT", tmp_path / "ticks")
+    write_simulated_day(plain_dsn, simulate_day(DAY, n_symbols=2, seed=3, trades_per_symbol=500,
+                                                quotes_per_symbol=1000))
+    reads: list[dt.date] = []
+    real = daily.load_day_ticks
+
+    def counted(dsn: str, day: dt.date) -> DayTicks:
+        reads.append(day)
+        return real(dsn, day)
+
+    monkeypatch.setattr(daily, "load_day_ticks", counted)
+    first = daily.day_ticks(plain_dsn, DAY, "run-a")
+    assert daily.day_ticks(plain_dsn, DAY, "run-a") is first and len(reads) == 1
+    daily._MEMO.clear()  # another process of the same run: the file cache
+    again = daily.day_ticks(plain_dsn, DAY, "run-a")
+    assert len(reads) == 1 and again is not first
+    for k in first.trades:
+        np.testing.assert_array_equal(again.trades[k], first.trades[k])
+    np.testing.assert_array_equal(again.quote_starts, first.quote_starts)
+    assert again.symbols == first.symbols
+    daily.day_ticks(plain_dsn, DAY, "run-b")  # another run reads the store
+    assert len(reads) == 2
+    with psycopg.connect(plain_dsn) as conn:  # an ingest commit (late ticks) moves the ledger
+        conn.execute("INSERT INTO offset_ledger (topic, partition, start_offset, end_offset, messages, trades, "
+                     "quotes, duplicates, dead_letters) VALUES ('trades', 0, 0, 5, 5, 5, 0, 0, 0)")
+    daily.day_ticks(plain_dsn, DAY, "run-b")
+    assert len(reads) == 3
