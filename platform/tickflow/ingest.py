@@ -139,7 +139,7 @@ class PreparedBatch:
     day_stats: dict[tuple[str, int], tuple[int, int, int, set[tuple[int, int]]]]
     symbols: set[tuple[int, int]]
     fast_path_fallbacks: int = 0
-    seconds: float = 0.0
+    seconds: float = 0.0  # time spent building it (decoding included when the pipeline built it)
 
     @property
     def days(self) -> set[int]:
@@ -325,8 +325,11 @@ def _pipeline(settings: Settings, topic: str, todo: list[tuple[int, int, int]], 
 
     def prepare(item: tuple[int, Chunk]) -> tuple[int, PreparedBatch]:
         k, chunk = item
+        t0 = time.perf_counter()
         batch = decode_batch(chunk.values, max_message_bytes=settings.max_message_bytes)
-        return k, prepare_batch(batch, topic, chunk.partition, chunk.offsets, chunk.values, run_id, only_day)
+        prepared = prepare_batch(batch, topic, chunk.partition, chunk.offsets, chunk.values, run_id, only_day)
+        prepared.seconds = time.perf_counter() - t0  # decoding included
+        return k, prepared
 
     chunks = _background(read(), "ingest-read")
     return contextlib.closing(_background(_mapped(prepare, chunks), "ingest-decode"))
