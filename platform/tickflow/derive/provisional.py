@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import time
 from collections.abc import Iterable
+from typing import Any
 
 from tickflow import sessions
 
@@ -33,10 +34,10 @@ def open_days(days: Iterable[dt.date], now_ns: int | None = None) -> list[dt.dat
     return [d for d in days if sessions.is_trading_day(d) and now < sessions.session_bounds_ns(d)[1]]
 
 
-def provisional_metadata(table: str, days: Iterable[dt.date], now_ns: int | None = None) -> dict[str, object]:
+def provisional_metadata(table: str, days: Iterable[dt.date], now_ns: int | None = None) -> dict[str, Any]:
     """``provisional`` (bool), and while true the open days and the whole-day columns of ``table``."""
     still_open = open_days(days, now_ns)
-    out: dict[str, object] = {"provisional": bool(still_open and WHOLE_DAY_COLUMNS.get(table))}
+    out: dict[str, Any] = {"provisional": bool(still_open and WHOLE_DAY_COLUMNS.get(table))}
     if out["provisional"]:
         out["provisional_days"] = ", ".join(d.isoformat() for d in still_open)
         out["provisional_columns"] = ", ".join(WHOLE_DAY_COLUMNS[table])
