@@ -89,3 +89,14 @@ test: k8s-tools
 
 test-deploy: venv k8s-tools
 	$(BIN)/python -m pytest -q tests/deploy
+
+# Browser tests (tests/ui): Debian's chromium, driven by Playwright for Python (pinned in the
+# dev extra); a no-op when /usr/bin/chromium is there.
+.PHONY: chromium test-ui
+chromium:
+	bash scripts/install-chromium.sh
+
+test: chromium
+
+test-ui: venv timescaledb chromium
+	$(BIN)/python -m pytest -q tests/ui
