@@ -35,6 +35,7 @@ from dagster import (
 
 from resources.tickflow import TickflowResource
 from tickflow.config import Settings
+from tickflow.kafka.lag import consumer_lag
 from tickflow.ops import health
 
 FRESH, LAG, DEAD = "fresh_in_session", "consumer_lag", "dead_letter_share"
@@ -60,7 +61,7 @@ def evaluate(settings: Settings, now: dt.datetime, since: dt.datetime) -> list[t
         topic = settings.topic_trades if table == "trades" else settings.topic_quotes
         newest = health.newest_tick(settings.dsn, table, now)
         out.append((asset, FRESH, health.freshness(table, newest, now, settings.freshness_lag_s)))
-        out.append((asset, LAG, health.lag_outcome(topic, health.consumer_lag(settings, topic),
+        out.append((asset, LAG, health.lag_outcome(topic, consumer_lag(settings, (topic,))[topic],
                                                    settings.consumer_lag_max)))
         runs = health.run_dead_letters(settings.dsn, topic, since)
         if runs:

@@ -112,5 +112,5 @@ def test_ingest_runs_report_consumer_lag(settings: Settings, monkeypatch: pytest
     [mat] = [e for e in res.all_events if e.event_type_value == "STEP_OUTPUT"]
     out_meta = mat.event_specific_data.metadata  # type: ignore[union-attr]
     expected = sum(hi - lo for lo, hi in marks.values()) - half
-    assert out_meta["consumer_lag_total"].value == expected
-    assert out_meta["consumer_lag"].value[f"{settings.topic_trades}[{part}]"] == marks[part][1] - half
+    assert out_meta["kafka_lag_messages"].value == expected
+    assert out_meta["kafka_lag_by_partition"].value[f"{settings.topic_trades}[{part}]"] == marks[part][1] - half

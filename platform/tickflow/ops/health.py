@@ -6,9 +6,8 @@ Pure decisions over numbers the store and Kafka give; the Dagster checks
 - Freshness: during the XNYS regular session the newest tick of a table (today, New York
   date) must be at most ``freshness_lag_s`` old. Outside the session nothing is evaluated:
   no ticks are expected, so staleness says nothing.
-- Consumer lag: per topic-partition, the high watermark minus the store's offset ledger head
-  (the end of the contiguous ingested prefix; the low watermark when nothing was ingested).
-  The ledger, not a Kafka consumer group, is the record of what was ingested.
+- Consumer lag: per topic-partition, the high watermark minus the store's offset ledger head,
+  as defined once in :mod:`tickflow.kafka.lag`; here only judged against a threshold.
 - Dead-letter share: a run's dead letters over its messages, against ``dead_letter_max_share``.
 """
 
@@ -23,7 +22,7 @@ import psycopg
 
 from tickflow import sessions
 from tickflow.config import Settings
-from tickflow.store import ledger
+from tickflow.kafka.lag import consumer_lag, lag_metadata
 from tickflow.store.schema import TICK_TABLES
 
 
@@ -68,22 +67,6 @@ def freshness(table: str, newest: dt.datetime | None, now: dt.datetime, max_lag_
     return Outcome(True, f"newest {table} tick is {max(lag, 0):.0f} s old", meta)
 
 
-def consumer_lag(settings: Settings, topic: str, dsn: str | None = None) -> dict[int, int]:
-    """Per partition of ``topic``: high watermark minus the ledger head."""
-    from tickflow.kafka.reader import watermarks
-
-    marks = watermarks(settings, topic)
-    with psycopg.connect(dsn or settings.dsn) as conn:
-        heads = ledger.heads(conn, topic)
-    return {p: max(0, high - max(heads.get(p, low), low)) for p, (low, high) in sorted(marks.items())}
-
-
-def lag_metadata(lags: dict[str, dict[int, int]]) -> dict[str, Any]:
-    """Run metadata: per topic-partition lag and the total."""
-    return {"consumer_lag": {f"{t}[{p}]": n for t, parts in lags.items() for p, n in parts.items()},
-            "consumer_lag_total": sum(n for parts in lags.values() for n in parts.values())}
-
-
 def lag_outcome(topic: str, lags: dict[int, int], max_messages: int) -> Outcome:
     total = sum(lags.values())
     meta = {"lag_total": total, "lag_max_messages": max_messages, "lag": {str(p): n for p, n in lags.items()}}
@@ -116,6 +99,6 @@ def lag_after_run(settings: Settings, topics: list[str]) -> dict[str, Any]:
     """Consumer lag metadata for an ingest run that has committed; a Kafka or store hiccup
     here is reported in the metadata, never a failure of the run that already landed."""
     try:
-        return lag_metadata({t: consumer_lag(settings, t) for t in topics})
+        return lag_metadata(consumer_lag(settings, tuple(topics)))
     except Exception as e:  # noqa: BLE001 - metadata only; the rows are committed
-        return {"consumer_lag": f"unavailable: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"}
+        return {"kafka_lag_messages": f"unavailable: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"}
