@@ -907,10 +907,15 @@ class _SlowSink:
         raise _Reject(f"field 'i' has type {_tn(v)}, expected str or int")
 
     @staticmethod
-    def _codes(ev: dict[str, Any]) -> list[int]:
+    def _codes(ev: dict[str, Any], scalar_ok: bool = False) -> list[int]:
         if "c" not in ev:
             return []
         v = ev["c"]
+        if scalar_ok and type(v) is int:
+            # The vendor's stock quotes carry one condition as a bare integer.
+            if not _INT16_MIN <= v <= _INT16_MAX:
+                raise _Reject(f"field 'c' out of range: {v} not in [{_INT16_MIN}, {_INT16_MAX}]")
+            return [v]
         if type(v) is not list:
             raise _Reject(f"field 'c' has type {_tn(v)}, expected array of int")
         for j, x in enumerate(v):
@@ -952,7 +957,7 @@ class _SlowSink:
             ap, as_ = self._num(ev, "ap"), self._num(ev, "as")
             bx = self._int(ev, "bx", *i16)
             ax = self._int(ev, "ax", *i16)
-            codes = self._codes(ev)
+            codes = self._codes(ev, scalar_ok=True)
             z = self._int(ev, "z", *i16)
             seq = self._int(ev, "q", *i64)
             sym_s, sym_l = self._str(sym, "sym")

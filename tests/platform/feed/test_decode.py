@@ -148,6 +148,10 @@ def ref_event(ev: Any) -> tuple[str, tuple]:
 
     def codes() -> list[int]:
         c = ev.get("c", [])
+        if kind == "Q" and type(c) is int:  # a quote's single condition, as the vendor sends it
+            if not I16[0] <= c <= I16[1]:
+                raise Bad(f"field 'c' out of range: {c} not in [{I16[0]}, {I16[1]}]")
+            return [c]
         if type(c) is not list:
             raise Bad(f"field 'c' has type {_tn(c)}, expected array of int")
         for j, x in enumerate(c):
@@ -542,6 +546,15 @@ def test_fast_path_failures_are_logged_once_per_kind_and_counted(monkeypatch: py
     assert counts == [1, 1, 1]
     logged = [r for r in caplog.records if "fast path failed" in r.getMessage()]
     assert [r.exc_info[1].__class__.__name__ for r in logged if r.exc_info] == ["RuntimeError", "IndexError"]
+
+
+def test_a_quotes_single_condition_may_be_a_bare_integer() -> None:
+    # The vendor's stock quotes send "c" as one integer; trades always send an array.
+    b = check_against_reference([enc(quote(c=1)), enc(quote(c=70000)), enc(trade(c=14))])
+    q = b.quotes
+    assert q.msg.tolist() == [0] and b.cond[q.cond_start[0]:q.cond_start[0] + q.cond_len[0]].tolist() == [1]
+    assert [d.reason for d in b.dead] == ["field 'c' out of range: 70000 not in [-32768, 32767]",
+                                          "field 'c' has type int, expected array of int"]
 
 
 def test_deep_nesting_and_empty_batch() -> None:
