@@ -10,7 +10,6 @@ session open on, so they land in that trading day's partition whatever today is.
 from __future__ import annotations
 
 import datetime as dt
-import os
 import signal
 import subprocess
 import sys
@@ -19,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tickflow import sessions
-from tickflow.config import Settings
+from tickflow.config import Settings, child_env
 from tickflow.feed.polygon_server import EventMaker, LocalPolygonServer
 from tickflow.stack.procs import free_port
 
@@ -47,10 +46,10 @@ def stream_local_feed(settings: Settings, day: dt.date, n_symbols: int = 20, see
     log_dir.mkdir(parents=True, exist_ok=True)
     log = log_dir / "feed-polygon-local.log"
     with LocalPolygonServer(api_key=KEY) as server:
-        env = {**os.environ, "TICKFLOW_KAFKA_BOOTSTRAP": settings.bootstrap, "TICKFLOW_PG_DSN": settings.dsn,
-               "TICKFLOW_TOPIC_TRADES": settings.topic_trades, "TICKFLOW_TOPIC_QUOTES": settings.topic_quotes,
-               "TICKFLOW_FEED_API_KEY": KEY, "TICKFLOW_FEED_HOST": server.host_port,
-               "TICKFLOW_FEED_SECURE": "false", "TICKFLOW_FEED_HEALTH_PORT": str(free_port())}
+        env = child_env(TICKFLOW_KAFKA_BOOTSTRAP=settings.bootstrap, TICKFLOW_PG_DSN=settings.dsn,
+                        TICKFLOW_TOPIC_TRADES=settings.topic_trades, TICKFLOW_TOPIC_QUOTES=settings.topic_quotes,
+                        TICKFLOW_FEED_API_KEY=KEY, TICKFLOW_FEED_HOST=server.host_port,
+                        TICKFLOW_FEED_SECURE="false", TICKFLOW_FEED_HEALTH_PORT=str(free_port()))
         with log.open("ab") as out:
             proc = subprocess.Popen([sys.executable, "-m", "tickflow.cli", "feed", "polygon"], env=env,
                                     stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
