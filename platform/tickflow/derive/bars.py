@@ -63,10 +63,10 @@ def volume_price_range(ticks: DayTicks, flags: np.ndarray | None) -> tuple[np.nd
     return lo, hi
 
 
-def _coarser(values: np.ndarray, n_symbols: int, interval: int, reduce: np.ufunc) -> np.ndarray:
+def _coarser(values: np.ndarray, n_symbols: int, n_min: int, interval: int, reduce: np.ufunc) -> np.ndarray:
     """1-minute values reduced to ``interval``-minute bars, NaN-skipping (all-NaN stays NaN)."""
-    grid = values.reshape(n_symbols, -1)
-    n_bars = grid.shape[1] // interval
+    grid = values.reshape(n_symbols, n_min)
+    n_bars = n_min // interval
     return reduce.reduce(grid[:, : n_bars * interval].reshape(n_symbols, n_bars, interval), axis=2).ravel()
 
 
@@ -96,7 +96,8 @@ def compute_bars(ticks: DayTicks) -> dict[int, dict[str, np.ndarray]]:
         bars = dict(one) if interval == 1 else aggregate_bars(one, ticks.n_symbols, interval)
         n_bars = n_min // interval
         v_lo, v_hi = (v_lo_1m, v_hi_1m) if interval == 1 else (
-            _coarser(v_lo_1m, ticks.n_symbols, interval, np.fmin), _coarser(v_hi_1m, ticks.n_symbols, interval, np.fmax))
+            _coarser(v_lo_1m, ticks.n_symbols, n_min, interval, np.fmin),
+            _coarser(v_hi_1m, ticks.n_symbols, n_min, interval, np.fmax))
         # The range the VWAP must lie in (the checks' bounds; not stored): the bar's own range
         # widened by the trades that count in volume but not in high/low.
         bars["vwap_floor"] = np.fmin(bars["low"], v_lo)
