@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 
 import numpy as np
+import pandas as pd
 import psycopg
 import pytest
 
@@ -113,3 +114,34 @@ def test_ticks_are_read_once_per_run_and_again_when_the_ledger_moves(plain_dsn: 
                      "quotes, duplicates, dead_letters) VALUES ('trades', 0, 0, 5, 5, 5, 0, 0, 0)")
     daily.day_ticks(plain_dsn, DAY, "run-b")
     assert len(reads) == 3
+
+
+def test_the_vwap_range_includes_odd_lots_that_set_no_high_or_low() -> None:
+    # Odd lots (condition 37) count in volume and VWAP but set no high/low: the VWAP can
+    # leave [low, high], and its check bounds are widened by exactly those trades' prices.
+    from tickflow.conditions import mask_from_codes
+
+    sim = simulate_day(DAY, n_symbols=2, seed=5, trades_per_symbol=1500, quotes_per_symbol=3000)
+    t, q = sim.trades, sim.quotes
+    mask = mask_from_codes(t["cond"], t["cond_start"], t["cond_len"])
+    ticks = from_columns(DAY, list(sim.symbols), {"sym": t["sym_idx"], "ts_ns": t["ts_ns"], "price": t["price"],
+                                                  "size": t["size"], "cond_mask": mask},
+                         {"sym": q["sym_idx"], "ts_ns": q["ts_ns"], "bid": q["bid_price"],
+                          "bid_size": q["bid_size"], "ask": q["ask_price"], "ask_size": q["ask_size"]})
+    bars = bars_mod.compute_bars(ticks)
+    one = bars[1]
+    # reference: pandas over every trade (no condition here forbids volume), per symbol-minute
+    tr = ticks.trades
+    sym = np.repeat(np.arange(ticks.n_symbols), np.diff(ticks.trade_starts))
+    minute = (tr["ts_ns"] - ticks.open_ns) // 60_000_000_000
+    ref = pd.DataFrame({"row": sym * ticks.n_minutes + minute, "p": tr["price"]}).groupby("row")["p"].agg(["min", "max"])
+    lo = np.fmin(one["low"], pd.Series(ref["min"]).reindex(range(one["low"].size)).to_numpy())
+    hi = np.fmax(one["high"], pd.Series(ref["max"]).reindex(range(one["high"].size)).to_numpy())
+    np.testing.assert_array_equal(one["vwap_floor"], lo)
+    np.testing.assert_array_equal(one["vwap_cap"], hi)
+    outside = (one["vwap"] < one["low"]) | (one["vwap"] > one["high"])
+    assert outside.any(), "the simulated odd lots should put some VWAPs outside [low, high]"
+    for interval, b in bars.items():
+        ok = {o.name: o.passed for o in bar_checks(bars_mod.bars_frame(b, ticks.symbols), 2,
+                                                       ticks.n_minutes // interval)}
+        assert ok["vwap_within_range"], interval
