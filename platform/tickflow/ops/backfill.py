@@ -24,18 +24,11 @@ from tickflow.ops.dagster_api import Dagster, DagsterApiError, check
 
 _LAUNCH_BACKFILL = """
 mutation($p: LaunchBackfillParams!) { launchPartitionBackfill(backfillParams: $p) {
-  __typename ... on LaunchBackfillSuccess { backfillId }
-  ... on PythonError { message } ... on UnauthorizedError { message }
-  ... on PartitionSetNotFoundError { message } ... on InvalidSubsetError { message }
-  ... on RunConflict { message } ... on ConflictingExecutionParamsError { message }
-  ... on PresetNotFoundError { message } ... on InvalidStepError { invalidStepKey }
-  ... on InvalidOutputError { invalidOutputName } ... on RunConfigValidationInvalid { errors { message } }
-  ... on PipelineNotFoundError { message } ... on InvalidPipelineRunsFilterError { message }
-  ... on NoModeProvidedError { message } } }"""
+  __typename ... on LaunchBackfillSuccess { backfillId } ... on Error { message } } }"""
 
 _BACKFILL_STATUS = """
 query($id: String!) { partitionBackfillOrError(backfillId: $id) {
-  __typename ... on PythonError { message } ... on BackfillNotFoundError { message }
+  __typename ... on Error { message }
   ... on PartitionBackfill { id status numPartitions
     error { message }
     assetBackfillData { assetBackfillStatuses { __typename
@@ -44,12 +37,7 @@ query($id: String!) { partitionBackfillOrError(backfillId: $id) {
 
 _LAUNCH_RUN = """
 mutation($p: ExecutionParams!) { launchRun(executionParams: $p) {
-  __typename ... on LaunchRunSuccess { run { runId } }
-  ... on PythonError { message } ... on UnauthorizedError { message } ... on RunConflict { message }
-  ... on InvalidSubsetError { message } ... on PipelineNotFoundError { message }
-  ... on RunConfigValidationInvalid { errors { message } } ... on NoModeProvidedError { message }
-  ... on PresetNotFoundError { message } ... on ConflictingExecutionParamsError { message }
-  ... on InvalidStepError { invalidStepKey } ... on InvalidOutputError { invalidOutputName } } }"""
+  __typename ... on LaunchRunSuccess { run { runId } } ... on Error { message } } }"""
 
 DONE = {"COMPLETED", "COMPLETED_SUCCESS", "COMPLETED_FAILED", "FAILED", "CANCELED"}
 
