@@ -32,6 +32,7 @@ from tickflow.ml.feature_store import (
 from tickflow.ml.features import FEATURE_NAMES, FeatureParams, feature_hash
 from tickflow.ml.train import TrainParams, confidence, evaluate, predict, train_model
 from tickflow.store import derived
+from tickflow.store.locks import Lock
 
 MODEL_NAME = "price_model"
 
@@ -97,7 +98,7 @@ def run_training(dsn: str, as_of_day: dt.date, fparams: FeatureParams | None = N
     hold = df[df["day"].isin(result.holdout_days)]
     t1 = time.perf_counter()
     with psycopg.connect(dsn) as conn, conn.transaction():
-        conn.execute("SELECT pg_advisory_xact_lock(7263006)")  # one champion decision at a time
+        conn.execute("SELECT pg_advisory_xact_lock(%s)", (int(Lock.CHAMPION_DECISION),))
         effective = next_trading_day(result.holdout_days[-1])
         # the incumbent is the champion in force where this model would take over: with
         # training backfilled out of order, not necessarily the newest champion

@@ -33,6 +33,8 @@ from typing import Any
 import psycopg
 import xgboost as xgb
 
+from tickflow.store.locks import Lock, apply_ddl
+
 log = logging.getLogger(__name__)
 _DDL = """
 CREATE TABLE IF NOT EXISTS model_registry (
@@ -80,12 +82,7 @@ class ModelRecord:
 
 
 def ensure_registry(dsn: str) -> None:
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        conn.execute("SELECT pg_advisory_lock(7263005)")
-        try:
-            conn.execute(_DDL)
-        finally:
-            conn.execute("SELECT pg_advisory_unlock(7263005)")
+    apply_ddl(dsn, Lock.MODEL_REGISTRY, _DDL)
 
 
 _COLS = "version, model_name, as_of_day, fit_end, holdout_start, holdout_end, features, feature_hash, metrics, status, params"

@@ -18,6 +18,7 @@ import psycopg
 
 from tickflow import sessions
 from tickflow.ml import registry
+from tickflow.store.locks import Lock
 
 _DDL = """
 CREATE TABLE IF NOT EXISTS champion_decisions (
@@ -93,7 +94,7 @@ def promote(dsn: str, model_name: str, version: int, who: str, why: str,
     today = dt.datetime.now(ZoneInfo(sessions.NY)).date()
     effective = effective_day or next_trading_day(today)
     with psycopg.connect(dsn) as conn, conn.transaction():
-        conn.execute("SELECT pg_advisory_xact_lock(7263005)")  # the registry's own lock: one decision at a time
+        conn.execute("SELECT pg_advisory_xact_lock(%s)", (int(Lock.CHAMPION_DECISION),))  # as training's decisions
         rec = registry.get(conn, version)
         if rec.model_name != model_name:
             raise ValueError(f"v{version} is a {rec.model_name} model, not {model_name}")

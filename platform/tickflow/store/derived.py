@@ -31,6 +31,7 @@ import numpy as np
 import psycopg
 from psycopg import sql
 
+from tickflow.store.locks import Lock
 from tickflow.store.pgcopy import SIGNATURE, TRAILER, encode_columns
 from tickflow.store.schema import detect
 
@@ -100,10 +101,6 @@ VOCABULARIES = {("jump_events", "test"): ("lee_mykland", "bns"),
                 ("anomalies", "kind"): ("price_spike", "volume_surge", "rsi_overbought", "rsi_oversold")}
 
 
-_SCHEMA_LOCK = 7263003  # advisory lock: one schema change at a time
-_DAY_LOCK = 7263007  # advisory xact lock (with a table/day key): one replacement of a day at a time
-
-
 def _column_defs(t: Table) -> sql.Composable:
     return sql.SQL(", ").join(
         sql.SQL("{} {} {}").format(sql.Identifier(c), sql.SQL(pg_type), sql.SQL("NOT NULL" if c in t.key else ""))
@@ -129,7 +126,7 @@ def ensure_derived_schema(dsn: str, tables: tuple[Table, ...] | None = None) -> 
     """Create the derived tables (default: all of ``TABLES``), partitioned by day, if missing
     (idempotent). A table made unpartitioned by an earlier version is moved over."""
     with psycopg.connect(dsn, autocommit=True) as conn:
-        conn.execute("SELECT pg_advisory_lock(%s)", (_SCHEMA_LOCK,))
+        conn.execute("SELECT pg_advisory_lock(%s)", (int(Lock.DERIVED_TABLES),))
         try:
             timescale = detect(conn).timescaledb is not None
             for t in tables if tables is not None else TABLES.values():
@@ -153,7 +150,7 @@ def ensure_derived_schema(dsn: str, tables: tuple[Table, ...] | None = None) -> 
                     if kind == "r":
                         _move_rows(conn, t, old, timescale)
         finally:
-            conn.execute("SELECT pg_advisory_unlock(%s)", (_SCHEMA_LOCK,))
+            conn.execute("SELECT pg_advisory_unlock(%s)", (int(Lock.DERIVED_TABLES),))
 
 
 def _move_rows(conn: psycopg.Connection, t: Table, old: str, timescale: bool) -> None:
@@ -284,7 +281,7 @@ def replace_days(conn: psycopg.Connection, items: list[DayRows],
     timescale = detect(conn).timescaledb is not None
     for it in sorted(items, key=lambda it: (it.table.name, it.day)):
         key = zlib.crc32(f"{it.table.name}/{it.day.isoformat()}".encode())
-        conn.execute("SELECT pg_advisory_xact_lock(%s, %s)", (_DAY_LOCK, key - (1 << 31)))
+        conn.execute("SELECT pg_advisory_xact_lock(%s, %s)", (int(Lock.DAY_REPLACE), key - (1 << 31)))
     if timescale:  # nothing to stage: the chunk is emptied and refilled
         if before_swap is not None and not before_swap():
             raise SwapRefused

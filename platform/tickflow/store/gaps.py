@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import psycopg
 
 from tickflow import sessions
+from tickflow.store.locks import Lock, apply_ddl
 
 _DDL = """
 CREATE TABLE IF NOT EXISTS feed_gaps (
@@ -72,12 +73,7 @@ ConnOrDsn = psycopg.Connection | str
 
 def ensure_gaps_schema(dsn: str) -> None:
     """Create ``feed_gaps`` if missing (idempotent)."""
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        conn.execute("SELECT pg_advisory_lock(7263003)")
-        try:
-            conn.execute(_DDL)
-        finally:
-            conn.execute("SELECT pg_advisory_unlock(7263003)")
+    apply_ddl(dsn, Lock.FEED_GAPS, _DDL)
 
 
 def _run(conn_or_dsn: ConnOrDsn, query: str, params: tuple[object, ...]) -> list[tuple[object, ...]]:

@@ -20,6 +20,7 @@ from psycopg import sql
 
 from tickflow import sessions
 from tickflow.store.gaps import ensure_gaps_schema
+from tickflow.store.locks import Lock
 
 TICK_TABLES = ("trades", "quotes")
 
@@ -126,7 +127,7 @@ def detect(conn: psycopg.Connection) -> Capabilities:
 def ensure_schema(dsn: str) -> Capabilities:
     """Create the tick store if missing (idempotent, safe to run concurrently)."""
     with psycopg.connect(dsn, autocommit=True) as conn:
-        conn.execute("SELECT pg_advisory_lock(7263001)")
+        conn.execute("SELECT pg_advisory_lock(%s)", (int(Lock.TICK_TABLES),))
         try:
             caps = detect(conn)
             for table, cols in _TABLES.items():
@@ -144,7 +145,7 @@ def ensure_schema(dsn: str) -> Capabilities:
                         sql.Identifier(f"{table}_ts_brin"), sql.Identifier(table)))
             conn.execute(_SUPPORT)
         finally:
-            conn.execute("SELECT pg_advisory_unlock(7263001)")
+            conn.execute("SELECT pg_advisory_unlock(%s)", (int(Lock.TICK_TABLES),))
     ensure_gaps_schema(dsn)
     return caps
 
@@ -175,7 +176,7 @@ def ensure_day_partitions(dsn: str, caps: Capabilities, days: list[dt.date]) -> 
                 name = partition_name(table, day)
                 if name in existing:
                     continue
-                conn.execute("SELECT pg_advisory_lock(7263002)")
+                conn.execute("SELECT pg_advisory_lock(%s)", (int(Lock.TICK_PARTITIONS),))
                 try:
                     attached = conn.execute(
                         "SELECT 1 FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
@@ -193,7 +194,7 @@ def ensure_day_partitions(dsn: str, caps: Capabilities, days: list[dt.date]) -> 
                     conn.execute(sql.SQL("ALTER TABLE {} DROP CONSTRAINT {}").format(
                         sql.Identifier(name), sql.Identifier(f"{name}_bounds")))
                 finally:
-                    conn.execute("SELECT pg_advisory_unlock(7263002)")
+                    conn.execute("SELECT pg_advisory_unlock(%s)", (int(Lock.TICK_PARTITIONS),))
 
 
 def _ts_literal(ns: int) -> str:

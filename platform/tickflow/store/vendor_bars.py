@@ -28,6 +28,7 @@ import psycopg
 from psycopg import sql
 
 from tickflow import sessions
+from tickflow.store.locks import Lock, apply_ddl
 from tickflow.store.pgcopy import encode_columns
 
 SOURCE_FEED, SOURCE_FLATFILE = 1, 2
@@ -67,12 +68,7 @@ TOLERANCE = {
 
 
 def ensure_vendor_bars_schema(dsn: str) -> None:
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        conn.execute("SELECT pg_advisory_lock(7263004)")
-        try:
-            conn.execute(_DDL)
-        finally:
-            conn.execute("SELECT pg_advisory_unlock(7263004)")
+    apply_ddl(dsn, Lock.VENDOR_BARS, _DDL)
 
 
 def write_bars(conn: psycopg.Connection, cols: dict[str, np.ndarray], symbols: list[str]) -> int:
