@@ -31,7 +31,7 @@ status: venv
 
 demo: venv
 	$(TICKFLOW) up
-	$(TICKFLOW) demo
+	$(TICKFLOW) demo $(if $(FEED),--feed $(FEED))
 
 dev: venv
 	$(TICKFLOW) up

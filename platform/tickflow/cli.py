@@ -81,7 +81,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return 2
     return subprocess.call([sys.executable, "-m", "demo", "--date", args.date, "--symbols", str(args.symbols),
-                            "--seed", str(args.seed)], cwd=REPO, env=_stack().env())
+                            "--seed", str(args.seed), "--feed", args.feed], cwd=REPO, env=_stack().env())
 
 
 def cmd_feed_polygon(_: argparse.Namespace) -> int:
@@ -140,6 +140,9 @@ def main(argv: list[str] | None = None) -> int:
     d.add_argument("--date", default=DEMO_DATE.isoformat())
     d.add_argument("--symbols", type=int, default=20)
     d.add_argument("--seed", type=int, default=7)
+    d.add_argument("--feed", choices=("simulated", "local"), default="simulated",
+                   help="local: the day arrives through the live feed service from a local server speaking "
+                        "the vendor's protocol (make demo FEED=local)")
     d.set_defaults(fn=cmd_demo)
     sub.add_parser("dev", help="open the Dagster UI on the local stack").set_defaults(fn=cmd_dev)
     from tickflow.flatfiles.cli import add_parser as add_import_parser
