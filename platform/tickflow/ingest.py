@@ -28,8 +28,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import queue
-import threading
 import time
 from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -45,6 +43,7 @@ from tickflow.crash_points import crash_point
 from tickflow.feed.decode import decode_batch
 from tickflow.feed.events import DecodedBatch, symbol_keys
 from tickflow.kafka.reader import Chunk, offsets_for_times, read_range, watermarks
+from tickflow.read_ahead import read_ahead
 from tickflow.store import ledger
 from tickflow.store.pgcopy import encode_quotes, encode_trades
 from tickflow.store.schema import Capabilities, detect, ensure_day_partitions
@@ -245,49 +244,6 @@ def write_batch(conn: psycopg.Connection, prepared: PreparedBatch, partitions: D
     return out[0], out[1], out[2], len(prepared.dead)
 
 
-def _background(items: Iterator[T], name: str, depth: int = _DEPTH) -> Generator[T, None, None]:
-    """Run an iterator in a daemon thread, up to ``depth`` items ahead. Its exception is
-    re-raised here; closing this generator stops the thread at its next item and closes
-    ``items`` (a Kafka reader closes its consumer)."""
-    q: queue.Queue[object] = queue.Queue(maxsize=depth)
-    done = object()
-    stop = threading.Event()
-
-    def put(item: object) -> bool:
-        while not stop.is_set():
-            try:
-                q.put(item, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def pump() -> None:
-        try:
-            for item in items:
-                if not put(item):
-                    return
-            put(done)
-        except BaseException as e:  # handed to the consumer, re-raised there
-            put(e)
-        finally:
-            close = getattr(items, "close", None)
-            if close is not None:
-                close()
-
-    threading.Thread(target=pump, daemon=True, name=name).start()
-    try:
-        while True:
-            item = q.get()
-            if item is done:
-                return
-            if isinstance(item, BaseException):
-                raise item
-            yield item  # type: ignore[misc]
-    finally:
-        stop.set()
-
-
 def _timed(items: Iterator[T], report: IngestReport, stage: str) -> Iterator[T]:
     """Adds the time spent producing each item to the report's stage seconds."""
     while True:
@@ -331,8 +287,8 @@ def _pipeline(settings: Settings, topic: str, todo: list[tuple[int, int, int]], 
         prepared.seconds = time.perf_counter() - t0  # decoding included
         return k, prepared
 
-    chunks = _background(read(), "ingest-read")
-    return contextlib.closing(_background(_mapped(prepare, chunks), "ingest-decode"))
+    chunks = read_ahead(read(), "ingest-read", _DEPTH)
+    return contextlib.closing(read_ahead(_mapped(prepare, chunks), "ingest-decode", _DEPTH))
 
 
 def ingest_ranges(settings: Settings, topic: str, ranges: dict[int, tuple[int, int]],

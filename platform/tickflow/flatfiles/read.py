@@ -21,8 +21,6 @@ The tick's time is ``sip_timestamp`` (ns), the same SIP time the live feed's ``t
 
 from __future__ import annotations
 
-import queue
-import threading
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -33,6 +31,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from tickflow.feed.events import QuoteColumns, TradeColumns
+from tickflow.read_ahead import read_ahead
 
 # column -> (numpy dtype, required). Optional columns may be empty (read as 0).
 _TRADE_COLS: dict[str, tuple[type, bool]] = {
@@ -221,42 +220,7 @@ def iter_batches(stream: pa.NativeFile, kind: str, block_size: int = 8 << 20,
                 yield convert(kind, rb, row)
                 row += rb.num_rows
 
-    yield from read_ahead(batches(), depth=2)
+    # parsing the next block overlaps the COPY of the current one; memory stays at two blocks
+    yield from read_ahead(batches(), "flatfile-read-ahead", depth=2)
 
 
-def read_ahead(it: Iterator[Batch], depth: int) -> Iterator[Batch]:
-    """Run ``it`` in a thread, at most ``depth`` items ahead: parsing and converting the
-    next block (pyarrow and numpy release the GIL) overlaps the COPY of the current one,
-    and memory stays bounded by ``depth`` blocks. Errors are re-raised to the consumer."""
-    q: queue.Queue[object] = queue.Queue(maxsize=depth)
-    done = object()
-    stop = threading.Event()
-
-    def pump() -> None:
-        try:
-            for item in it:
-                while not stop.is_set():
-                    try:
-                        q.put(item, timeout=0.2)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
-                    return
-            q.put(done)
-        except BaseException as e:  # handed to the consumer
-            q.put(e)
-
-    t = threading.Thread(target=pump, daemon=True, name="flatfile-read-ahead")
-    t.start()
-    try:
-        while True:
-            item = q.get()
-            if item is done:
-                return
-            if isinstance(item, BaseException):
-                raise item
-            yield item  # type: ignore[misc]
-    finally:
-        stop.set()
-        t.join(timeout=5)
