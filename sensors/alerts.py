@@ -59,8 +59,9 @@ def partition_label(run: DagsterRun) -> str:
     start, end = tags.get("dagster/asset_partition_range_start"), tags.get("dagster/asset_partition_range_end")
     if start and end:
         return start if start == end else f"{start}...{end}"
-    if "tickflow/topic" in tags:
-        return f"topic {tags['tickflow/topic']}"
+    for key in ("tickflow/topics", "tickflow/topic"):  # an ingest run, a minute-aggregates run
+        if key in tags:
+            return f"topics {tags[key]}"
     return "-"
 
 

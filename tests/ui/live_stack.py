@@ -122,11 +122,12 @@ def _prepare_data(settings: Settings) -> None:
         assert train.execute_in_process(partition_key=day.isoformat(), instance=instance).success
     simulate_to_kafka(settings, LIVE_DAY, 3, seed=5, trades_per_symbol=400, bad_messages=12)
     ingest = definitions.defs.resolve_job_def("ingest_job")
-    for topic in settings.topics:
-        ranges = {str(p): [lo, hi] for p, (lo, hi) in watermarks(settings, topic).items() if hi > lo}
-        cfg = {"ops": {"ingest_offsets": {"config": {"topic": topic, "ranges": ranges}}}}
-        assert ingest.execute_in_process(run_config=cfg, instance=instance,
-                                         tags={"tickflow/topic": topic}).success
+    # one run for every topic, as the offset sensor asks for it
+    ranges = {topic: {str(p): [lo, hi] for p, (lo, hi) in watermarks(settings, topic).items() if hi > lo}
+              for topic in settings.topics}
+    cfg = {"ops": {"ingest_offsets": {"config": {"ranges": ranges}}}}
+    assert ingest.execute_in_process(run_config=cfg, instance=instance,
+                                     tags={"tickflow/topics": ",".join(sorted(settings.topics))}).success
 
 
 @contextmanager
