@@ -3,19 +3,17 @@ it receives, and webhooks that are down or hang."""
 
 from __future__ import annotations
 
-import json
 import logging
 import socket
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from dagster import AssetKey, DagsterInstance, DagsterRun, build_run_status_sensor_context
 
 import definitions
 from sensors.alerts import job_label, run_failure_alert, run_recovery_alert
+from tests.webhook_recorder import WebhookRecorder
 from tickflow.ops.alerts import KeyState, after_post, decide
 from tickflow.stack.procs import free_port
 
@@ -23,35 +21,11 @@ BARS = [AssetKey("bars_1m"), AssetKey("bars_5m"), AssetKey("bars_15m")]
 DOWN_DSN = "postgresql://postgres@127.0.0.1:1/tickflow"  # nothing listens on port 1
 
 
-class Recorder:
-    """An HTTP endpoint that records each JSON body posted to it."""
-
-    def __init__(self) -> None:
-        self.bodies: list[dict] = []  # type: ignore[type-arg]
-        rec = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802
-                rec.bodies.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
-                self.send_response(200)
-                self.end_headers()
-                self.wfile.write(b"ok")
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hooks/T000/secret"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
 
 @pytest.fixture
-def recorder() -> Iterator[Recorder]:
-    r = Recorder()
+def recorder() -> Iterator[WebhookRecorder]:
+    r = WebhookRecorder("/hooks/T000/secret")
     yield r
     r.close()
 
@@ -109,7 +83,7 @@ def test_every_job_is_named() -> None:
     assert {"run_failure_alert", "run_recovery_alert"} <= names
 
 
-def test_failures_alert_once_per_cooldown_then_recovery(recorder: Recorder, plain_dsn: str,
+def test_failures_alert_once_per_cooldown_then_recovery(recorder: WebhookRecorder, plain_dsn: str,
                                                          monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TICKFLOW_ALERT_WEBHOOK_URL", recorder.url)
     monkeypatch.setenv("TICKFLOW_ALERT_COOLDOWN_S", "3600")
@@ -149,7 +123,7 @@ def test_failures_alert_once_per_cooldown_then_recovery(recorder: Recorder, plai
 
 
 def test_a_webhook_that_is_down_or_hangs_neither_crashes_nor_blocks(
-        recorder: Recorder, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+        recorder: WebhookRecorder, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
     refused = f"http://127.0.0.1:{free_port()}/hook"
     hanging = socket.socket()  # accepts the connection (backlog), never answers
     hanging.bind(("127.0.0.1", 0))

@@ -8,21 +8,19 @@ Usable by hand too:  .venv/bin/python -m tests.ui.live_stack /tmp/live 55600
 from __future__ import annotations
 
 import datetime as dt
-import json
 import os
 import subprocess
 import sys
-import threading
 import time
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
+from tests.webhook_recorder import WebhookRecorder
 from tickflow.config import Settings, load_settings
 from tickflow.ops.dagster_api import Dagster
 
@@ -34,36 +32,13 @@ BACKFILL_DAYS = (dt.date(2024, 6, 13), dt.date(2024, 6, 14))  # ticks stored, ba
 FAIL_DAY = LIVE_DAY  # no features stored: training for it fails on purpose
 
 
-class Recorder:
-    """The alert webhook: records each JSON body posted to it."""
-
-    def __init__(self) -> None:
-        self.bodies: list[dict] = []  # type: ignore[type-arg]
-        rec = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802
-                rec.bodies.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
-                self.send_response(200)
-                self.end_headers()
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/alerts"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
 
 @dataclass
 class Live:
     settings: Settings
     env: dict[str, str]
-    recorder: Recorder
+    recorder: WebhookRecorder
     dev: subprocess.Popen  # type: ignore[type-arg]
     reused: bool = False
     retrain: subprocess.Popen | None = None  # type: ignore[type-arg]  # `tickflow retrain --wait` of FAIL_DAY
@@ -136,7 +111,7 @@ def live_stack(home: Path, base_port: int | None = None) -> Iterator[Live]:
     from tickflow.stack.procs import free_port
 
     ports = [base_port + i for i in range(3)] if base_port else [free_port() for _ in range(3)]
-    recorder = Recorder()
+    recorder = WebhookRecorder()
     env = {"TICKFLOW_HOME": str(home), "TICKFLOW_PG_PORT": str(ports[0]), "TICKFLOW_KAFKA_PORT": str(ports[1]),
            "TICKFLOW_DAGSTER_PORT": str(ports[2]), "TICKFLOW_ALERT_WEBHOOK_URL": recorder.url,
            "TICKFLOW_TOPIC_PARTITIONS": "2", "DAGSTER_HOME": str(home / "dagster_home")}
@@ -197,7 +172,7 @@ def reused(home: Path, base_port: int) -> Live:
         for k, v in env.items():
             mp.setenv(k, v)
         settings = load_settings()
-    return Live(settings, env, Recorder(), subprocess.Popen(["true"]), reused=True)
+    return Live(settings, env, WebhookRecorder(), subprocess.Popen(["true"]), reused=True)
 
 
 if __name__ == "__main__":  # by hand: keep a live deployment up until Ctrl-C
