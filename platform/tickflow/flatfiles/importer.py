@@ -21,7 +21,7 @@ gap's channels whose time lies in ``[started_at, ended_at)`` (and whose symbol i
 gap's list, if it has one) are written, and the gap is marked repaired with the number of
 rows it added, in the same transaction. A gap still going on is left alone; a gap that
 runs past the day's end gets this day's rows but stays unrepaired until its last day is
-imported.
+imported; a gap whose channel's file is not published yet stays unrepaired too.
 """
 
 from __future__ import annotations
@@ -274,13 +274,14 @@ def import_day(settings: Settings, day: dt.date, kind: str = "trades", source: s
 class RepairReport:
     day: dt.date
     repaired: dict[int, int] = field(default_factory=dict)  # gap id -> rows added
-    left_open: list[int] = field(default_factory=list)  # gaps still running or past the day
+    left_open: list[int] = field(default_factory=list)  # still running, past the day, or file missing
+    missing_files: list[str] = field(default_factory=list)
     imports: list[ImportReport] = field(default_factory=list)
 
     def metadata(self) -> dict[str, Any]:
         return {"day": self.day.isoformat(), "gaps_repaired": len(self.repaired),
                 "rows_per_gap": {str(k): v for k, v in self.repaired.items()},
-                "gaps_left_unrepaired": self.left_open, "imports": [r.metadata() for r in self.imports]}
+                "gaps_left_unrepaired": self.left_open, "missing_files": self.missing_files, "imports": [r.metadata() for r in self.imports]}
 
 
 def _ns(ts: dt.datetime) -> int:
@@ -315,13 +316,22 @@ def repair_gaps(settings: Settings, day: dt.date, source: str | None = None, *, 
     if not kinds:
         return out
     _prepare(dsn, kinds)
+    missing: set[str] = set()
     with psycopg.connect(dsn) as conn, conn.transaction():
         for kind in kinds:
             t0 = time.perf_counter()
-            rep = _run_import(conn, dsn, settings, day, kind, source, run_id, windows[kind], block_size)
+            try:
+                rep = _run_import(conn, dsn, settings, day, kind, source, run_id, windows[kind], block_size)
+            except FileNotFoundError as e:  # not published (yet): its gaps wait for it
+                out.missing_files.append(str(e))
+                missing.add(kind)
+                continue
             rep.seconds = time.perf_counter() - t0
             out.imports.append(rep)
         for g in finishing:
+            if any(CHANNELS[k] & set(g.channels) for k in missing):
+                out.left_open.append(g.id)
+                continue
             rows = sum(r.per_gap.get(g.id, 0) for r in out.imports)
             gap_store.mark_repaired(conn, g.id, rows)
             out.repaired[g.id] = rows

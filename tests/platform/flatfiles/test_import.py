@@ -118,13 +118,15 @@ def test_gap_repair_fills_exactly_the_gap_windows(tmp_path: Path, plain_dsn: str
     id1 = gaps.record_gap(plain_dsn, utc[0], utc[1], ["trades", "quotes"], None, "disconnect")
     id2 = gaps.record_gap(plain_dsn, utc[2], utc[3], ["trades"], [one], "buffer overflow")
     running = gaps.record_gap(plain_dsn, utc[3], None, ["quotes"], None, "still down")
+    no_file = gaps.record_gap(plain_dsn, utc[0], utc[1], ["AM"], None, "disconnect")  # no minute_aggs file
 
     rep = repair_gaps(s, DAY)
     assert rep.repaired == {id1: int(in_t[(ts_t < g1[1])].sum() + in_q.sum()), id2: int(in_t[ts_t >= g2[0]].sum())}
-    assert rep.left_open == [running]
+    assert sorted(rep.left_open) == sorted([running, no_file])
+    assert "no minute_aggs flat file" in rep.missing_files[0]
     assert _count(plain_dsn, "trades") == ts_t.shape[0]
     assert _count(plain_dsn, "quotes") == ts_q.shape[0]
-    assert [g.id for g in gaps.open_gaps(plain_dsn, DAY)] == [running]
+    assert sorted(g.id for g in gaps.open_gaps(plain_dsn, DAY)) == sorted([running, no_file])
     repaired = {g.id: g.repaired_rows for g in gaps.gaps_for_day(plain_dsn, DAY) if g.is_repaired}
     assert repaired == rep.repaired
     # a second repair finds nothing to do (the running gap is still skipped)
