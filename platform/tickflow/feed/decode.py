@@ -538,6 +538,7 @@ def _scan(buf, starts, ends, status,
             id_l = 0
             c_s = nc
             c_l = 0
+            c_scalar = False
             ts = 0
             seq = 0
             px = 0.0
@@ -597,10 +598,17 @@ def _scan(buf, starts, ends, status,
                         id_l = q_end - p - 1
                     p = q_end + 1
                 elif key == K_C:
-                    if c0 != 91:
-                        bad = True
-                        break
-                    end, cnt = _parse_codes(buf, p, e, cond, nc)
+                    if c0 == 91:
+                        end, cnt = _parse_codes(buf, p, e, cond, nc)
+                    else:  # a quote's one condition as a bare integer (the vendor's stock quotes)
+                        cnt = 0
+                        end, kind, ival, _f = _parse_number(buf, p, e)
+                        if kind != 0 or ival < -32768 or ival > 32767 or nc >= cond.shape[0]:
+                            end = -1
+                        else:
+                            cond[nc] = ival
+                            cnt = 1
+                            c_scalar = True
                     if end < 0:
                         bad = True
                         break
@@ -674,7 +682,7 @@ def _scan(buf, starts, ends, status,
                 break
             # ---- emit the row
             pos = k if is_array else -1
-            if ev == 0 and (seen & _REQ_TRADE) == _REQ_TRADE and nt < cap_t:
+            if ev == 0 and (seen & _REQ_TRADE) == _REQ_TRADE and nt < cap_t and not c_scalar:
                 t_msg[nt] = m
                 t_pos[nt] = pos
                 t_ts[nt] = ts

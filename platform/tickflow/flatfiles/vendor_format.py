@@ -44,11 +44,16 @@ def write_table(table: pa.Table, path: str | Path) -> Path:
     return path
 
 
+def _rows(day: SimulatedDay, cols: dict[str, np.ndarray], sel: np.ndarray | None
+          ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The selected rows (all, a mask or indices): their indices, tickers and timestamps."""
+    idx = np.arange(cols["ts_ns"].shape[0]) if sel is None else np.flatnonzero(sel) if sel.dtype == bool else sel
+    return idx, np.asarray(day.symbols, dtype=object)[cols["sym_idx"][idx]], cols["ts_ns"][idx]
+
+
 def trades_table(day: SimulatedDay, sel: np.ndarray | None = None) -> pa.Table:
     t = day.trades
-    idx = np.arange(t["ts_ns"].shape[0]) if sel is None else np.flatnonzero(sel) if sel.dtype == bool else sel
-    syms = np.asarray(day.symbols, dtype=object)[t["sym_idx"][idx]]
-    ts = t["ts_ns"][idx]
+    idx, syms, ts = _rows(day, t, sel)
     n = idx.shape[0]
     return pa.table({
         "ticker": pa.array(syms, pa.string()),
@@ -63,9 +68,7 @@ def trades_table(day: SimulatedDay, sel: np.ndarray | None = None) -> pa.Table:
 
 def quotes_table(day: SimulatedDay, sel: np.ndarray | None = None) -> pa.Table:
     q = day.quotes
-    idx = np.arange(q["ts_ns"].shape[0]) if sel is None else np.flatnonzero(sel) if sel.dtype == bool else sel
-    syms = np.asarray(day.symbols, dtype=object)[q["sym_idx"][idx]]
-    ts = q["ts_ns"][idx]
+    idx, syms, ts = _rows(day, q, sel)
     n = idx.shape[0]
     return pa.table({
         "ticker": pa.array(syms, pa.string()), "ask_exchange": q["ask_exchange"][idx].astype(np.int64),
