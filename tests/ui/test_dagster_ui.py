@@ -33,6 +33,10 @@ def test_asset_graph_groups_and_lineage(ui: UiPage) -> None:
     for up, down in zip(LINEAGE, LINEAGE[1:], strict=False):
         ui.open(f"/assets/{down}", "Upstream assets")
         ups = _lineage_section(ui, "Upstream assets")
+        deadline = time.monotonic() + 30
+        while ups.strip() in ("", "\u2013") and time.monotonic() < deadline:  # the list still loading ("–")
+            ui.page.wait_for_timeout(250)
+            ups = _lineage_section(ui, "Upstream assets")
         assert re.search(rf"(^|\n){up}\n", ups), f"{up} -> {down} missing; upstream of {down}: {ups!r}"
     ui.open("/asset-groups", "Global asset lineage")
 
