@@ -43,7 +43,7 @@ timescaledb:
 	bash scripts/build-timescaledb.sh
 
 test: venv timescaledb
-	$(BIN)/python -m pytest -q -m "not slow" --timeout=900
+	$(BIN)/python -m pytest -q -m "not slow" --timeout=900 --durations=25
 
 test-slow: venv timescaledb
 	$(BIN)/python -m pytest -q -m slow --timeout=1800
