@@ -29,7 +29,7 @@ from assets.partitions import trading_days
 from resources.tickflow import TickflowResource
 from tickflow.flatfiles.importer import import_day
 from tickflow.ingest_vendor_bars import catch_up_aggs
-from tickflow.store.vendor_bars import day_counts, ensure_vendor_bars_schema, reconcile
+from tickflow.store.vendor_bars import day_counts, reconcile
 
 
 class VendorBarsConfig(Config):  # type: ignore[misc]
@@ -45,7 +45,6 @@ class VendorBarsConfig(Config):  # type: ignore[misc]
 def raw_vendor_bars(context: AssetExecutionContext, config: VendorBarsConfig,
                     tickflow: TickflowResource) -> MaterializeResult:
     settings = tickflow.settings()
-    ensure_vendor_bars_schema(settings.dsn)
     meta: dict[str, object] = {"source": config.source}
     if config.source == "kafka":
         rep = catch_up_aggs(settings, run_id=context.run_id)
@@ -77,7 +76,6 @@ warnings.filterwarnings("ignore", category=PreviewWarning)
 )
 def matches_vendor_minute_bars(context: AssetCheckExecutionContext, tickflow: TickflowResource) -> AssetCheckResult:
     dsn = tickflow.settings().dsn
-    ensure_vendor_bars_schema(dsn)
     # A range backfill runs the check once for all its days: it fails if any day fails.
     days = [dt.date.fromisoformat(k) for k in context.partition_keys]
     missing = [d for d in days if day_counts(dsn, d)["rows"] == 0]

@@ -39,7 +39,7 @@ import psycopg
 from tickflow import sessions
 from tickflow.derive import daily
 from tickflow.stack.postgres import scratch_server, wheel_bin_dir
-from tickflow.store import derived
+from tickflow.store.schema import ensure_current
 
 DAY = dt.date(2024, 6, 21)
 ASSETS = ("bars", "indicators", "signals", "anomalies")
@@ -206,7 +206,7 @@ def main(argv: list[str] | None = None) -> None:
             child.join()
             if child.exitcode:
                 raise RuntimeError("simulating the day failed")
-        derived.ensure_derived_schema(dsn)
+        ensure_current(dsn)  # with --dsn, a store of an earlier release
         direct(dsn)  # warm-up: numba compile/cache load, GE import
         # Alternate the two, best of `repeat` each, so drift on a shared machine hits both alike.
         runs_a, runs_b = [], []

@@ -35,10 +35,11 @@ import xgboost as xgb
 
 from tickflow import sessions
 from tickflow.ml import pipeline
-from tickflow.ml.feature_store import ensure_ml_tables, read_features, write_features
+from tickflow.ml.feature_store import read_features, write_features
 from tickflow.ml.features import FEATURE_NAMES, FeatureParams
 from tickflow.ml.train import TrainParams
 from tickflow.stack.postgres import scratch_server
+from tickflow.store.schema import ensure_current
 
 MIN = 60_000_000_000
 
@@ -90,7 +91,7 @@ def main(argv: list[str] | None = None) -> None:
     tp = TrainParams(window_days=args.days, walk_forward_folds=0)
     with scratch_server("tickflow-bench-") as pg:
         dsn = pg.ensure_database("bench")
-        ensure_ml_tables(dsn)
+        ensure_current(dsn)
         rng = np.random.default_rng(5)
         t0 = time.perf_counter()
         with psycopg.connect(dsn) as conn:

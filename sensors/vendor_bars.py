@@ -13,7 +13,7 @@ from resources.tickflow import TickflowResource
 from tickflow import sessions
 from tickflow.ingest import plan_ranges, run_key
 from tickflow.store import ledger
-from tickflow.store.schema import ensure_schema
+from tickflow.store.schema import ensure_current
 
 
 def latest_trading_day(today: dt.date) -> dt.date:
@@ -30,7 +30,7 @@ def minute_aggs_sensor(context: SensorEvaluationContext, tickflow: TickflowResou
     if context.cursor:
         cursor = {int(p): int(o) for p, o in json.loads(context.cursor).items()}
     else:
-        ensure_schema(settings.dsn)
+        ensure_current(settings.dsn)
         with psycopg.connect(settings.dsn) as conn:
             cursor = ledger.heads(conn, topic)
     try:

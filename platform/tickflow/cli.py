@@ -90,6 +90,19 @@ def cmd_feed_polygon(_: argparse.Namespace) -> int:
     return run(load_settings())
 
 
+def cmd_migrate(_: argparse.Namespace) -> int:
+    import psycopg
+
+    from tickflow.store.schema import LATEST, current_version, ensure_current
+
+    dsn = load_settings().dsn
+    ensure_current(dsn)  # already done by run_command (tickflow.ops.commands._NEEDS): a no-op then
+    with psycopg.connect(dsn) as conn:
+        version = current_version(conn)
+    print(f"tick store schema at version {version} (this release's latest: {LATEST})")
+    return 0 if version >= LATEST else 1
+
+
 def cmd_dev(_: argparse.Namespace) -> int:
     stack = _stack()
     settings = stack.settings
@@ -145,6 +158,8 @@ def main(argv: list[str] | None = None) -> int:
                         "the vendor's protocol (make demo FEED=local)")
     d.set_defaults(fn=cmd_demo)
     sub.add_parser("dev", help="open the Dagster UI on the local stack").set_defaults(fn=cmd_dev)
+    sub.add_parser("migrate", help="bring the tick store's schema to the current version (also done by "
+                   "`up`, each Dagster run and each command that uses the store)").set_defaults(fn=cmd_migrate)
     from tickflow.flatfiles.cli import add_parser as add_import_parser
 
     add_import_parser(sub)

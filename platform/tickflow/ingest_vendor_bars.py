@@ -21,7 +21,6 @@ from tickflow.config import Settings
 from tickflow.feed.minute_aggs import decode_aggs
 from tickflow.kafka.reader import read_range
 from tickflow.store import ledger, vendor_bars
-from tickflow.store.schema import ensure_schema
 from tickflow.store.write import insert_dead_letters
 
 
@@ -42,8 +41,6 @@ def ingest_agg_ranges(settings: Settings, ranges: dict[int, tuple[int, int]], ru
     t0 = time.perf_counter()
     dsn = dsn or settings.dsn
     topic = topic or settings.topic_minute_aggs
-    ensure_schema(dsn)
-    vendor_bars.ensure_vendor_bars_schema(dsn)
     report = AggIngestReport(topic)
     with psycopg.connect(dsn) as conn, conn.transaction():
         ledger.lock_partitions(conn, topic, list(ranges))
@@ -95,7 +92,6 @@ def catch_up_aggs(settings: Settings, dsn: str | None = None, run_id: str | None
 
     dsn = dsn or settings.dsn
     topic = settings.topic_minute_aggs
-    ensure_schema(dsn)
     with psycopg.connect(dsn) as conn:
         cursor = ledger.heads(conn, topic)
     return ingest_agg_ranges(settings, plan_ranges(settings, topic, cursor), run_id, dsn, topic)

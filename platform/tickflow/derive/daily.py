@@ -238,7 +238,6 @@ def run_bars(dsn: str, day: dt.date, ticks: DayTicks | None = None, run_id: str 
     """Bars at 1, 5 and 15 minutes for ``day``, checked, then written as one day partition;
     frames ``bars_<n>m`` and ``raw_volume`` (the stored day's volume, summed in SQL)."""
     report = DayReport(day, [])
-    derived.ensure_derived_schema(dsn)
     raw_volume = _in_thread(_stored_volume, dsn, day)  # concurrent with the load
     with _timed(report, "load"):
         ticks = ticks or day_ticks(dsn, day, run_id)
@@ -287,7 +286,6 @@ def _day_bars(conn: psycopg.Connection, day: dt.date, interval: int) -> pd.DataF
 def run_indicators(dsn: str, day: dt.date) -> DayReport:
     """Indicators on the stored 1-minute bars of ``day``, warmed up by earlier days."""
     report = DayReport(day, [])
-    derived.ensure_derived_schema(dsn)
     with _timed(report, "load"), psycopg.connect(dsn) as conn:
         b = _day_bars(conn, day, 1)
         symbols = sorted(b["sym"].unique().tolist())
@@ -341,7 +339,6 @@ def run_anomalies(dsn: str, day: dt.date, spike: float = 0.05, volume_mult: floa
     from tickflow.kernels.anomalies import bar_anomalies
 
     report = DayReport(day, [])
-    derived.ensure_derived_schema(dsn)
     with _timed(report, "load"), psycopg.connect(dsn) as conn:
         rows = conn.execute(
             "SELECT b.sym, b.ts, b.close, b.volume, i.rsi_14 FROM bars b JOIN indicators i "
@@ -391,7 +388,6 @@ def run_signals(dsn: str, day: dt.date, params: SignalParams | None = None,
     """Trade signals, bar and daily measures and jump events of ``day``, checked, then
     written together (the four day partitions swapped in one transaction)."""
     report = DayReport(day, [])
-    derived.ensure_derived_schema(dsn)
     with _timed(report, "load"):
         ticks = ticks or day_ticks(dsn, day, run_id)
         with psycopg.connect(dsn) as conn:

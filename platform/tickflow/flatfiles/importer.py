@@ -47,7 +47,7 @@ from tickflow.ingest import DayStats, IngestReport
 from tickflow.store import gaps as gap_store
 from tickflow.store import vendor_bars
 from tickflow.store.pgcopy import encode_quotes, encode_trades
-from tickflow.store.schema import detect, ensure_day_partitions, ensure_schema
+from tickflow.store.schema import detect, ensure_day_partitions
 from tickflow.store.write import copy_rows, insert_dead_letters
 
 _DAY_NS = 86_400 * 1_000_000_000
@@ -247,13 +247,10 @@ def _run_import(conn: psycopg.Connection, dsn: str, settings: Settings, day: dt.
     return imp.report
 
 
-def _prepare(dsn: str, kinds: list[str]) -> None:
+def _check_kinds(kinds: list[str]) -> None:
     for kind in kinds:
         if kind not in KINDS:
             raise ValueError(f"unknown flat-file kind {kind!r} (one of {', '.join(KINDS)})")
-    ensure_schema(dsn)
-    if "minute_aggs" in kinds:
-        vendor_bars.ensure_vendor_bars_schema(dsn)
 
 
 def import_day(settings: Settings, day: dt.date, kind: str = "trades", source: str | None = None, *,
@@ -262,7 +259,7 @@ def import_day(settings: Settings, day: dt.date, kind: str = "trades", source: s
     if not sessions.is_trading_day(day):
         raise ValueError(f"{day} is not an XNYS trading day")
     dsn = dsn or settings.dsn
-    _prepare(dsn, [kind])
+    _check_kinds([kind])
     t0 = time.perf_counter()
     with psycopg.connect(dsn) as conn, conn.transaction():
         report = _run_import(conn, dsn, settings, day, kind, source, run_id, None, block_size)
@@ -292,7 +289,6 @@ def repair_gaps(settings: Settings, day: dt.date, source: str | None = None, *, 
                 dsn: str | None = None, block_size: int = 8 << 20) -> RepairReport:
     """Fill the day's unrepaired feed gaps from its flat files and mark them repaired."""
     dsn = dsn or settings.dsn
-    gap_store.ensure_gaps_schema(dsn)
     out = RepairReport(day)
     day_lo, day_hi = sessions.day_bounds_ns(day)
     todo = gap_store.open_gaps(dsn, day)
@@ -315,7 +311,7 @@ def repair_gaps(settings: Settings, day: dt.date, source: str | None = None, *, 
     kinds = [k for k in KINDS if windows[k]]
     if not kinds:
         return out
-    _prepare(dsn, kinds)
+    _check_kinds(kinds)
     missing: set[str] = set()
     with psycopg.connect(dsn) as conn, conn.transaction():
         for kind in kinds:

@@ -12,7 +12,6 @@ import datetime as dt
 import numpy as np
 import pandas as pd
 import psycopg
-import psycopg.sql
 
 from tickflow import sessions
 from tickflow.ml.features import FEATURE_NAMES, MEASURES, PREVIOUS_DAY, FeatureParams, compute_features
@@ -35,42 +34,12 @@ ML_TABLES = (FEATURES, PREDICTIONS)
 _NS_SQL = "(extract(epoch FROM {}) * 1000000000)::int8"
 
 
-# The same rows as ``features``, one block per (day, interval, symbol): the bar times and the
-# row-major float64 matrix of ``names`` as raw little-endian bytes. Training reads whole
-# windows of days; from here that is one memcpy per block on the server and one
-# np.frombuffer per block here, where the row table would cost a conversion per value
+# The same rows as ``features``, one block per (day, interval, symbol) in ``feature_blocks``:
+# the bar times and the row-major float64 matrix of ``names`` as raw little-endian bytes.
+# Training reads whole windows of days; from here that is one memcpy per block on the server
+# and one np.frombuffer per block here, where the row table would cost a conversion per value
 # (bench/train.py). Written in the same transaction as ``features``, so the two agree.
-_BLOCKS_DDL = """
-CREATE TABLE IF NOT EXISTS feature_blocks (
-    day          date NOT NULL,
-    interval_min int2 NOT NULL,
-    horizon      int2 NOT NULL,
-    sym          text NOT NULL,
-    names        text[] NOT NULL,
-    ts           bytea NOT NULL,
-    matrix       bytea NOT NULL,
-    PRIMARY KEY (day, interval_min, sym)
-);
--- out of line but uncompressed: float bits barely compress, and decompressing cost more
--- than the bytes saved
-ALTER TABLE feature_blocks ALTER COLUMN ts SET STORAGE EXTERNAL, ALTER COLUMN matrix SET STORAGE EXTERNAL"""
 _BLOCK_VALUES = (*FEATURE_NAMES, "target", "baseline_last")
-
-
-def ensure_ml_tables(dsn: str) -> None:
-    """Create the tables; a table made by an older feature set gets the new columns (its
-    old ones stay, unused: the writers name their columns)."""
-    derived.ensure_derived_schema(dsn, ML_TABLES)
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        conn.execute(_BLOCKS_DDL)
-        for table in ML_TABLES:
-            have = {r[0] for r in conn.execute("SELECT column_name FROM information_schema.columns "
-                                               "WHERE table_schema = current_schema() AND table_name = %s",
-                                               (table.name,))}
-            for name, pg_type in table.columns:
-                if name not in have:
-                    conn.execute(psycopg.sql.SQL("ALTER TABLE {} ADD COLUMN IF NOT EXISTS {} {}").format(
-                        psycopg.sql.Identifier(table.name), psycopg.sql.Identifier(name), psycopg.sql.SQL(pg_type)))
 
 
 def _frame(conn: psycopg.Connection, query: str, params: tuple, columns: list[str]) -> pd.DataFrame:  # type: ignore[type-arg]

@@ -23,7 +23,6 @@ from tickflow import sessions
 from tickflow.ml import registry
 from tickflow.ml.feature_store import (
     PREDICTIONS,
-    ensure_ml_tables,
     feature_days,
     features_for_day,
     read_features,
@@ -36,18 +35,6 @@ from tickflow.store.locks import Lock
 
 MODEL_NAME = "price_model"
 
-_EVAL_DDL = """
-CREATE TABLE IF NOT EXISTS model_evaluations (
-    day           date NOT NULL,
-    model_name    text NOT NULL,
-    model_version int NOT NULL,
-    interval_min  int2 NOT NULL,
-    horizon       int2 NOT NULL,
-    metrics       jsonb NOT NULL,
-    evaluated_at  timestamptz NOT NULL DEFAULT now(),
-    PRIMARY KEY (day, model_name, model_version)
-)"""
-
 
 def _round(d: dict[str, float], digits: int = 8) -> dict[str, float]:
     """Significant digits (returns are ~1e-3: fixed decimals would lose them)."""
@@ -56,7 +43,6 @@ def _round(d: dict[str, float], digits: int = 8) -> dict[str, float]:
 
 def run_features(dsn: str, day: dt.date, params: FeatureParams | None = None) -> dict[str, Any]:
     p = params or FeatureParams()
-    ensure_ml_tables(dsn)
     t0 = time.perf_counter()
     with psycopg.connect(dsn) as conn:
         frame = features_for_day(conn, day, p)
@@ -79,8 +65,6 @@ def run_training(dsn: str, as_of_day: dt.date, fparams: FeatureParams | None = N
                  device: str | None = None) -> dict[str, Any]:
     """Train on the ``window_days`` feature days ending at ``as_of_day``, register, decide."""
     fp, tp = fparams or FeatureParams(), tparams or TrainParams()
-    ensure_ml_tables(dsn)
-    registry.ensure_registry(dsn)
     features = list(FEATURE_NAMES)
     fhash = feature_hash(FEATURE_NAMES, fp)
     t0 = time.perf_counter()
@@ -141,8 +125,6 @@ def run_training(dsn: str, as_of_day: dt.date, fparams: FeatureParams | None = N
 def run_predictions(dsn: str, day: dt.date, model_name: str = MODEL_NAME) -> dict[str, Any]:
     """Predict ``day`` with the champion in force at its start (point in time); the model's
     own feature parameters (bar interval, horizon) select the feature rows."""
-    ensure_ml_tables(dsn)
-    registry.ensure_registry(dsn)
     with psycopg.connect(dsn) as conn:
         model = registry.champion_for_day(conn, model_name, day)
         if model is None:
@@ -173,8 +155,6 @@ def run_predictions(dsn: str, day: dt.date, model_name: str = MODEL_NAME) -> dic
 
 def run_evaluation(dsn: str, day: dt.date, model_name: str = MODEL_NAME) -> dict[str, Any]:
     """Score ``day``'s stored predictions against the realized returns, per model version."""
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        conn.execute(_EVAL_DDL)
     with psycopg.connect(dsn) as conn:
         rows = conn.execute(
             "SELECT p.model_version, p.interval_min, p.horizon, p.predicted_return, f.target, f.baseline_last "

@@ -33,39 +33,7 @@ from typing import Any
 import psycopg
 import xgboost as xgb
 
-from tickflow.store.locks import Lock, apply_ddl
-
 log = logging.getLogger(__name__)
-_DDL = """
-CREATE TABLE IF NOT EXISTS model_registry (
-    version         serial PRIMARY KEY,
-    model_name      text NOT NULL,
-    created_at      timestamptz NOT NULL DEFAULT now(),
-    as_of_day       date NOT NULL,
-    fit_start       date NOT NULL,
-    fit_end         date NOT NULL,
-    holdout_start   date NOT NULL,
-    holdout_end     date NOT NULL,
-    params          jsonb NOT NULL,
-    features        jsonb NOT NULL,
-    feature_hash    text NOT NULL,
-    metrics         jsonb NOT NULL,
-    device          text NOT NULL,
-    artifact        bytea NOT NULL,
-    artifact_format text NOT NULL DEFAULT 'ubj',
-    status          text NOT NULL CHECK (status IN ('champion', 'retired', 'rejected')),
-    decision        jsonb NOT NULL
-);
-CREATE TABLE IF NOT EXISTS champion_history (
-    model_name     text NOT NULL,
-    effective_day  date NOT NULL,
-    promoted_at    timestamptz NOT NULL DEFAULT clock_timestamp(),
-    version        int NOT NULL REFERENCES model_registry (version),
-    PRIMARY KEY (model_name, effective_day, promoted_at)
-);
-"""
-
-
 @dataclass(frozen=True)
 class ModelRecord:
     version: int
@@ -79,10 +47,6 @@ class ModelRecord:
     metrics: dict[str, Any]
     status: str
     params: dict[str, Any]
-
-
-def ensure_registry(dsn: str) -> None:
-    apply_ddl(dsn, Lock.MODEL_REGISTRY, _DDL)
 
 
 _COLS = "version, model_name, as_of_day, fit_end, holdout_start, holdout_end, features, feature_hash, metrics, status, params"

@@ -120,8 +120,9 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
 
 # Components each command needs, checked first so an unreachable one is named in one line
 # instead of a traceback (or a Kafka client retrying forever).
+# A command that needs the store first brings its schema up to date (one SELECT when current).
 _NEEDS = {"simulate": ("kafka",), "ingest": ("postgres", "kafka"), "demo": ("postgres", "kafka"),
-          "model": ("postgres",), "dev": ("postgres",)}
+          "model": ("postgres",), "dev": ("postgres",), "import": ("postgres",), "migrate": ("postgres",)}
 _OURS = {"backfill", "retrain", "model"}
 
 
@@ -132,12 +133,14 @@ def run_command(args: argparse.Namespace) -> int:
 
     from tickflow.ops.dagster_api import DagsterApiError
     from tickflow.ops.errors import ComponentUnreachable, check_kafka, check_postgres, postgres_down
+    from tickflow.store.schema import ensure_current
 
     settings = load_settings()
     try:
         for need in _NEEDS.get(args.cmd, ()):
             if need == "postgres":
                 check_postgres(settings.dsn)
+                ensure_current(settings.dsn)
             else:
                 check_kafka(settings)
         return int(args.fn(args))

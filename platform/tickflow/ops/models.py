@@ -20,19 +20,6 @@ from tickflow import sessions
 from tickflow.ml import registry
 from tickflow.store.locks import Lock
 
-_DDL = """
-CREATE TABLE IF NOT EXISTS champion_decisions (
-    id             bigserial PRIMARY KEY,
-    model_name     text NOT NULL,
-    version        int NOT NULL REFERENCES model_registry (version),
-    replaced       int REFERENCES model_registry (version),
-    effective_day  date NOT NULL,
-    decided_by     text NOT NULL CHECK (decided_by <> ''),
-    reason         text NOT NULL CHECK (reason <> ''),
-    decided_at     timestamptz NOT NULL DEFAULT now()
-);
-"""
-
 # The same status rule as registry.register: champion = latest promotion, retired = other
 # promoted models, rejected = never promoted.
 _STATUSES = (
@@ -55,14 +42,7 @@ class ModelRow:
     created_at: dt.datetime
 
 
-def ensure_decisions(dsn: str) -> None:
-    registry.ensure_registry(dsn)
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        conn.execute(_DDL)
-
-
 def list_models(dsn: str, model_name: str) -> list[ModelRow]:
-    ensure_decisions(dsn)
     with psycopg.connect(dsn) as conn:
         rows = conn.execute(
             "SELECT version, as_of_day, holdout_end, status, (metrics->'holdout'->>'rmse')::float8, "
@@ -72,7 +52,6 @@ def list_models(dsn: str, model_name: str) -> list[ModelRow]:
 
 
 def decisions(dsn: str, model_name: str) -> list[tuple[int, int | None, dt.date, str, str, dt.datetime]]:
-    ensure_decisions(dsn)
     with psycopg.connect(dsn) as conn:
         return [tuple(r) for r in conn.execute(  # type: ignore[misc]
             "SELECT version, replaced, effective_day, decided_by, reason, decided_at FROM champion_decisions "
@@ -90,7 +69,6 @@ def promote(dsn: str, model_name: str, version: int, who: str, why: str,
     today in New York); returns (the version it replaces, the effective day)."""
     if not who.strip() or not why.strip():
         raise ValueError("a promotion needs --who and --why (they are recorded)")
-    ensure_decisions(dsn)
     today = dt.datetime.now(ZoneInfo(sessions.NY)).date()
     effective = effective_day or next_trading_day(today)
     with psycopg.connect(dsn) as conn, conn.transaction():

@@ -3,7 +3,9 @@
 Every derived table has a ``day`` column (the New York trading day, the Dagster
 partition) and is partitioned by it, like the tick tables: native range partitions of one
 day on plain PostgreSQL, one-day hypertable chunks with TimescaleDB
-(:func:`tickflow.store.schema.detect` decides). A day is written by :func:`replace_day`
+(:func:`tickflow.store.schema.detect` decides). The tables themselves are created by the
+schema's migrations (tickflow.store.schema); ``Table`` here describes their columns to the
+writers. A day is written by :func:`replace_day`
 (or :func:`replace_days` for several tables in one go) inside the caller's transaction,
 never by deleting rows:
 
@@ -101,12 +103,6 @@ VOCABULARIES = {("jump_events", "test"): ("lee_mykland", "bns"),
                 ("anomalies", "kind"): ("price_spike", "volume_surge", "rsi_overbought", "rsi_oversold")}
 
 
-def _column_defs(t: Table) -> sql.Composable:
-    return sql.SQL(", ").join(
-        sql.SQL("{} {} {}").format(sql.Identifier(c), sql.SQL(pg_type), sql.SQL("NOT NULL" if c in t.key else ""))
-        for c, pg_type in t.columns)
-
-
 def _keys(t: Table) -> sql.Composable:
     return sql.SQL(", ").join(sql.Identifier(c) for c in t.key)
 
@@ -115,57 +111,6 @@ def _relkind(conn: psycopg.Connection, name: str) -> str | None:
     row = conn.execute("SELECT c.relkind FROM pg_class c WHERE c.oid = to_regclass(%s)",
                        (sql.Identifier(name).as_string(conn),)).fetchone()
     return None if row is None else str(row[0])
-
-
-def _is_hypertable(conn: psycopg.Connection, name: str) -> bool:
-    return conn.execute("SELECT 1 FROM timescaledb_information.hypertables WHERE hypertable_name = %s "
-                        "AND hypertable_schema = current_schema()", (name,)).fetchone() is not None
-
-
-def ensure_derived_schema(dsn: str, tables: tuple[Table, ...] | None = None) -> None:
-    """Create the derived tables (default: all of ``TABLES``), partitioned by day, if missing
-    (idempotent). A table made unpartitioned by an earlier version is moved over."""
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        conn.execute("SELECT pg_advisory_lock(%s)", (int(Lock.DERIVED_TABLES),))
-        try:
-            timescale = detect(conn).timescaledb is not None
-            for t in tables if tables is not None else TABLES.values():
-                kind = _relkind(conn, t.name)
-                if kind == "p" or (kind == "r" and timescale and _is_hypertable(conn, t.name)):
-                    continue
-                with conn.transaction():
-                    old = f"{t.name}_unpartitioned"
-                    if kind == "r":
-                        conn.execute(sql.SQL("ALTER TABLE {} RENAME TO {}").format(
-                            sql.Identifier(t.name), sql.Identifier(old)))
-                        conn.execute(sql.SQL("ALTER TABLE {} RENAME CONSTRAINT {} TO {}").format(
-                            sql.Identifier(old), sql.Identifier(f"{t.name}_pkey"), sql.Identifier(f"{old}_pkey")))
-                    if timescale:
-                        conn.execute(sql.SQL("CREATE TABLE {} ({}, PRIMARY KEY ({}))").format(
-                            sql.Identifier(t.name), _column_defs(t), _keys(t)))
-                        conn.execute("SELECT create_hypertable(%s, by_range('day', INTERVAL '1 day'))", (t.name,))
-                    else:
-                        conn.execute(sql.SQL("CREATE TABLE {} ({}, PRIMARY KEY ({})) PARTITION BY RANGE (day)").format(
-                            sql.Identifier(t.name), _column_defs(t), _keys(t)))
-                    if kind == "r":
-                        _move_rows(conn, t, old, timescale)
-        finally:
-            conn.execute("SELECT pg_advisory_unlock(%s)", (int(Lock.DERIVED_TABLES),))
-
-
-def _move_rows(conn: psycopg.Connection, t: Table, old: str, timescale: bool) -> None:
-    """Rows of the earlier unpartitioned table ``old`` into ``t``, day by day; drops ``old``."""
-    cols = sql.SQL(", ").join(sql.Identifier(c) for c, _ in t.columns)
-    if timescale:
-        conn.execute(sql.SQL("INSERT INTO {} ({}) SELECT {} FROM {}").format(
-            sql.Identifier(t.name), cols, cols, sql.Identifier(old)))
-    else:
-        for (day,) in conn.execute(sql.SQL("SELECT DISTINCT day FROM {}").format(sql.Identifier(old))).fetchall():
-            stage = _stage_table(conn, t, day)
-            conn.execute(sql.SQL("INSERT INTO {} ({}) SELECT {} FROM {} WHERE day = {}").format(
-                sql.Identifier(stage), cols, cols, sql.Identifier(old), sql.Literal(day)))
-            _swap_in(conn, t, day, stage)
-    conn.execute(sql.SQL("DROP TABLE {}").format(sql.Identifier(old)))
 
 
 def partition_name(table: Table, day: dt.date) -> str:

@@ -20,22 +20,6 @@ from dataclasses import dataclass
 import psycopg
 
 from tickflow import sessions
-from tickflow.store.locks import Lock, apply_ddl
-
-_DDL = """
-CREATE TABLE IF NOT EXISTS feed_gaps (
-    id             bigserial   PRIMARY KEY,
-    started_at     timestamptz NOT NULL,
-    ended_at       timestamptz NULL,
-    channels       text[]      NOT NULL,
-    symbols        text[]      NULL,
-    reason         text        NOT NULL,
-    repaired_at    timestamptz NULL,
-    repaired_rows  bigint      NULL,
-    CHECK (ended_at IS NULL OR ended_at >= started_at)
-);
-CREATE INDEX IF NOT EXISTS feed_gaps_window ON feed_gaps (started_at, ended_at);
-"""
 
 _FOR_DAY = (
     "SELECT id, started_at, ended_at, channels, symbols, reason, repaired_at, repaired_rows "
@@ -69,11 +53,6 @@ class Gap:
 
 
 ConnOrDsn = psycopg.Connection | str
-
-
-def ensure_gaps_schema(dsn: str) -> None:
-    """Create ``feed_gaps`` if missing (idempotent)."""
-    apply_ddl(dsn, Lock.FEED_GAPS, _DDL)
 
 
 def _run(conn_or_dsn: ConnOrDsn, query: str, params: tuple[object, ...]) -> list[tuple[object, ...]]:

@@ -28,31 +28,9 @@ import psycopg
 from psycopg import sql
 
 from tickflow import sessions
-from tickflow.store.locks import Lock, apply_ddl
 from tickflow.store.pgcopy import encode_columns
 
 SOURCE_FEED, SOURCE_FLATFILE = 1, 2
-
-_DDL = """
-CREATE TABLE IF NOT EXISTS vendor_bars (
-    day            date             NOT NULL,
-    sym            text             NOT NULL,
-    ts             timestamptz      NOT NULL,
-    open           double precision NOT NULL,
-    high           double precision NOT NULL,
-    low            double precision NOT NULL,
-    close          double precision NOT NULL,
-    volume         double precision NOT NULL,
-    vwap           double precision NULL,
-    transactions   double precision NULL,
-    avg_size       double precision NULL,
-    source         smallint         NOT NULL,
-    src_partition  integer          NOT NULL,
-    src_offset     bigint           NOT NULL,
-    PRIMARY KEY (sym, ts)
-);
-CREATE INDEX IF NOT EXISTS vendor_bars_day ON vendor_bars (day);
-"""
 
 # (column, COPY type) in table order
 COLUMNS = (("day", "date"), ("sym", "text"), ("ts", "timestamptz"), ("open", "float8"), ("high", "float8"),
@@ -65,10 +43,6 @@ TOLERANCE = {
     "price_rel": 1e-9,  # open, high, low, close: |ours - vendor| <= 1e-9 * |vendor|
     "vwap_abs": 5e-5 + 1e-9,  # the feed's vw has 4 decimals
 }
-
-
-def ensure_vendor_bars_schema(dsn: str) -> None:
-    apply_ddl(dsn, Lock.VENDOR_BARS, _DDL)
 
 
 def write_bars(conn: psycopg.Connection, cols: dict[str, np.ndarray], symbols: list[str]) -> int:

@@ -113,7 +113,6 @@ def test_gap_repair_fills_exactly_the_gap_windows(tmp_path: Path, plain_dsn: str
     vf.write_table(vf.trades_table(sim_day), root / "trades_v1/2024/03/2024-03-07.csv.gz")
     vf.write_table(vf.quotes_table(sim_day), root / "quotes_v1/2024/03/2024-03-07.csv.gz")
 
-    gaps.ensure_gaps_schema(plain_dsn)
     utc = [dt.datetime.fromtimestamp(x / 1e9, tz=dt.UTC) for x in (*g1, *g2)]
     id1 = gaps.record_gap(plain_dsn, utc[0], utc[1], ["trades", "quotes"], None, "disconnect")
     id2 = gaps.record_gap(plain_dsn, utc[2], utc[3], ["trades"], [one], "buffer overflow")

@@ -21,8 +21,6 @@ def _anomalies(n: int, shift: float = 0.0) -> dict[str, np.ndarray]:
 
 
 def test_replace_day_round_trips_types_and_replaces(store_dsn: str) -> None:
-    derived.ensure_derived_schema(store_dsn)
-    derived.ensure_derived_schema(store_dsn)  # idempotent
     with psycopg.connect(store_dsn) as conn, conn.transaction():
         assert derived.replace_day(conn, derived.ANOMALIES, DAY, ["AAA", "BB"], _anomalies(6)) == 6
     got = derived.read_day(store_dsn, derived.ANOMALIES, DAY)
@@ -46,7 +44,6 @@ def test_replace_day_round_trips_types_and_replaces(store_dsn: str) -> None:
 
 
 def test_failed_replace_keeps_the_old_day(store_dsn: str) -> None:
-    derived.ensure_derived_schema(store_dsn)
     with psycopg.connect(store_dsn) as conn, conn.transaction():
         derived.replace_day(conn, derived.ANOMALIES, DAY, ["AAA", "BB"], _anomalies(3))
     bad = _anomalies(3)
@@ -77,7 +74,6 @@ def test_days_are_partitions_and_a_reader_sees_a_day_whole(store_dsn: str) -> No
     committed version each time (its row count and its value), never a mix or an empty day."""
     import threading
 
-    derived.ensure_derived_schema(store_dsn)
     sizes = {float(v): 40_000 + 7_000 * v for v in range(1, 7)}
     with psycopg.connect(store_dsn) as conn, conn.transaction():
         derived.replace_day(conn, derived.ANOMALIES, DAY, ["AAA"], _version(sizes[1.0], 1.0))
@@ -136,7 +132,6 @@ def test_a_writer_killed_before_commit_leaves_the_previous_day(store_dsn: str) -
     import subprocess
     import sys
 
-    derived.ensure_derived_schema(store_dsn)
     with psycopg.connect(store_dsn) as conn, conn.transaction():
         derived.replace_day(conn, derived.ANOMALIES, DAY, ["AAA"], _version(1000, 1.0))
     proc = subprocess.run([sys.executable, "-c", _KILLED_WRITER, store_dsn], capture_output=True, timeout=120)
@@ -148,16 +143,9 @@ def test_a_writer_killed_before_commit_leaves_the_previous_day(store_dsn: str) -
     assert _day_state(store_dsn, DAY) == (500, 3.0, 3.0)
 
 
-def test_replacing_one_interval_keeps_the_others_and_old_tables_are_moved(store_dsn: str) -> None:
-    """``interval_min`` replaces only that interval's rows of the day; a derived table left
-    unpartitioned by an earlier version is moved into the partitioned layout, rows kept."""
-    with psycopg.connect(store_dsn, autocommit=True) as conn:  # the earlier layout
-        conn.execute("CREATE TABLE anomalies (day date NOT NULL, sym text NOT NULL, ts timestamptz NOT NULL, "
-                     "kind text NOT NULL, value float8, threshold float8, PRIMARY KEY (day, sym, kind, ts))")
-        conn.execute("INSERT INTO anomalies VALUES ('2024-06-20', 'OLD', now(), 'price_spike', 1, 2)")
-    derived.ensure_derived_schema(store_dsn)
-    old = derived.read_day(store_dsn, derived.ANOMALIES, dt.date(2024, 6, 20))
-    assert list(old["sym"]) == ["OLD"]
+def test_replacing_one_interval_keeps_the_others(store_dsn: str) -> None:
+    """``interval_min`` replaces only that interval's rows of the day (a derived table left
+    unpartitioned by an earlier release: tests/platform/store/test_schema.py)."""
 
     def bars(n: int, interval: int, close: float) -> dict[str, np.ndarray]:
         cols = {c: np.full(n, close) for c in derived.BARS.value_columns}

@@ -19,7 +19,6 @@ def ny(y: int, m: int, d: int, hh: int, mm: int) -> dt.datetime:
 
 
 def test_gap_days_open_and_repair(plain_dsn: str) -> None:
-    gaps.ensure_gaps_schema(plain_dsn)  # second call after ensure_schema: idempotent
     fri, sat, mon = dt.date(2024, 6, 21), dt.date(2024, 6, 22), dt.date(2024, 6, 24)
     weekend = gaps.record_gap(plain_dsn, ny(2024, 6, 21, 15, 50), ny(2024, 6, 24, 9, 40),
                               ["T", "Q"], None, "disconnect")
