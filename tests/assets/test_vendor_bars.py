@@ -17,8 +17,8 @@ from assets.raw_ticks import raw_ticks
 from assets.vendor_bars import matches_vendor_minute_bars, raw_vendor_bars
 from resources.tickflow import TickflowResource
 from tests.platform.flatfiles.test_import import reference_vendor_bars
-from tickflow.feed.simulate import simulate_day
-from tickflow.flatfiles import vendor_format as vf
+from tickflow.simulate import to_flatfiles as vf
+from tickflow.simulate.day import simulate_day
 
 DAY = dt.date(2024, 3, 7)
 

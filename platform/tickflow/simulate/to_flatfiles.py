@@ -14,14 +14,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
-from tickflow.feed.simulate import SimulatedDay
+from tickflow.simulate.day import SimulatedDay
 
 TRADE_COLUMNS = ("ticker", "conditions", "correction", "exchange", "id", "participant_timestamp", "price",
                  "sequence_number", "sip_timestamp", "size", "tape", "trf_id", "trf_timestamp")
-QUOTE_COLUMNS = ("ticker", "ask_exchange", "ask_price", "ask_size", "bid_exchange", "bid_price", "bid_size",
-                 "conditions", "indicators", "participant_timestamp", "sequence_number", "sip_timestamp", "tape",
-                 "trf_timestamp")
-MINUTE_AGG_COLUMNS = ("ticker", "volume", "open", "close", "high", "low", "window_start", "transactions")
 
 
 def conditions_text(cond: np.ndarray, cond_start: np.ndarray, cond_len: np.ndarray) -> pa.Array:
