@@ -111,8 +111,7 @@ def test_gap_repair_fills_exactly_the_gap_windows(tmp_path: Path, plain_dsn: str
     import_day(s, DAY, "trades", str(live / "trades.csv.gz"))
     import_day(s, DAY, "quotes", str(live / "quotes.csv.gz"))
     # the vendor's full files for the day
-    vf.write_table(vf.trades_table(sim_day), root / "trades_v1/2024/03/2024-03-07.csv.gz")
-    vf.write_table(vf.quotes_table(sim_day), root / "quotes_v1/2024/03/2024-03-07.csv.gz")
+    vf.write_flat_files(sim_day, root)
 
     gaps.ensure_gaps_schema(plain_dsn)
     utc = [dt.datetime.fromtimestamp(x / 1e9, tz=dt.UTC) for x in (*g1, *g2)]
