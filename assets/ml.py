@@ -29,6 +29,7 @@ from assets.partitions import trading_days
 from resources.ml import MlResource
 from resources.tickflow import TickflowResource
 from tickflow.deploy.run_tags import gpu_training_run_tags
+from tickflow.derive.daily import merge_metadata
 
 # tickflow.ml.pipeline (XGBoost, SciPy) and the plots (matplotlib) are imported inside the
 # assets: every run of this code location imports this module, an ingest run included, and
@@ -37,16 +38,6 @@ from tickflow.deploy.run_tags import gpu_training_run_tags
 
 def _days(context: AssetExecutionContext) -> list[dt.date]:
     return [dt.date.fromisoformat(k) for k in context.partition_keys]
-
-
-def _merge(metas: list[dict]) -> dict:  # type: ignore[type-arg]
-    """One run's metadata over its partitions: the last partition's values (its model version
-    and metrics, which derive.daily.merge_metadata would drop for a range), rows summed, the
-    partitions listed; None values left out (Dagster metadata has no null)."""
-    out = dict(metas[-1]) if metas else {}
-    out["rows"] = sum(int(m.get("rows", 0)) for m in metas)
-    out["partitions"] = [m["day"] for m in metas]
-    return {k: v for k, v in out.items() if v is not None}
 
 
 _PREVIOUS_DAY = TimeWindowPartitionMapping(start_offset=-1, end_offset=-1)
@@ -68,7 +59,7 @@ def features(context: AssetExecutionContext, tickflow: TickflowResource, ml: MlR
     from tickflow.ml import pipeline
 
     metas = [pipeline.run_features(dsn, day, ml.feature_params()) for day in _days(context)]
-    return MaterializeResult(metadata=_merge(metas))
+    return MaterializeResult(metadata=merge_metadata(metas))
 
 
 @asset(
@@ -118,7 +109,7 @@ def predictions(context: AssetExecutionContext, tickflow: TickflowResource, ml: 
     metas = [pipeline.run_predictions(dsn, day, ml.model_name) for day in _days(context)]
     for m in metas:
         context.log.info(f"predictions {m['day']}: {m['rows']} rows, model v{m['model_version']}")
-    return MaterializeResult(metadata=_merge(metas))
+    return MaterializeResult(metadata=merge_metadata(metas))
 
 
 @asset(
@@ -132,7 +123,7 @@ def model_evaluation(context: AssetExecutionContext, tickflow: TickflowResource,
     from tickflow.ml import pipeline
 
     metas = [pipeline.run_evaluation(dsn, day, ml.model_name) for day in _days(context)]
-    return MaterializeResult(metadata=_merge(metas))
+    return MaterializeResult(metadata=merge_metadata(metas))
 
 
 # The training job: scheduled after the close and launched on demand; its runs go to the

@@ -46,15 +46,12 @@ ASSETS = ("bars", "indicators", "signals", "anomalies")
 
 
 def _simulate_into(dsn: str, days: list[dt.date], symbols: int, trades: int) -> None:
-    from tickflow.feed.simulate import simulate_day
-    from tickflow.store.simulated import write_simulated_day
+    from tickflow.simulate.to_store import simulate_history
 
-    for k, day in enumerate(days):
-        t0 = time.perf_counter()
-        sim = simulate_day(day, n_symbols=symbols, seed=7 + k, trades_per_symbol=trades, quotes_per_symbol=2 * trades)
-        rows = write_simulated_day(dsn, sim)
-        print(f"stored {day}: {rows['trades']:,} trades and {rows['quotes']:,} quotes of {symbols} symbols "
-              f"in {time.perf_counter() - t0:.1f}s", flush=True)
+    t0 = time.perf_counter()
+    rows = simulate_history(dsn, days, symbols, trades, seed=7, derive=False)
+    print(f"stored {len(days)} day(s): {rows['trades']:,} trades and {rows['quotes']:,} quotes of {symbols} symbols "
+          f"in {time.perf_counter() - t0:.1f}s", flush=True)
 
 
 def direct(dsn: str, day: dt.date = DAY) -> dict[str, dict[str, float]]:

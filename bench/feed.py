@@ -38,7 +38,8 @@ from websockets.asyncio.client import connect
 
 from tickflow.config import Settings
 from tickflow.feed.polygon import FeedService
-from tickflow.feed.polygon_server import EventMaker, LocalPolygonServer
+from tickflow.feed.polygon_server import LocalPolygonServer
+from tickflow.simulate.to_polygon_server import EventMaker
 from tickflow.stack.kafka import KafkaServer, ensure_topics
 from tickflow.stack.procs import free_port
 

@@ -33,8 +33,8 @@ import pyarrow.csv as pacsv
 
 from tickflow.config import Settings
 from tickflow.feed.events import TradeColumns
-from tickflow.feed.simulate import simulate_day
-from tickflow.flatfiles import vendor_format as vf
+from tickflow.simulate import to_flatfiles as vf
+from tickflow.simulate.day import simulate_day
 from tickflow.stack.postgres import PgServer, wheel_bin_dir
 from tickflow.stack.procs import free_port
 from tickflow.store.pgcopy import encode_trades

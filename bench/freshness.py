@@ -2,7 +2,7 @@
 trade signals and features, with the real local stack and `dagster dev` (daemon + sensors).
 
 Two windows of a simulated day of N symbols (default 100) are replayed at real-time pace
-(`tickflow.replay`): the first W session minutes (09:30 on), then the rest of the day up to
+(`tickflow.simulate.replay`): the first W session minutes (09:30 on), then the rest of the day up to
 15:30 sent at once, then 15:30 to 15:30 + W at real time (W = 15 by default). A poller reads
 the store every 2 s and records when each exchange minute of the windows is complete:
 
@@ -40,8 +40,8 @@ import numpy as np
 import psycopg
 
 from tickflow.config import load_settings
-from tickflow.feed.simulate import simulate_day
-from tickflow.replay import MINUTE_MS, ny_time_ms, replay
+from tickflow.simulate.day import simulate_day
+from tickflow.simulate.replay import MINUTE_MS, ny_time_ms, replay
 from tickflow.stack.local import LocalStack
 from tickflow.stack.procs import stop_pid
 

@@ -31,10 +31,10 @@ from confluent_kafka import Consumer, TopicPartition
 
 from tickflow.config import Settings
 from tickflow.feed.decode import decode_batch
-from tickflow.feed.simulate import render_messages, simulate_day
 from tickflow.ingest import ingest_ranges
 from tickflow.kafka.producer import produce
 from tickflow.kafka.reader import read_range, watermarks
+from tickflow.simulate.day import render_messages, simulate_day
 from tickflow.stack.kafka import KafkaServer, ensure_topics
 from tickflow.stack.postgres import PgServer, wheel_bin_dir
 from tickflow.stack.procs import free_port

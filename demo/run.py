@@ -25,7 +25,7 @@ import psycopg
 
 from tickflow.config import Settings
 from tickflow.kafka.reader import watermarks
-from tickflow.simulate_feed import recorded, simulate_to_kafka
+from tickflow.simulate.to_kafka import recorded, simulate_to_kafka
 from tickflow.store.ledger import heads
 
 DEMO_BAD_MESSAGES = 24
@@ -161,7 +161,7 @@ def run_live_demo(settings: Settings, day: dt.date, n_symbols: int, seed: int) -
     feed service (``tickflow feed polygon``, a real process) into Kafka, the offset sensor's
     ingest runs, then the day's bars and signals. Balanced means every trade and quote the
     server sent is now a row or a dead letter (a clean run records no feed gap)."""
-    from tickflow.feed.polygon_local import stream_local_feed
+    from tickflow.simulate.to_polygon_server import stream_local_feed
 
     t0 = time.perf_counter()
     before = _stored_and_dead(settings)
@@ -208,14 +208,13 @@ def run_models(settings: Settings, day: dt.date, n_symbols: int, seed: int, log=
     from resources.ml import MlResource
     from resources.tickflow import TickflowResource
     from tickflow import sessions
-    from tickflow.feed.simulate import simulate_day
-    from tickflow.store.simulated import write_simulated_day
+    from tickflow.simulate.to_store import simulate_history
 
     history = sessions.trading_days(day - dt.timedelta(days=3 * HISTORY_DAYS), day - dt.timedelta(days=1))
     history = history[-HISTORY_DAYS:]
     t = time.perf_counter()
-    for i, d in enumerate(history):
-        write_simulated_day(settings.dsn, simulate_day(d, n_symbols=n_symbols, seed=seed + 100 + i))
+    # Derived by the Dagster backfill run below, not here: the demo shows that run.
+    simulate_history(settings.dsn, history, n_symbols, seed=seed + 100, derive=False)
     log(f"      {history[0]} .. {history[-1]} simulated and stored in {time.perf_counter() - t:.1f}s")
     resources = {"tickflow": TickflowResource(), "ml": MlResource()}
     quiet = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}

@@ -110,7 +110,7 @@ ML_DAYS = [dt.date(2024, 6, d) for d in (10, 11, 12, 13, 14, 17, 18, 20)]  # XNY
 def ml_history(pg_plain: PgServer) -> str:
     """A database holding ML_DAYS of simulated ticks with their bars and signals (3 symbols);
     built once, then copied for each test that needs it (``ml_dsn``)."""
-    from tickflow.derive.history import simulate_history
+    from tickflow.simulate.to_store import simulate_history
 
     dsn = _fresh_db(pg_plain)
     ensure_schema(dsn)

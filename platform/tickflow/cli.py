@@ -50,7 +50,7 @@ def cmd_status(_: argparse.Namespace) -> int:
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
-    from tickflow.simulate_feed import simulate_to_kafka
+    from tickflow.simulate.to_kafka import simulate_to_kafka
 
     settings = load_settings()
     res = simulate_to_kafka(settings, dt.date.fromisoformat(args.date), args.symbols, args.seed,
@@ -163,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
     from tickflow.flatfiles.cli import add_parser as add_import_parser
 
     add_import_parser(sub)
-    from tickflow.replay import add_cli as add_replay
+    from tickflow.simulate.replay import add_cli as add_replay
 
     add_replay(sub)
     f = sub.add_parser("feed", help="live market-data feeds into Kafka").add_subparsers(dest="feed", required=True)

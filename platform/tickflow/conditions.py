@@ -161,20 +161,6 @@ def mask_from_codes(cond: np.ndarray, cond_start: np.ndarray, cond_len: np.ndarr
     return out.view(np.int64)
 
 
-def flags_from_codes(cond: np.ndarray, cond_start: np.ndarray, cond_len: np.ndarray) -> np.ndarray:
-    """Per-trade update flags from flattened condition codes."""
-    return flags_from_mask(mask_from_codes(cond, cond_start, cond_len))
-
-
-def flags_of(conditions: list[int]) -> int:
-    """Update flags of one trade's condition list (for tests and single events)."""
-    flags = ALL
-    for code in conditions:
-        rule = RULES.get(int(code))
-        flags &= rule.flags if rule is not None else 0
-    return flags
-
-
 def counted_sql(flag: int) -> str:
     """SQL predicate over a ``trades`` row: no sale condition of the row forbids ``flag``
     (the database-side twin of :func:`flags_from_mask`)."""

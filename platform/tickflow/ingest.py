@@ -120,11 +120,6 @@ class IngestReport:
     def rows(self) -> int:
         return self.trades + self.quotes
 
-    def first_last(self) -> tuple[int, int]:
-        firsts = [d.first_ns for d in self.days.values() if d.first_ns]
-        lasts = [d.last_ns for d in self.days.values() if d.last_ns]
-        return (min(firsts) if firsts else 0, max(lasts) if lasts else 0)
-
 
 @dataclass
 class PreparedBatch:

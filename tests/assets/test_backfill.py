@@ -21,8 +21,8 @@ from dagster._core.workspace.load_target import InProcessWorkspaceLoadTarget
 from dagster._daemon.backfill import execute_backfill_iteration
 
 import definitions
-from tickflow.feed.simulate import simulate_day
-from tickflow.store.simulated import write_simulated_day
+from tickflow.simulate.day import simulate_day
+from tickflow.simulate.to_store import write_simulated_day
 
 REPO = Path(__file__).resolve().parents[2]
 DAYS = [dt.date(2024, 6, 20), dt.date(2024, 6, 21)]

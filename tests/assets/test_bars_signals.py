@@ -19,8 +19,8 @@ import definitions
 from assets.bars import bars, indicators
 from assets.signals import anomalies, signals
 from resources.tickflow import TickflowResource
-from tickflow.feed.simulate import simulate_day
-from tickflow.store.simulated import write_simulated_day
+from tickflow.simulate.day import simulate_day
+from tickflow.simulate.to_store import write_simulated_day
 
 DAY = dt.date(2024, 6, 21)
 EARLIER = dt.date(2024, 6, 20)

@@ -55,7 +55,8 @@ def test_features_backfill_train_predict_evaluate(ml_dsn: str) -> None:
         res = materialize([features], instance=instance, tags=rng, resources=RESOURCES)
         assert res.success
         meta = res.asset_materializations_for_node("features")[0].metadata
-        assert meta["rows"].value == len(DAYS) * 3 * 390 and len(meta["partitions"].value) == len(DAYS)
+        assert meta["rows"].value == len(DAYS) * 3 * 390 and meta["partitions"].value == len(DAYS)
+        assert meta["last_day_values"].value["day"] == DAYS[-1].isoformat()
 
         train = definitions.defs.resolve_job_def("train_job")
         run = train.execute_in_process(partition_key=DAYS[4].isoformat(), instance=instance, resources=RESOURCES)

@@ -14,12 +14,12 @@ import definitions
 from resources.tickflow import TickflowResource
 from tests.dagster_env import use_settings
 from tickflow.config import Settings
-from tickflow.feed.bad_input import bad_messages
-from tickflow.feed.simulate import render_messages, simulate_day
 from tickflow.ingest import ingest_ranges
 from tickflow.kafka.producer import produce
 from tickflow.kafka.reader import watermarks
 from tickflow.ops import health
+from tickflow.simulate.bad_input import bad_messages
+from tickflow.simulate.day import render_messages, simulate_day
 
 DAY = dt.date(2024, 6, 21)  # a Friday session
 NY = ZoneInfo("America/New_York")

@@ -18,10 +18,10 @@ from resources.tickflow import TickflowResource
 from sensors.kafka_offsets import ingest_request
 from tests.dagster_env import use_settings
 from tickflow.config import Settings
-from tickflow.feed.bad_input import bad_messages
-from tickflow.feed.simulate import render_messages, simulate_day
 from tickflow.ingest import plan_runs, run_key_all
 from tickflow.kafka.producer import produce
+from tickflow.simulate.bad_input import bad_messages
+from tickflow.simulate.day import render_messages, simulate_day
 
 DAY = dt.date(2024, 6, 21)
 EARLIER = dt.date(2024, 6, 20)

@@ -17,8 +17,8 @@ from assets.raw_ticks import raw_ticks
 from assets.vendor_bars import matches_vendor_minute_bars, raw_vendor_bars
 from resources.tickflow import TickflowResource
 from tests.platform.flatfiles.test_import import reference_vendor_bars
-from tickflow.feed.simulate import simulate_day
-from tickflow.flatfiles import vendor_format as vf
+from tickflow.simulate import to_flatfiles as vf
+from tickflow.simulate.day import simulate_day
 
 DAY = dt.date(2024, 3, 7)
 
@@ -35,8 +35,7 @@ def test_flatfile_backfill_and_reconciliation(tmp_path: Path, plain_dsn: str, mo
     root = tmp_path / "flat"
     monkeypatch.setenv("TICKFLOW_FLATFILES_ROOT", str(root))
     day = simulate_day(DAY, n_symbols=2, seed=6, trades_per_symbol=1200, quotes_per_symbol=2000)
-    vf.write_table(vf.trades_table(day), root / "trades_v1/2024/03/2024-03-07.csv.gz")
-    vf.write_table(vf.quotes_table(day), root / "quotes_v1/2024/03/2024-03-07.csv.gz")
+    vf.write_flat_files(day, root)
     vf.write_table(pa.Table.from_pandas(reference_vendor_bars(day), preserve_index=False),
                    root / "minute_aggs_v1/2024/03/2024-03-07.csv.gz")
     flat = {"source": "flatfiles"}

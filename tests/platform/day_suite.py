@@ -11,9 +11,9 @@ import pandas as pd
 
 from tickflow.derive.bars import compute_bars, compute_indicators
 from tickflow.derive.signals import compute_signals
-from tickflow.feed.simulate import SimulatedDay
 from tickflow.kernels.anomalies import bar_anomalies
 from tickflow.ml.features import PREVIOUS_DAY, compute_features
+from tickflow.simulate.day import SimulatedDay
 from tickflow.store.day_ticks import DayTicks, from_columns
 
 MIN_NS = 60_000_000_000

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from tests.platform.conditions_reference import flags_of
 from tickflow import conditions as C
 from tickflow.kernels.bars import MINUTE_NS, minute_bars
 
@@ -13,18 +14,18 @@ OPEN = 1_700_000_000 * 1_000_000_000  # any minute-aligned instant
 
 
 def test_rule_table_cases() -> None:
-    assert C.flags_of([]) == C.ALL  # a regular sale without conditions
-    assert C.flags_of([0]) == C.ALL
-    assert C.flags_of([37]) == C.VOLUME  # odd lot: volume only
-    assert C.flags_of([2]) == C.VOLUME  # average price
-    assert C.flags_of([12]) == C.VOLUME  # Form T (extended hours)
-    assert C.flags_of([33]) == C.HIGH_LOW | C.VOLUME  # sold out of sequence: not the last
-    assert C.flags_of([22]) == C.HIGH_LOW | C.VOLUME  # prior reference price
-    assert C.flags_of([15]) == 0 and C.flags_of([16]) == 0  # official close / open: nothing
-    assert C.flags_of([38]) == C.LAST | C.HIGH_LOW  # corrected close: prices, no volume
-    assert C.flags_of([14, 41]) == C.ALL  # intermarket sweep, trade-through exempt
-    assert C.flags_of([14, 37]) == C.VOLUME  # every condition must allow a field
-    assert C.flags_of([99]) == 0  # unknown id: updates nothing
+    assert flags_of([]) == C.ALL  # a regular sale without conditions
+    assert flags_of([0]) == C.ALL
+    assert flags_of([37]) == C.VOLUME  # odd lot: volume only
+    assert flags_of([2]) == C.VOLUME  # average price
+    assert flags_of([12]) == C.VOLUME  # Form T (extended hours)
+    assert flags_of([33]) == C.HIGH_LOW | C.VOLUME  # sold out of sequence: not the last
+    assert flags_of([22]) == C.HIGH_LOW | C.VOLUME  # prior reference price
+    assert flags_of([15]) == 0 and flags_of([16]) == 0  # official close / open: nothing
+    assert flags_of([38]) == C.LAST | C.HIGH_LOW  # corrected close: prices, no volume
+    assert flags_of([14, 41]) == C.ALL  # intermarket sweep, trade-through exempt
+    assert flags_of([14, 37]) == C.VOLUME  # every condition must allow a field
+    assert flags_of([99]) == 0  # unknown id: updates nothing
 
 
 def test_vectorised_flags_equal_the_per_trade_rule() -> None:
@@ -34,8 +35,8 @@ def test_vectorised_flags_equal_the_per_trade_rule() -> None:
     lens = np.array([len(x) for x in lists], dtype=np.int32)
     flat = np.array([c for x in lists for c in x], dtype=np.int16)
     start = np.cumsum(lens, dtype=np.int64) - lens
-    got = C.flags_from_codes(flat, start, lens)
-    want = np.array([C.flags_of(x) for x in lists], dtype=np.uint8)
+    got = C.flags_from_mask(C.mask_from_codes(flat, start, lens))
+    want = np.array([flags_of(x) for x in lists], dtype=np.uint8)
     np.testing.assert_array_equal(got, want)
 
 
@@ -58,7 +59,7 @@ def test_bars_apply_the_rules_on_hand_worked_trades() -> None:
     size = np.array([q for _, _, q, _ in trades], dtype=np.float64)
     lens = np.array([len(c) for *_, c in trades], dtype=np.int32)
     flat = np.array([x for *_, c in trades for x in c], dtype=np.int16)
-    flags = C.flags_from_codes(flat, np.cumsum(lens, dtype=np.int64) - lens, lens)
+    flags = C.flags_from_mask(C.mask_from_codes(flat, np.cumsum(lens, dtype=np.int64) - lens, lens))
     b = minute_bars(ts, price, size, np.array([0, len(trades)]), OPEN, 4, np.array([9.9]), flags)
 
     np.testing.assert_array_equal(b["open"], [10.00, 10.10, 10.10, 10.10])

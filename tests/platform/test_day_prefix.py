@@ -24,8 +24,8 @@ from hypothesis import strategies as st
 
 from tests.platform.day_suite import MIN_NS, Suite, cut, derive_all, sim_columns
 from tickflow.feed.lobster import load_lobster
-from tickflow.feed.simulate import simulate_day
 from tickflow.ml.features import FEATURE_NAMES
+from tickflow.simulate.day import simulate_day
 from tickflow.store.day_ticks import DayTicks, from_columns
 
 S = 1_000_000_000

@@ -20,9 +20,9 @@ import pytest
 
 from tickflow import crash_points
 from tickflow.config import Settings
-from tickflow.feed.simulate import render_messages, simulate_day
 from tickflow.kafka.producer import produce
 from tickflow.kafka.reader import watermarks
+from tickflow.simulate.day import render_messages, simulate_day
 from tickflow.stack.kafka import KafkaServer
 from tickflow.store import ledger
 

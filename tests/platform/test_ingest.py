@@ -10,11 +10,11 @@ import pytest
 
 from tickflow import sessions
 from tickflow.config import Settings
-from tickflow.feed.bad_input import bad_messages
-from tickflow.feed.simulate import render_messages, simulate_day
 from tickflow.ingest import catch_up, ingest_ranges, plan_ranges, reingest_day, summarize
 from tickflow.kafka.producer import produce
 from tickflow.kafka.reader import watermarks
+from tickflow.simulate.bad_input import bad_messages
+from tickflow.simulate.day import render_messages, simulate_day
 
 DAY = dt.date(2024, 6, 21)
 

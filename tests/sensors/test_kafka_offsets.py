@@ -26,11 +26,11 @@ from sensors.kafka_offsets import decode_cursor, encode_cursor, kafka_offset_sen
 from tests.dagster_env import use_settings
 from tickflow import sensor_cadence
 from tickflow.config import Settings, load_settings
-from tickflow.feed.simulate import render_messages, simulate_day
 from tickflow.ingest import ingest_ranges
 from tickflow.kafka.lag import consumer_lag, partition_lag
 from tickflow.kafka.producer import produce
 from tickflow.kafka.reader import watermarks
+from tickflow.simulate.day import render_messages, simulate_day
 
 DAY = dt.date(2024, 6, 21)
 

@@ -78,10 +78,10 @@ def _prepare_data(settings: Settings) -> None:
     from dagster import AssetMaterialization, DagsterInstance
 
     import definitions
-    from tickflow.derive.history import simulate_history
     from tickflow.kafka.reader import watermarks
     from tickflow.ml import pipeline
-    from tickflow.simulate_feed import simulate_to_kafka
+    from tickflow.simulate.to_kafka import simulate_to_kafka
+    from tickflow.simulate.to_store import simulate_history
 
     dsn = settings.dsn
     simulate_history(dsn, ML_DAYS, n_symbols=3, trades_per_symbol=1000, seed=11)

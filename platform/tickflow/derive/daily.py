@@ -314,13 +314,20 @@ def run_indicators(dsn: str, day: dt.date) -> DayReport:
 
 
 def merge_metadata(metas: list[dict[str, Any]]) -> dict[str, Any]:
-    """One asset's metadata over the days of a run: the day's own when there is one day,
-    else row totals, the day range and summed timings."""
-    if len(metas) == 1:
-        return metas[0]
+    """One asset's metadata over the days of a run (every asset, derived and ML alike).
+
+    One day: that day's own. A range: the day count and the first and last day, rows summed,
+    the most symbols of a day, the days not written, timings summed, and the last day's own
+    values as one JSON object, ``last_day_values`` (a model version or its metrics hold for
+    one day, not the range; NaN there becomes null, which JSON can hold). None values are
+    left out (Dagster metadata has no null)."""
+    if len(metas) <= 1:
+        return {k: v for k, v in (metas[0] if metas else {}).items() if v is not None}
     out: dict[str, Any] = {"partitions": len(metas), "first_day": metas[0]["day"], "last_day": metas[-1]["day"],
                            "rows": sum(int(m.get("rows", 0)) for m in metas),
-                           "symbols": max(int(m.get("symbols", 0)) for m in metas)}
+                           "symbols": max(int(m.get("symbols", 0)) for m in metas),
+                           "last_day_values": {k: None if isinstance(v, float) and not np.isfinite(v) else v
+                                               for k, v in metas[-1].items()}}
     not_written = [m["day"] for m in metas if m.get("written") is False]
     if not_written:
         out["not_written"] = not_written

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import random
 import threading
 import time
 from collections.abc import Sequence
@@ -230,31 +229,3 @@ def minute_agg(sym: str, start_ms: int, o: float, h: float, lo: float, c: float,
                n: int) -> dict[str, Any]:
     return {"ev": "AM", "sym": sym, "v": v, "av": v, "op": o, "vw": vw, "o": o, "c": c, "h": h, "l": lo,
             "a": vw, "z": max(1, v // max(n, 1)), "n": n, "s": start_ms, "e": start_ms + 60_000}
-
-
-class EventMaker:
-    """Realistic-looking T/Q events for many symbols, stamped with the wall clock."""
-
-    def __init__(self, symbols: Sequence[str], seed: int = 1, base_ms: int | None = None) -> None:
-        """``base_ms``: stamp events from this exchange time on, advancing with the wall
-        clock (a past trading day for the demo); None: the wall clock itself."""
-        self.symbols = list(symbols)
-        self.offset_ms = 0 if base_ms is None else base_ms - int(time.time() * 1000)
-        self.rng = random.Random(seed)
-        self.px = {s: 50.0 + 10 * i for i, s in enumerate(self.symbols)}
-        self.seq = 0
-        # Zipf-like activity: a few names carry most of the tape.
-        self.weights = [1.0 / (i + 1) for i in range(len(self.symbols))]
-
-    def events(self, n: int, quote_share: float = 0.7) -> list[dict[str, Any]]:
-        out = []
-        now = int(time.time() * 1000) + self.offset_ms
-        syms = self.rng.choices(self.symbols, self.weights, k=n)
-        for sym in syms:
-            self.seq += 1
-            p = self.px[sym] = round(max(1.0, self.px[sym] + self.rng.choice((-0.01, 0.0, 0.01))), 2)
-            if self.rng.random() < quote_share:
-                out.append(quote(sym, now, round(p - 0.01, 2), round(p + 0.01, 2), self.seq))
-            else:
-                out.append(trade(sym, now, p, self.rng.choice((1, 10, 100, 200)), self.seq, self.seq))
-        return out

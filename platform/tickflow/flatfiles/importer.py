@@ -85,6 +85,7 @@ class ImportReport:
     def metadata(self) -> dict[str, Any]:
         return {"kind": self.kind, "day": self.day.isoformat(), "source": self.url, "rows_read": self.rows_read,
                 "rows_inserted": self.inserted, "duplicates_skipped": self.duplicates,
+                "rows_skipped_outside_gaps": self.skipped_outside_gaps,
                 "dead_letters": self.dead_letters, "dead_letter_reasons": dict(self.dead_reasons),
                 "rows_per_gap": {str(k): v for k, v in self.per_gap.items()},
                 "duration_s": round(self.seconds, 3)}

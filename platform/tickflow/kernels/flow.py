@@ -26,7 +26,7 @@ data", J. Finance 46(2)). With the prevailing mid ``m_i = (b_i + a_i) / 2``:
 seconds *earlier*, to undo the late reporting of trades on the 1988 TAQ tape; with modern
 (SIP / exchange, microsecond-or-better) timestamps that delay misclassifies more than it
 fixes (Bessembinder 2003; Holden & Jacobsen 2014), so we use the contemporaneous quote.
-On the simulator (:mod:`tickflow.feed.simulate`, 20 symbols, 2024-03-05, seed 3) Lee-Ready
+On the simulator (:mod:`tickflow.simulate.day`, 20 symbols, 2024-03-05, seed 3) Lee-Ready
 gets 96.9 % of the true sides right, the tick rule alone 74.5 %; Lee-Ready's errors are the
 4 % of trades at the mid (tick rule there: 43 % right) and 0.9 % of the others
 (tests/platform/kernels/test_flow.py).

@@ -67,10 +67,6 @@ class GarchFit:
     n: int
     sigma: np.ndarray
 
-    @property
-    def persistence(self) -> float:
-        return self.alpha + self.beta
-
 
 @numba.njit(cache=True)
 def _backcast(e2: np.ndarray) -> float:

@@ -49,7 +49,7 @@ is flagged at level ``alpha`` (family-wise, per symbol-day) when
 for ``n = 2340``, ``alpha = 0.01``: 5.89).
 
 Defaults (10-second mid-quote returns), tuned on simulated days
-(:mod:`tickflow.feed.simulate`, 35 symbols, 3 jumps a symbol; tests/platform/kernels/
+(:mod:`tickflow.simulate.day`, 35 symbols, 3 jumps a symbol; tests/platform/kernels/
 test_jumps.py): ``K = 180`` (30 minutes) and ``alpha = 1e-5``. LM suggest ``K`` between
 ``sqrt(252 n)`` and ``252 n`` (>= 768 here), derived for a volatility constant within the day;
 intraday the variance moves by a factor ~3 within the first half hour and with a GARCH

@@ -6,7 +6,7 @@ walk-forward, baselines), the XGBoost model as UBJ bytes, the device it trained 
 ``status`` (``champion``, ``retired`` = a former champion, ``rejected`` = lost its challenge)
 and the ``decision`` (both models' numbers on the same holdout, and why).
 
-Champion rule (:func:`challenge`, the whole of it; :func:`decide` is its last step): a new
+Champion rule (:func:`challenge`, the whole of it, and nowhere else): a new
 model becomes champion only if its RMSE on its own holdout days is below the RMSE on *those
 same rows* of the champion in force where it would take over. With none in force it becomes
 champion; against a champion fitted on the holdout (no fair comparison) it is rejected; against
@@ -109,19 +109,12 @@ def challenge(incumbent: ModelRecord | None, holdout_start: dt.date, feature_has
                     incumbent.version, incumbent.feature_hash, feature_hash)
         return Challenge(True, "champion's features differ from the current feature set", None, False)
     metrics = score(incumbent)
-    promote, reason = decide(challenger_rmse, metrics.get("rmse", float("nan")))
-    return Challenge(promote, reason, metrics, False)
-
-
-def decide(challenger_rmse: float, incumbent_rmse: float | None) -> tuple[bool, str]:
-    """Whether the challenger becomes champion, and why (RMSE on the same holdout rows)."""
-    if incumbent_rmse is None:
-        return True, "no champion yet"
+    incumbent_rmse = metrics.get("rmse", float("nan"))
     if not math.isfinite(challenger_rmse):
-        return False, "challenger RMSE undefined on the holdout"
+        return Challenge(False, "challenger RMSE undefined on the holdout", metrics, False)
     if not math.isfinite(incumbent_rmse) or challenger_rmse < incumbent_rmse:
-        return True, f"holdout RMSE {challenger_rmse:.6g} < champion's {incumbent_rmse:.6g}"
-    return False, f"holdout RMSE {challenger_rmse:.6g} >= champion's {incumbent_rmse:.6g}"
+        return Challenge(True, f"holdout RMSE {challenger_rmse:.6g} < champion's {incumbent_rmse:.6g}", metrics, False)
+    return Challenge(False, f"holdout RMSE {challenger_rmse:.6g} >= champion's {incumbent_rmse:.6g}", metrics, False)
 
 
 def to_json(obj: Any) -> str:

@@ -29,7 +29,8 @@ from psycopg.pq import Format
 from tickflow import sessions
 from tickflow.conditions import COND_MASK_SQL
 from tickflow.kernels.grouping import group_starts
-from tickflow.store.pgarrays import FLOAT8_ARRAY_OID, INT8_ARRAY_OID
+
+FLOAT8_ARRAY_OID, INT8_ARRAY_OID = 1022, 1016  # pg_type oids of float8[] and int8[]
 
 
 @dataclass

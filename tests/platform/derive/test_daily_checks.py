@@ -13,10 +13,10 @@ import pytest
 
 from tickflow.derive import bars as bars_mod
 from tickflow.derive import daily
-from tickflow.feed.simulate import simulate_day
 from tickflow.quality.expectations import bar_checks
+from tickflow.simulate.day import simulate_day
+from tickflow.simulate.to_store import write_simulated_day
 from tickflow.store.day_ticks import DayTicks, from_columns, load_day_ticks
-from tickflow.store.simulated import write_simulated_day
 
 DAY = dt.date(2024, 6, 21)
 

@@ -17,17 +17,17 @@ import pytest
 from tickflow.derive import daily
 from tickflow.derive.jump_truth import score_detections
 from tickflow.derive.signals import SignalParams
-from tickflow.feed.simulate import simulate_day
 from tickflow.kernels.flow import lee_ready, prevailing_quote, tick_rule
 from tickflow.kernels.garch import fit_garch11_grouped
 from tickflow.kernels.jumps import bns_by_bar, lee_mykland, lm_critical_value
 from tickflow.kernels.liquidity import spreads
 from tickflow.kernels.sampling import grid_log_returns
+from tickflow.simulate.day import simulate_day
+from tickflow.simulate.to_store import write_simulated_day
 from tickflow.stack.postgres import PgServer
 from tickflow.store import derived
 from tickflow.store.day_ticks import DayTicks, load_day_ticks
 from tickflow.store.schema import ensure_schema
-from tickflow.store.simulated import write_simulated_day
 
 DAY = dt.date(2024, 6, 21)
 P = SignalParams()

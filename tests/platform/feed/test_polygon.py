@@ -35,9 +35,10 @@ from tickflow.feed.polygon import (
     route_frame,
     subscription_params,
 )
-from tickflow.feed.polygon_server import EventMaker, LocalPolygonServer, minute_agg
+from tickflow.feed.polygon_server import LocalPolygonServer, minute_agg
 from tickflow.ingest import catch_up
 from tickflow.kafka.reader import watermarks
+from tickflow.simulate.to_polygon_server import EventMaker
 from tickflow.stack.kafka import KafkaServer
 from tickflow.stack.procs import free_port
 
@@ -313,7 +314,7 @@ def test_auth_failure_exits_nonzero_once(settings: Settings, workdir: Path) -> N
 def test_local_feed_hook_lands_a_past_trading_day(settings: Settings) -> None:
     """The `make demo FEED=local` hook: server -> feed subprocess -> Kafka -> ingest, stamped
     on the requested trading day."""
-    from tickflow.feed.polygon_local import stream_local_feed
+    from tickflow.simulate.to_polygon_server import stream_local_feed
 
     day = dt.date(2024, 6, 21)
     res = stream_local_feed(settings, day, n_symbols=3, seconds=2.0, frames_per_s=10, events_per_frame=50)

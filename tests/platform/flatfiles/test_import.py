@@ -13,13 +13,14 @@ import pandas as pd
 import psycopg
 import pytest
 
+from tests.platform.conditions_reference import flags_of
 from tickflow import conditions as C
 from tickflow import sessions
 from tickflow.config import Settings
 from tickflow.derive.daily import run_bars
-from tickflow.feed.simulate import simulate_day
-from tickflow.flatfiles import vendor_format as vf
 from tickflow.flatfiles.importer import dead_letter_topic, import_day, repair_gaps
+from tickflow.simulate import to_flatfiles as vf
+from tickflow.simulate.day import simulate_day
 from tickflow.store import gaps
 from tickflow.store.vendor_bars import reconcile
 
@@ -110,8 +111,7 @@ def test_gap_repair_fills_exactly_the_gap_windows(tmp_path: Path, plain_dsn: str
     import_day(s, DAY, "trades", str(live / "trades.csv.gz"))
     import_day(s, DAY, "quotes", str(live / "quotes.csv.gz"))
     # the vendor's full files for the day
-    vf.write_table(vf.trades_table(sim_day), root / "trades_v1/2024/03/2024-03-07.csv.gz")
-    vf.write_table(vf.quotes_table(sim_day), root / "quotes_v1/2024/03/2024-03-07.csv.gz")
+    vf.write_flat_files(sim_day, root)
 
     utc = [dt.datetime.fromtimestamp(x / 1e9, tz=dt.UTC) for x in (*g1, *g2)]
     id1 = gaps.record_gap(plain_dsn, utc[0], utc[1], ["trades", "quotes"], None, "disconnect")
@@ -123,6 +123,9 @@ def test_gap_repair_fills_exactly_the_gap_windows(tmp_path: Path, plain_dsn: str
     assert rep.repaired == {id1: int(in_t[(ts_t < g1[1])].sum() + in_q.sum()), id2: int(in_t[ts_t >= g2[0]].sum())}
     assert sorted(rep.left_open) == sorted([running, no_file])
     assert "no minute_aggs flat file" in rep.missing_files[0]
+    # the vendor rows outside every gap window are skipped, and the import says how many
+    skipped = {r.kind: r.metadata()["rows_skipped_outside_gaps"] for r in rep.imports}
+    assert skipped == {"trades": int((~in_t).sum()), "quotes": int((~in_q).sum())}
     assert _count(plain_dsn, "trades") == ts_t.shape[0]
     assert _count(plain_dsn, "quotes") == ts_q.shape[0]
     assert sorted(g.id for g in gaps.open_gaps(plain_dsn, DAY)) == sorted([running, no_file])
@@ -142,7 +145,7 @@ def reference_vendor_bars(day) -> pd.DataFrame:  # type: ignore[no-untyped-def]
     bars kernel: pandas per symbol-minute, the rule table applied trade by trade."""
     t = day.trades
     codes = [t["cond"][s:s + n].tolist() for s, n in zip(t["cond_start"], t["cond_len"], strict=True)]
-    f = np.array([C.flags_of(c) for c in codes])
+    f = np.array([flags_of(c) for c in codes])
     df = pd.DataFrame({"sym": np.asarray(day.symbols)[t["sym_idx"]], "ts": t["ts_ns"], "p": t["price"],
                        "s": t["size"], "last": f & C.LAST > 0, "hl": f & C.HIGH_LOW > 0, "vol": f & C.VOLUME > 0})
     df = df[(df.ts >= OPEN_NS) & (df.ts < CLOSE_NS)]

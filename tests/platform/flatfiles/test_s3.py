@@ -18,10 +18,10 @@ import psycopg
 import pytest
 
 from tickflow.config import Settings
-from tickflow.feed.simulate import simulate_day
-from tickflow.flatfiles import vendor_format as vf
 from tickflow.flatfiles.importer import import_day
 from tickflow.flatfiles.source import day_path
+from tickflow.simulate import to_flatfiles as vf
+from tickflow.simulate.day import simulate_day
 from tickflow.stack.procs import free_port
 
 DAY = dt.date(2024, 3, 8)

@@ -9,9 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tickflow.feed.simulate import simulate_day
 from tickflow.kernels.bars import MINUTE_NS, aggregate_bars, minute_bars, quote_bar_stats
 from tickflow.kernels.grouping import group_starts
+from tickflow.simulate.day import simulate_day
 
 NS = 1_000_000_000
 TRADE_KEYS = ["open", "high", "low", "close", "volume", "vwap", "dollar_volume", "trades"]

@@ -10,10 +10,10 @@ import pandas as pd
 import pytest
 from scipy.stats import norm
 
-from tickflow.feed.simulate import simulate_day
 from tickflow.kernels import flow
 from tickflow.kernels.bars import minute_bars
 from tickflow.kernels.grouping import group_starts
+from tickflow.simulate.day import simulate_day
 
 NS = 1_000_000_000
 OPEN = 1_700_000_000 * NS

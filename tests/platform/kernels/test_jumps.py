@@ -11,7 +11,6 @@ import pandas as pd
 import pytest
 from scipy.stats import norm
 
-from tickflow.feed.simulate import SimulatedDay, simulate_day
 from tickflow.kernels.grouping import group_starts
 from tickflow.kernels.jumps import (
     DEFAULT_ALPHA,
@@ -23,6 +22,7 @@ from tickflow.kernels.jumps import (
     realized_measures,
 )
 from tickflow.kernels.sampling import grid_log_returns
+from tickflow.simulate.day import SimulatedDay, simulate_day
 
 NS = 1_000_000_000
 MU1 = math.sqrt(2 / math.pi)

@@ -9,10 +9,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tickflow.feed.simulate import simulate_day
 from tickflow.kernels import flow
 from tickflow.kernels.grouping import group_starts
 from tickflow.kernels.liquidity import amihud, kyle_lambda, roll_spread, spreads
+from tickflow.simulate.day import simulate_day
 
 NS = 1_000_000_000
 MIN = 60 * NS

@@ -25,7 +25,7 @@ from numba.core.dispatcher import Dispatcher
 
 import tickflow.kernels as kernels_pkg
 from tests.platform.day_suite import cut, derive_all, sim_columns
-from tickflow.feed.simulate import simulate_day
+from tickflow.simulate.day import simulate_day
 from tickflow.store.day_ticks import from_columns
 
 DAY = dt.date(2024, 6, 21)

@@ -100,13 +100,12 @@ def test_registry_and_champion_rule(ml_dsn: str) -> None:
         stored = predict(registry.load_booster(conn, v), hold, feats)
         np.testing.assert_allclose(stored, first["holdout_pred"], rtol=1e-6)
         assert registry.current_champion(conn, pipeline.MODEL_NAME).version == v  # type: ignore[union-attr]
-    assert registry.decide(1.0, 2.0)[0] and not registry.decide(2.0, 1.0)[0] and registry.decide(1.0, None)[0]
 
 
 def test_predictions_use_the_champion_in_force_at_the_day_start(ml_dsn: str, monkeypatch: pytest.MonkeyPatch) -> None:
     _all_features(ml_dsn)
     v1 = pipeline.run_training(ml_dsn, DAYS[4])["version"]  # saw DAYS[0..4]: champion from DAYS[5]
-    monkeypatch.setattr(registry, "decide", lambda challenger, incumbent: (True, "promoted for the test"))
+    monkeypatch.setattr(registry, "challenge", lambda *_: registry.Challenge(True, "promoted for the test", None, False))
     v2 = pipeline.run_training(ml_dsn, DAYS[6])["version"]  # saw DAYS[2..6]: champion from DAYS[7]
     # backfill every day after both models exist, newest first
     metas = {d: pipeline.run_predictions(ml_dsn, d) for d in reversed(DAYS)}

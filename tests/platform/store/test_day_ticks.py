@@ -6,10 +6,10 @@ import datetime as dt
 
 import numpy as np
 
-from tickflow.feed.simulate import simulate_day
 from tickflow.kernels.grouping import group_starts
+from tickflow.simulate.day import simulate_day
+from tickflow.simulate.to_store import write_simulated_day
 from tickflow.store.day_ticks import load_day_ticks
-from tickflow.store.simulated import write_simulated_day
 
 DAY = dt.date(2024, 6, 21)
 

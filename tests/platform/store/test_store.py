@@ -9,8 +9,8 @@ import numpy as np
 import psycopg
 import pytest
 
+from tests.platform.event_batches import batch_from_events
 from tickflow import sessions
-from tickflow.feed.events import batch_from_events
 from tickflow.store import ledger
 from tickflow.store.pgcopy import encode_quotes, encode_trades
 from tickflow.store.schema import detect, drop_days_before, ensure_day_partitions

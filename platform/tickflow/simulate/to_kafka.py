@@ -16,9 +16,9 @@ from typing import Literal
 from tqdm import tqdm
 
 from tickflow.config import Settings
-from tickflow.feed.bad_input import bad_messages as make_bad
-from tickflow.feed.simulate import render_messages, simulate_day, write_ground_truth
 from tickflow.kafka.producer import produce
+from tickflow.simulate.bad_input import bad_messages as make_bad
+from tickflow.simulate.day import render_messages, simulate_day, write_ground_truth
 
 KIND_T: Literal["T"] = "T"
 KIND_Q: Literal["Q"] = "Q"

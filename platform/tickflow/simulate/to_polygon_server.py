@@ -1,4 +1,5 @@
-"""The live path end to end on one machine: the local protocol server streams a trading
+"""Simulated events for the local Polygon-protocol server, and the live path end to end on
+one machine: :func:`stream_local_feed` has the local protocol server stream a trading
 day's worth of ticks for a while to the real feed service (``tickflow feed polygon``, a
 subprocess), which produces them to the local stack's Kafka -- the hook behind
 ``make demo FEED=local``.
@@ -10,19 +11,50 @@ session open on, so they land in that trading day's partition whatever today is.
 from __future__ import annotations
 
 import datetime as dt
+import random
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from tickflow import sessions
 from tickflow.config import Settings, child_env
-from tickflow.feed.polygon_server import EventMaker, LocalPolygonServer
+from tickflow.feed.polygon_server import LocalPolygonServer, quote, trade
 from tickflow.stack.procs import free_port
 
 KEY = "local-demo-key"
+
+
+class EventMaker:
+    """Realistic-looking T/Q events for many symbols, stamped with the wall clock."""
+
+    def __init__(self, symbols: Sequence[str], seed: int = 1, base_ms: int | None = None) -> None:
+        """``base_ms``: stamp events from this exchange time on, advancing with the wall
+        clock (a past trading day for the demo); None: the wall clock itself."""
+        self.symbols = list(symbols)
+        self.offset_ms = 0 if base_ms is None else base_ms - int(time.time() * 1000)
+        self.rng = random.Random(seed)
+        self.px = {s: 50.0 + 10 * i for i, s in enumerate(self.symbols)}
+        self.seq = 0
+        # Zipf-like activity: a few names carry most of the tape.
+        self.weights = [1.0 / (i + 1) for i in range(len(self.symbols))]
+
+    def events(self, n: int, quote_share: float = 0.7) -> list[dict[str, Any]]:
+        out = []
+        now = int(time.time() * 1000) + self.offset_ms
+        syms = self.rng.choices(self.symbols, self.weights, k=n)
+        for sym in syms:
+            self.seq += 1
+            p = self.px[sym] = round(max(1.0, self.px[sym] + self.rng.choice((-0.01, 0.0, 0.01))), 2)
+            if self.rng.random() < quote_share:
+                out.append(quote(sym, now, round(p - 0.01, 2), round(p + 0.01, 2), self.seq))
+            else:
+                out.append(trade(sym, now, p, self.rng.choice((1, 10, 100, 200)), self.seq, self.seq))
+        return out
 
 
 @dataclass(frozen=True)

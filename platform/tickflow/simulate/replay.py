@@ -28,7 +28,7 @@ from confluent_kafka import Producer
 from tqdm import tqdm
 
 from tickflow.config import Settings
-from tickflow.feed.simulate import SimulatedDay, render_messages, simulate_day
+from tickflow.simulate.day import SimulatedDay, render_messages, simulate_day
 
 _NY = ZoneInfo("America/New_York")
 MINUTE_MS = 60_000

@@ -1,4 +1,7 @@
-"""Writing flat files in the vendor's format (for tests, benchmarks and demos).
+"""A simulated day as flat files in the vendor's format and layout (for tests, benchmarks
+and demos): :func:`write_flat_files` writes its trades and quotes where the importer looks
+for them (:func:`tickflow.flatfiles.source.day_path`); the table builders take a row
+selection, for files that hold part of a day.
 
 Columns and order as the vendor publishes them (see :mod:`tickflow.flatfiles.read`);
 ``conditions`` a quoted comma list, timestamps in ns; gzip-compressed when the name ends in
@@ -14,14 +17,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
-from tickflow.feed.simulate import SimulatedDay
+from tickflow.flatfiles.source import day_path
+from tickflow.simulate.day import SimulatedDay
 
 TRADE_COLUMNS = ("ticker", "conditions", "correction", "exchange", "id", "participant_timestamp", "price",
                  "sequence_number", "sip_timestamp", "size", "tape", "trf_id", "trf_timestamp")
-QUOTE_COLUMNS = ("ticker", "ask_exchange", "ask_price", "ask_size", "bid_exchange", "bid_price", "bid_size",
-                 "conditions", "indicators", "participant_timestamp", "sequence_number", "sip_timestamp", "tape",
-                 "trf_timestamp")
-MINUTE_AGG_COLUMNS = ("ticker", "volume", "open", "close", "high", "low", "window_start", "transactions")
 
 
 def conditions_text(cond: np.ndarray, cond_start: np.ndarray, cond_len: np.ndarray) -> pa.Array:
@@ -80,3 +80,9 @@ def quotes_table(day: SimulatedDay, sel: np.ndarray | None = None) -> pa.Table:
         "sequence_number": q["seq"][idx], "sip_timestamp": ts, "tape": q["tape"][idx].astype(np.int64),
         "trf_timestamp": np.zeros(n, np.int64),
     })
+
+
+def write_flat_files(day: SimulatedDay, root: str | Path) -> dict[str, Path]:
+    """The day's trades and quotes at ``<root>/<kind>_v1/YYYY/MM/YYYY-MM-DD.csv.gz``."""
+    return {kind: write_table(table(day), day_path(str(root), kind, day.date))
+            for kind, table in (("trades", trades_table), ("quotes", quotes_table))}

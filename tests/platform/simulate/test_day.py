@@ -1,4 +1,4 @@
-"""Tests of the trading-day simulator (tickflow.feed.simulate)."""
+"""Tests of the trading-day simulator (tickflow.simulate.day)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tickflow.feed.simulate import (
+from tickflow.simulate.day import (
     SimulatedDay,
     make_symbols,
     message_plan,

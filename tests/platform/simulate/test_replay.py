@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 
 from tickflow.config import Settings
-from tickflow.feed.simulate import simulate_day
 from tickflow.kafka.reader import read_range, watermarks
-from tickflow.replay import ny_time_ms, replay
+from tickflow.simulate.day import simulate_day
+from tickflow.simulate.replay import ny_time_ms, replay
 
 DAY = dt.date(2024, 6, 21)
 
