@@ -303,7 +303,8 @@ def _tick_tables(conn: psycopg.Connection, caps: Capabilities) -> None:
                 sql.Identifier(f"{table}_ts_brin"), sql.Identifier(table)))
 
 
-def _relkind(conn: psycopg.Connection, name: str) -> str | None:
+def relkind(conn: psycopg.Connection, name: str) -> str | None:
+    """``pg_class.relkind`` of the table ``name`` ('p' partitioned, 'r' plain), None if missing."""
     row = conn.execute("SELECT c.relkind FROM pg_class c WHERE c.oid = to_regclass(%s)",
                        (sql.Identifier(name).as_string(conn),)).fetchone()
     return None if row is None else str(row[0])
@@ -318,7 +319,7 @@ def _day_table(conn: psycopg.Connection, caps: Capabilities, name: str, cols: st
     """Create ``name`` partitioned by ``day`` (one-day chunks with TimescaleDB) if missing. A
     table left unpartitioned by a release before the partitioned layout is moved over, its
     rows kept (one native partition per day, named as tickflow.store.derived names them)."""
-    kind = _relkind(conn, name)
+    kind = relkind(conn, name)
     if kind == "p" or (kind == "r" and caps.timescaledb and _is_hypertable(conn, name)):
         return
     ident, old = sql.Identifier(name), sql.Identifier(f"{name}_unpartitioned")
