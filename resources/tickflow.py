@@ -24,7 +24,7 @@ class TickflowResource(ConfigurableResource):  # type: ignore[misc]
     def setup_for_execution(self, context: InitResourceContext) -> None:
         # Every run needs the store: an unreachable one fails the run at once with the one
         # line an operator acts on (tickflow.ops.errors), the psycopg error chained below it.
-        # Then its schema is brought up to date, once per run (one SELECT when current).
+        # Then its schema is brought up to date, once per run (two catalog lookups when current).
         from tickflow.ops.errors import check_postgres
         from tickflow.store.schema import ensure_current
 

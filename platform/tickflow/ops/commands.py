@@ -120,7 +120,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
 
 # Components each command needs, checked first so an unreachable one is named in one line
 # instead of a traceback (or a Kafka client retrying forever).
-# A command that needs the store first brings its schema up to date (one SELECT when current).
+# A command that needs the store first brings its schema up to date (two catalog lookups when current).
 _NEEDS = {"simulate": ("kafka",), "ingest": ("postgres", "kafka"), "demo": ("postgres", "kafka"),
           "model": ("postgres",), "dev": ("postgres",), "import": ("postgres",), "migrate": ("postgres",)}
 _OURS = {"backfill", "retrain", "model"}

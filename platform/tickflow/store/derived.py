@@ -36,6 +36,7 @@ from psycopg import sql
 from tickflow.store.locks import Lock
 from tickflow.store.pgcopy import SIGNATURE, TRAILER, encode_columns
 from tickflow.store.schema import detect
+from tickflow.store.schema import relkind as _relkind
 
 
 @dataclass(frozen=True)
@@ -105,12 +106,6 @@ VOCABULARIES = {("jump_events", "test"): ("lee_mykland", "bns"),
 
 def _keys(t: Table) -> sql.Composable:
     return sql.SQL(", ").join(sql.Identifier(c) for c in t.key)
-
-
-def _relkind(conn: psycopg.Connection, name: str) -> str | None:
-    row = conn.execute("SELECT c.relkind FROM pg_class c WHERE c.oid = to_regclass(%s)",
-                       (sql.Identifier(name).as_string(conn),)).fetchone()
-    return None if row is None else str(row[0])
 
 
 def partition_name(table: Table, day: dt.date) -> str:

@@ -6,8 +6,8 @@ Every table's DDL lives here, nowhere else: ``MIGRATIONS`` is an ordered list of
 each in its own transaction, under one advisory lock (:attr:`Lock.SCHEMA`), and records them
 in ``schema_migrations`` (version, name, applied_at). It runs once: at ``tickflow up``, at
 the start of every Dagster run (``TickflowResource``), and before CLI commands that use the
-store; when the database is current that costs one ``SELECT max(version)``
-(:func:`ensure_current`). A change of shape is a new version appended to the list; a version
+store; when the database is current that costs two small SELECTs (is ``schema_migrations``
+there, its highest version: :func:`ensure_current`). A change of shape is a new version appended to the list; a version
 once released is never edited (tests/platform/store/test_schema.py pins what each produces).
 
 Tables: ``trades``, ``quotes`` (natural primary keys, so writing a row twice is a no-op),
@@ -303,7 +303,8 @@ def _tick_tables(conn: psycopg.Connection, caps: Capabilities) -> None:
                 sql.Identifier(f"{table}_ts_brin"), sql.Identifier(table)))
 
 
-def _relkind(conn: psycopg.Connection, name: str) -> str | None:
+def relkind(conn: psycopg.Connection, name: str) -> str | None:
+    """``pg_class.relkind`` of the table ``name`` ('p' partitioned, 'r' plain), None if missing."""
     row = conn.execute("SELECT c.relkind FROM pg_class c WHERE c.oid = to_regclass(%s)",
                        (sql.Identifier(name).as_string(conn),)).fetchone()
     return None if row is None else str(row[0])
@@ -318,7 +319,7 @@ def _day_table(conn: psycopg.Connection, caps: Capabilities, name: str, cols: st
     """Create ``name`` partitioned by ``day`` (one-day chunks with TimescaleDB) if missing. A
     table left unpartitioned by a release before the partitioned layout is moved over, its
     rows kept (one native partition per day, named as tickflow.store.derived names them)."""
-    kind = _relkind(conn, name)
+    kind = relkind(conn, name)
     if kind == "p" or (kind == "r" and caps.timescaledb and _is_hypertable(conn, name)):
         return
     ident, old = sql.Identifier(name), sql.Identifier(f"{name}_unpartitioned")
@@ -420,7 +421,7 @@ def migrate(conn: psycopg.Connection, target: int | None = None) -> list[int]:
 
 
 def ensure_current(dsn: str) -> list[int]:
-    """Bring the store's schema to ``LATEST`` if it is behind; one ``SELECT`` when it is current.
+    """Bring the store's schema to ``LATEST`` if it is behind; two small SELECTs when it is current.
     Called once per run or command, not per operation. Returns the versions applied."""
     with psycopg.connect(dsn, autocommit=True) as conn:
         return migrate(conn) if current_version(conn) < LATEST else []

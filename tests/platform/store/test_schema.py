@@ -208,3 +208,21 @@ def test_the_tables_are_what_their_writers_write(store_dsn: str) -> None:
         for table, cols in COPY_COLUMNS.items():
             assert [c for c, _ in columns(table)] == list(cols), table
         assert [c for c, _ in columns("vendor_bars")] == [c for c, _ in vendor_bars.COLUMNS]
+
+
+def test_tickflow_migrate_brings_an_empty_store_to_the_latest_version(
+        pg_plain: PgServer, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    from tickflow.cli import main
+
+    dsn = pg_plain.ensure_database(f"t_{uuid.uuid4().hex[:12]}")
+    monkeypatch.setenv("TICKFLOW_PG_DSN", dsn)
+    assert main(["migrate"]) == 0
+    assert f"schema at version {LATEST} " in capsys.readouterr().out
+    with psycopg.connect(dsn) as conn:
+        assert current_version(conn) == LATEST
+        applied_at = conn.execute("SELECT array_agg(applied_at ORDER BY version) FROM schema_migrations").fetchone()
+    assert main(["migrate"]) == 0  # current: nothing applied again
+    with psycopg.connect(dsn) as conn:
+        assert conn.execute("SELECT array_agg(applied_at ORDER BY version) FROM schema_migrations").fetchone() == applied_at
+    with psycopg.connect(pg_plain.dsn(), autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE "{dsn.rsplit("/", 1)[1]}" WITH (FORCE)')
