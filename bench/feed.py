@@ -1,6 +1,6 @@
 """Live-feed benchmark (make bench-feed): the Polygon/Massive WebSocket -> Kafka service.
 
-A local server speaking the vendor's protocol (tickflow.feed.polygon_server, in a process
+A local server speaking the vendor's protocol (tickflow.simulate.polygon_server, in a process
 of its own) sends realistic frames -- mixed trades (30%) and quotes (70%), 3,000 symbols
 with Zipf-like activity, 1-500 events per frame -- to the feed service (in this process,
 against a noida-db broker started here), which routes them to Kafka as in production.
@@ -38,7 +38,7 @@ from websockets.asyncio.client import connect
 
 from tickflow.config import Settings
 from tickflow.feed.polygon import FeedService
-from tickflow.feed.polygon_server import LocalPolygonServer
+from tickflow.simulate.polygon_server import LocalPolygonServer
 from tickflow.simulate.to_polygon_server import EventMaker
 from tickflow.stack.kafka import KafkaServer, ensure_topics
 from tickflow.stack.procs import free_port

@@ -44,6 +44,12 @@ def trading_days(start: dt.date, end: dt.date) -> list[dt.date]:
     return [_EPOCH + dt.timedelta(days=int(d)) for d in sel]
 
 
+def next_trading_day(day: dt.date) -> dt.date:
+    """The first XNYS session after ``day`` (where a model promoted on or for ``day`` takes effect)."""
+    ords = _session_ordinals()
+    return _EPOCH + dt.timedelta(days=int(ords[np.searchsorted(ords, (day - _EPOCH).days, side="right")]))
+
+
 def is_trading_day(day: dt.date) -> bool:
     ords = _session_ordinals()
     d = (day - _EPOCH).days

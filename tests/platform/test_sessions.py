@@ -39,3 +39,13 @@ def test_day_bounds_follow_new_york_time() -> None:
     assert (hi - lo) == 86_400_000_000_000
     lo, hi = sessions.day_bounds_ns(dt.date(2024, 11, 3))  # fall back: a 25-hour day
     assert (hi - lo) == 25 * 3_600_000_000_000
+
+
+def test_next_trading_day_skips_weekends_and_holidays() -> None:
+    d = dt.date
+    assert sessions.next_trading_day(d(2024, 6, 18)) == d(2024, 6, 20)  # Juneteenth
+    assert sessions.next_trading_day(d(2024, 6, 21)) == d(2024, 6, 24)  # a weekend
+    assert sessions.next_trading_day(d(2024, 6, 22)) == d(2024, 6, 24)  # from a Saturday
+    assert sessions.next_trading_day(d(2024, 7, 3)) == d(2024, 7, 5)  # Independence Day
+    days = sessions.trading_days(d(2024, 1, 1), d(2024, 12, 31))
+    assert [sessions.next_trading_day(x) for x in days[:-1]] == days[1:]

@@ -56,10 +56,6 @@ def run_features(dsn: str, day: dt.date, params: FeatureParams | None = None) ->
             "seconds_compute": round(t1 - t0, 4), "seconds_write": round(time.perf_counter() - t1, 4)}
 
 
-def next_trading_day(day: dt.date) -> dt.date:
-    return sessions.trading_days(day + dt.timedelta(days=1), day + dt.timedelta(days=15))[0]
-
-
 def run_training(dsn: str, as_of_day: dt.date, fparams: FeatureParams | None = None,
                  tparams: TrainParams | None = None, model_name: str = MODEL_NAME,
                  device: str | None = None) -> dict[str, Any]:
@@ -83,7 +79,7 @@ def run_training(dsn: str, as_of_day: dt.date, fparams: FeatureParams | None = N
     t1 = time.perf_counter()
     with psycopg.connect(dsn) as conn, conn.transaction():
         conn.execute("SELECT pg_advisory_xact_lock(%s)", (int(Lock.CHAMPION_DECISION),))
-        effective = next_trading_day(result.holdout_days[-1])
+        effective = sessions.next_trading_day(result.holdout_days[-1])
         # the incumbent is the champion in force where this model would take over: with
         # training backfilled out of order, not necessarily the newest champion
         incumbent = registry.champion_for_day(conn, model_name, effective)

@@ -58,11 +58,6 @@ def decisions(dsn: str, model_name: str) -> list[tuple[int, int | None, dt.date,
             "WHERE model_name = %s ORDER BY id", (model_name,)).fetchall()]
 
 
-def next_trading_day(after: dt.date) -> dt.date:
-    days = sessions.trading_days(after + dt.timedelta(days=1), after + dt.timedelta(days=15))
-    return days[0]
-
-
 def promote(dsn: str, model_name: str, version: int, who: str, why: str,
             effective_day: dt.date | None = None) -> tuple[int | None, dt.date]:
     """Make ``version`` champion from ``effective_day`` (default: the next trading day after
@@ -70,7 +65,7 @@ def promote(dsn: str, model_name: str, version: int, who: str, why: str,
     if not who.strip() or not why.strip():
         raise ValueError("a promotion needs --who and --why (they are recorded)")
     today = dt.datetime.now(ZoneInfo(sessions.NY)).date()
-    effective = effective_day or next_trading_day(today)
+    effective = effective_day or sessions.next_trading_day(today)
     with psycopg.connect(dsn) as conn, conn.transaction():
         conn.execute("SELECT pg_advisory_xact_lock(%s)", (int(Lock.CHAMPION_DECISION),))  # as training's decisions
         rec = registry.get(conn, version)

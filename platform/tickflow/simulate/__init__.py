@@ -8,7 +8,8 @@
 - to the tick store, bypassing Kafka: :func:`tickflow.simulate.to_store.write_simulated_day`
   (one day) and :func:`tickflow.simulate.to_store.simulate_history` (many days, derived or not);
 - to vendor flat files: :mod:`tickflow.simulate.to_flatfiles`;
-- to a local Polygon-protocol server and the real feed service:
+- to a local Polygon-protocol server (:mod:`tickflow.simulate.polygon_server`, a stand-in
+  for the vendor) and through it the real feed service:
   :func:`tickflow.simulate.to_polygon_server.stream_local_feed`;
 - malformed input for the dead-letter path: :func:`tickflow.simulate.bad_input.bad_messages`.
 

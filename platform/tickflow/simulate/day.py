@@ -238,8 +238,9 @@ def make_symbols(n: int) -> list[str]:
     return out
 
 
-def session_bounds_ns(date: dt.date) -> tuple[int, int]:
-    """(open, close) of the 09:30-16:00 New York session of ``date`` in ns since the epoch."""
+def _full_session_ns(date: dt.date) -> tuple[int, int]:
+    """(open, close) of a full 09:30-16:00 New York session on ``date`` in ns since the epoch:
+    the model's clock (an early close is not modelled; tickflow.sessions has the real one)."""
     o = dt.datetime.combine(date, SESSION_OPEN, tzinfo=NEW_YORK)
     c = dt.datetime.combine(date, SESSION_CLOSE, tzinfo=NEW_YORK)
     return int(o.timestamp()) * _NS, int(c.timestamp()) * _NS
@@ -539,7 +540,7 @@ def simulate_day(
     if trades_per_symbol < 0 or quotes_per_symbol < 0 or jumps_per_symbol < 0:
         raise ValueError("counts and rates must be >= 0")
     p = params or SimParams()
-    open_ns, close_ns = session_bounds_ns(date)
+    open_ns, close_ns = _full_session_ns(date)
     root = np.random.SeedSequence([int(seed), date.toordinal()])
     children = root.spawn(len(syms))
 

@@ -23,7 +23,7 @@ from typing import Any
 
 from tickflow import sessions
 from tickflow.config import Settings, child_env
-from tickflow.feed.polygon_server import LocalPolygonServer, quote, trade
+from tickflow.simulate.polygon_server import LocalPolygonServer, quote, trade
 from tickflow.stack.procs import free_port
 
 KEY = "local-demo-key"

@@ -35,9 +35,9 @@ from tickflow.feed.polygon import (
     route_frame,
     subscription_params,
 )
-from tickflow.feed.polygon_server import LocalPolygonServer, minute_agg
 from tickflow.ingest import catch_up
 from tickflow.kafka.reader import watermarks
+from tickflow.simulate.polygon_server import LocalPolygonServer, minute_agg
 from tickflow.simulate.to_polygon_server import EventMaker
 from tickflow.stack.kafka import KafkaServer
 from tickflow.stack.procs import free_port
