@@ -9,16 +9,22 @@ from assets.automation import every_updated_day
 from assets.checks import BAR_CHECKS, SIGNAL_CHECKS, CheckCollector, specs
 from assets.partitions import trading_days
 from resources.tickflow import TickflowResource
+from tickflow.derive import intraday
 from tickflow.derive.daily import (
+    DayReport,
     check_bars,
     check_indicators,
     days_with_ticks,
     merge_metadata,
     run_bars,
-    run_indicators,
 )
 
 BAR_ASSETS = {1: "bars_1m", 5: "bars_5m", 15: "bars_15m"}
+
+
+def _backfill_reason(context: AssetExecutionContext) -> str | None:
+    """A backfill recomputes its days whole (the tail path is for the live session)."""
+    return "a backfill" if context.run.tags.get("dagster/backfill") else None
 
 
 @multi_asset(
@@ -36,9 +42,23 @@ def bars(context: AssetExecutionContext, tickflow: TickflowResource):  # type: i
     checks = {name: CheckCollector(name) for name in BAR_ASSETS.values()}
     metas: dict[str, list[dict]] = {name: [] for name in BAR_ASSETS.values()}
     days = [dt.date.fromisoformat(k) for k in context.partition_keys]
-    for day, ticks in days_with_ticks(dsn, days, context.run_id):
-        key = day.isoformat()
-        report = run_bars(dsn, day, ticks=ticks, run_id=context.run_id)
+    backfill = _backfill_reason(context)
+    reports: dict[dt.date, DayReport] = {}
+    full_because: dict[dt.date, str] = {}
+    for day in days:  # an open day with a mark: only its tail (tickflow.derive.intraday)
+        tail = backfill or intraday.update_bars(dsn, day)
+        if isinstance(tail, DayReport):
+            reports[day] = tail
+        else:
+            full_because[day] = tail
+    for day, ticks in days_with_ticks(dsn, [d for d in days if d in full_because], context.run_id):
+        reports[day] = run_bars(dsn, day, ticks=ticks, run_id=context.run_id)
+        if not reports[day].blocked:
+            intraday.record_full_day(dsn, ticks)
+        for name in BAR_ASSETS.values():
+            reports[day].extra.setdefault(name, {}).update({"update": "full", "full_because": full_because[day]})
+    for day in days:
+        key, report = day.isoformat(), reports[day]
         for name in BAR_ASSETS.values():
             checks[name].add(key, check_bars(report, name))
             metas[name].append(report.metadata(name))
@@ -59,8 +79,9 @@ def indicators(context: AssetExecutionContext, tickflow: TickflowResource):  # t
     dsn = tickflow.settings().dsn
     checks = CheckCollector("indicators")
     metas = []
+    backfill = _backfill_reason(context)
     for key in context.partition_keys:
-        report = run_indicators(dsn, dt.date.fromisoformat(key))
+        report = intraday.indicators_tail_or_full(dsn, dt.date.fromisoformat(key), force_full=backfill)
         checks.add(key, check_indicators(report))
         metas.append(report.metadata("indicators"))
     yield MaterializeResult(metadata=merge_metadata(metas))
