@@ -38,7 +38,8 @@ def _backfill_reason(context: AssetExecutionContext) -> str | None:
     backfill_policy=BackfillPolicy.single_run(),
 )
 def bars(context: AssetExecutionContext, tickflow: TickflowResource):  # type: ignore[no-untyped-def]
-    dsn = tickflow.settings().dsn
+    settings = tickflow.settings()
+    dsn = settings.dsn
     checks = {name: CheckCollector(name) for name in BAR_ASSETS.values()}
     metas: dict[str, list[dict]] = {name: [] for name in BAR_ASSETS.values()}
     days = [dt.date.fromisoformat(k) for k in context.partition_keys]
@@ -46,7 +47,7 @@ def bars(context: AssetExecutionContext, tickflow: TickflowResource):  # type: i
     reports: dict[dt.date, DayReport] = {}
     full_because: dict[dt.date, str] = {}
     for day in days:  # an open day with a mark: only its tail (tickflow.derive.intraday)
-        tail = backfill or intraday.update_bars(dsn, day)
+        tail = backfill or intraday.update_bars(dsn, day, live=day.isoformat() in settings.rehearsal_days)
         if isinstance(tail, DayReport):
             reports[day] = tail
         else:
@@ -54,7 +55,7 @@ def bars(context: AssetExecutionContext, tickflow: TickflowResource):  # type: i
     for day, ticks in days_with_ticks(dsn, [d for d in days if d in full_because], context.run_id):
         reports[day] = run_bars(dsn, day, ticks=ticks, run_id=context.run_id)
         if not reports[day].blocked:
-            intraday.record_full_day(dsn, ticks)
+            intraday.record_full_day(dsn, ticks, live=day.isoformat() in settings.rehearsal_days)
         for name in BAR_ASSETS.values():
             reports[day].extra.setdefault(name, {}).update({"update": "full", "full_because": full_because[day]})
     for day in days:
@@ -76,12 +77,14 @@ def bars(context: AssetExecutionContext, tickflow: TickflowResource):  # type: i
                 "warmed up by the previous trading days' bars.",
 )
 def indicators(context: AssetExecutionContext, tickflow: TickflowResource):  # type: ignore[no-untyped-def]
-    dsn = tickflow.settings().dsn
+    settings = tickflow.settings()
+    dsn = settings.dsn
     checks = CheckCollector("indicators")
     metas = []
     backfill = _backfill_reason(context)
     for key in context.partition_keys:
-        report = intraday.indicators_tail_or_full(dsn, dt.date.fromisoformat(key), force_full=backfill)
+        report = intraday.indicators_tail_or_full(dsn, dt.date.fromisoformat(key), force_full=backfill,
+                                                  live=key in settings.rehearsal_days)
         checks.add(key, check_indicators(report))
         metas.append(report.metadata("indicators"))
     yield MaterializeResult(metadata=merge_metadata(metas))

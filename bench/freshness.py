@@ -147,6 +147,8 @@ def main() -> int:
 
     day = dt.date.fromisoformat(args.date)
     os.environ["TICKFLOW_HOME"] = args.home
+    # the replayed day counts as live: bars and indicators take the intraday tail path
+    os.environ.setdefault("TICKFLOW_REHEARSAL_DAYS", args.date)
     shutil.rmtree(args.home, ignore_errors=True)  # a fresh store and instance: earlier runs would skew counts
     settings = load_settings()
     stack = LocalStack(settings)

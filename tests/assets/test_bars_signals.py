@@ -150,10 +150,9 @@ def test_bad_bars_fail_their_check_and_stop_the_day(two_days: str, monkeypatch: 
 
 def test_an_open_day_updates_its_tail_and_agrees_with_the_full_run(plain_dsn: str,
                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
-    """During the session (the day made "open" here) the second bars run takes the tail
-    path (tickflow.derive.intraday); its rows equal the full recompute's."""
+    """During the session (a rehearsal of the day, TICKFLOW_REHEARSAL_DAYS) the second bars
+    run takes the tail path (tickflow.derive.intraday); its rows equal the full recompute's."""
     from tickflow import sessions
-    from tickflow.derive import intraday
     from tickflow.store import derived
 
     monkeypatch.setenv("TICKFLOW_PG_DSN", plain_dsn)
@@ -165,7 +164,7 @@ def test_an_open_day_updates_its_tail_and_agrees_with_the_full_run(plain_dsn: st
         for t in ("trades", "quotes"):
             conn.execute(f"CREATE TABLE {t}_later AS SELECT * FROM {t} WHERE ts_ns >= %s", (cut,))  # noqa: S608
             conn.execute(f"DELETE FROM {t} WHERE ts_ns >= %s", (cut,))  # noqa: S608
-    monkeypatch.setattr(intraday, "open_days", lambda days, now_ns=None: list(days))
+    monkeypatch.setenv("TICKFLOW_REHEARSAL_DAYS", DAY.isoformat())  # a rehearsal: the past day counts as live
     updates = []
     with DagsterInstance.ephemeral() as instance:
         for step in range(2):
@@ -181,11 +180,14 @@ def test_an_open_day_updates_its_tail_and_agrees_with_the_full_run(plain_dsn: st
                         conn.execute(f"INSERT INTO {t} SELECT * FROM {t}_later")  # noqa: S608
     assert updates == [("full", "tail"), ("tail", "tail")]
     live = [derived.read_day(plain_dsn, t, DAY) for t in (derived.BARS, derived.INDICATORS)]
-    monkeypatch.setattr(intraday, "open_days", lambda days, now_ns=None: [])
+    monkeypatch.delenv("TICKFLOW_REHEARSAL_DAYS")  # the session has closed: the full recompute
     with DagsterInstance.ephemeral() as instance:
         res = materialize([bars, indicators], partition_key=DAY.isoformat(), instance=instance,
                           resources={"tickflow": TickflowResource()})
         assert res.success
+        meta = {m.materialization.asset_key.to_user_string(): m.materialization.metadata
+                for m in res.get_asset_materialization_events()}
+        assert meta["bars_1m"]["full_because"].value == "the session has closed"
     for a, t in zip(live, (derived.BARS, derived.INDICATORS), strict=True):
         import pandas as pd
 

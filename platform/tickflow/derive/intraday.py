@@ -137,12 +137,18 @@ def mark_of_full_day(ticks: DayTicks) -> Mark:
                 dirty_from=ticks.open_ns)
 
 
-def record_full_day(dsn: str, ticks: DayTicks, now_ns: int | None = None) -> None:
+def is_open(day: dt.date, now_ns: int | None = None, live: bool = False) -> bool:
+    """Whether ``day``'s session is open at ``now_ns`` (default: now); ``live``: it counts as
+    open whatever the clock (a rehearsal of a past day, ``Settings.rehearsal_days``)."""
+    return live or bool(open_days([day], now_ns))
+
+
+def record_full_day(dsn: str, ticks: DayTicks, now_ns: int | None = None, live: bool = False) -> None:
     """After a full bars update of ``ticks.day`` was written: a mark while the session is
     open (the next update can take the tail path), none once it has closed."""
     ensure_marks(dsn)
     with psycopg.connect(dsn) as conn:
-        if open_days([ticks.day], now_ns):
+        if is_open(ticks.day, now_ns, live):
             write_mark(conn, ticks.day, mark_of_full_day(ticks))
         else:
             conn.execute("DELETE FROM intraday_marks WHERE day = %s", (ticks.day,))
@@ -254,10 +260,10 @@ def _tail_volume(conn: psycopg.Connection, day: dt.date, ts_from_ns: int) -> pd.
     return pd.Series([float(v) for _, v in rows], index=[s for s, _ in rows], dtype=np.float64)
 
 
-def update_bars(dsn: str, day: dt.date, now_ns: int | None = None) -> DayReport | str:
+def update_bars(dsn: str, day: dt.date, now_ns: int | None = None, live: bool = False) -> DayReport | str:
     """The tail update of ``day``'s bars, or why it must be a full one (a string): the day
     is closed, has no mark, or its tail cannot reproduce the full day."""
-    if not open_days([day], now_ns):
+    if not is_open(day, now_ns, live):
         return "the session has closed"
     derived.ensure_derived_schema(dsn, (derived.BARS,))
     ensure_marks(dsn)
@@ -306,10 +312,10 @@ def update_bars(dsn: str, day: dt.date, now_ns: int | None = None) -> DayReport 
     return report
 
 
-def update_indicators(dsn: str, day: dt.date, now_ns: int | None = None) -> DayReport | str:
+def update_indicators(dsn: str, day: dt.date, now_ns: int | None = None, live: bool = False) -> DayReport | str:
     """Indicators of an open day rewritten from the minute the bars were last changed from
     (the mark's ``dirty_from``), computed on the stored closes; or why it must be a full one."""
-    if not open_days([day], now_ns):
+    if not is_open(day, now_ns, live):
         return "the session has closed"
     derived.ensure_derived_schema(dsn, (derived.INDICATORS,))
     ensure_marks(dsn)
@@ -367,27 +373,27 @@ BAR_TABLES = ("bars_1m", "bars_5m", "bars_15m")
 
 
 def bars_tail_or_full(dsn: str, day: dt.date, run_id: str | None = None, force_full: str | None = None,
-                      now_ns: int | None = None) -> DayReport:
+                      now_ns: int | None = None, live: bool = False) -> DayReport:
     """``day``'s bars by the tail update when it applies, else by the full one (then a mark
     is recorded for an open day). ``force_full``: the reason to skip the tail (a backfill)."""
     from tickflow.derive.daily import day_ticks, run_bars
 
-    reason = force_full or update_bars(dsn, day, now_ns)
+    reason = force_full or update_bars(dsn, day, now_ns, live)
     if isinstance(reason, DayReport):
         return reason
     ticks = day_ticks(dsn, day, run_id)
     report = run_bars(dsn, day, ticks=ticks, run_id=run_id)
     if not report.blocked:
-        record_full_day(dsn, ticks, now_ns)
+        record_full_day(dsn, ticks, now_ns, live)
     return _full_because(report, BAR_TABLES, reason)
 
 
 def indicators_tail_or_full(dsn: str, day: dt.date, force_full: str | None = None,
-                            now_ns: int | None = None) -> DayReport:
+                            now_ns: int | None = None, live: bool = False) -> DayReport:
     """``day``'s indicators from the bars' dirty minute when the day has a mark, else all of them."""
     from tickflow.derive.daily import run_indicators
 
-    reason = force_full or update_indicators(dsn, day, now_ns)
+    reason = force_full or update_indicators(dsn, day, now_ns, live)
     if isinstance(reason, DayReport):
         return reason
     return _full_because(run_indicators(dsn, day), ("indicators",), reason)
