@@ -72,7 +72,7 @@ def _assert_same(a: dict[str, pd.DataFrame], b: dict[str, pd.DataFrame]) -> None
 def test_chunked_tail_updates_equal_the_full_recompute(store_dsn: str) -> None:
     dsn = store_dsn
     _stage(dsn)
-    cuts = [OPEN_NS + m * MIN + 17 * 1_000_000_000 for m in (7, 40, 41, 95, 180, 181, 300)] + [CLOSE_NS + MIN]
+    cuts = [OPEN_NS + m * MIN + 17 * 1_000_000_000 for m in (7, 40, 41, 181, 300)] + [CLOSE_NS + MIN]
     modes = []
     lo = 0
     for c in cuts:
