@@ -98,10 +98,10 @@ def main(argv: list[str] | None = None) -> None:
                 # the same tail each time: the mark is put back before every repeat
                 with psycopg.connect(dsn) as conn:
                     saved = conn.execute("SELECT * FROM intraday_marks").fetchall()
-                t = time.perf_counter()
+                t_run = time.perf_counter()
                 b = intraday.update_bars(dsn, DAY, now + MIN)
                 i = intraday.update_indicators(dsn, DAY, now + MIN)
-                secs = time.perf_counter() - t
+                secs = time.perf_counter() - t_run
                 assert isinstance(b, daily.DayReport) and isinstance(i, daily.DayReport), (b, i)
                 if secs < best_tail:
                     best_tail, tail_reports = secs, (b, i)
@@ -109,10 +109,10 @@ def main(argv: list[str] | None = None) -> None:
                     conn.execute("DELETE FROM intraday_marks")
                     for r in saved:
                         conn.execute("INSERT INTO intraday_marks VALUES (%s, %s, %s, %s, %s, %s, %s, %s)", r)
-                t = time.perf_counter()
+                t_run = time.perf_counter()
                 fb = daily.run_bars(dsn, DAY)
                 fi = daily.run_indicators(dsn, DAY)
-                secs = time.perf_counter() - t
+                secs = time.perf_counter() - t_run
                 if secs < best_full:
                     best_full, full_reports = secs, (fb, fi)
             day_trades = full_reports[0].extra["bars_1m"]["trades"]
