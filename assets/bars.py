@@ -5,7 +5,7 @@ import datetime as dt
 
 from dagster import AssetExecutionContext, AssetSpec, BackfillPolicy, MaterializeResult, asset, multi_asset
 
-from assets.automation import every_updated_day
+from assets.automation import backfill_reason, every_updated_day
 from assets.checks import BAR_CHECKS, SIGNAL_CHECKS, CheckCollector, specs
 from assets.partitions import trading_days
 from resources.tickflow import TickflowResource
@@ -20,11 +20,6 @@ from tickflow.derive.daily import (
 )
 
 BAR_ASSETS = {1: "bars_1m", 5: "bars_5m", 15: "bars_15m"}
-
-
-def _backfill_reason(context: AssetExecutionContext) -> str | None:
-    """A backfill recomputes its days whole (the tail path is for the live session)."""
-    return "a backfill" if context.run.tags.get("dagster/backfill") else None
 
 
 @multi_asset(
@@ -43,7 +38,7 @@ def bars(context: AssetExecutionContext, tickflow: TickflowResource):  # type: i
     checks = {name: CheckCollector(name) for name in BAR_ASSETS.values()}
     metas: dict[str, list[dict]] = {name: [] for name in BAR_ASSETS.values()}
     days = [dt.date.fromisoformat(k) for k in context.partition_keys]
-    backfill = _backfill_reason(context)
+    backfill = backfill_reason(context)
     reports: dict[dt.date, DayReport] = {}
     full_because: dict[dt.date, str] = {}
     for day in days:  # an open day with a mark: only its tail (tickflow.derive.intraday)
@@ -81,7 +76,7 @@ def indicators(context: AssetExecutionContext, tickflow: TickflowResource):  # t
     dsn = settings.dsn
     checks = CheckCollector("indicators")
     metas = []
-    backfill = _backfill_reason(context)
+    backfill = backfill_reason(context)
     for key in context.partition_keys:
         report = intraday.indicators_tail_or_full(dsn, dt.date.fromisoformat(key), force_full=backfill,
                                                   live=key in settings.rehearsal_days)

@@ -168,17 +168,17 @@ def test_an_open_day_updates_its_tail_and_agrees_with_the_full_run(plain_dsn: st
     updates = []
     with DagsterInstance.ephemeral() as instance:
         for step in range(2):
-            res = materialize([bars, indicators], partition_key=DAY.isoformat(), instance=instance,
+            res = materialize([bars, indicators, signals], partition_key=DAY.isoformat(), instance=instance,
                               resources={"tickflow": TickflowResource()})
             assert res.success and all(_checks(res).values())
             mats = {m.asset_key.to_user_string(): m for m in res.get_asset_materialization_events()
                     for m in [m.materialization]}
-            updates.append((mats["bars_1m"].metadata["update"].value, mats["indicators"].metadata["update"].value))
+            updates.append(tuple(mats[a].metadata["update"].value for a in ("bars_1m", "indicators", "trade_signals")))
             if step == 0:
                 with psycopg.connect(plain_dsn) as conn:
                     for t in ("trades", "quotes"):
                         conn.execute(f"INSERT INTO {t} SELECT * FROM {t}_later")  # noqa: S608
-    assert updates == [("full", "tail"), ("tail", "tail")]
+    assert updates == [("full", "tail", "full"), ("tail", "tail", "tail")]
     live = [derived.read_day(plain_dsn, t, DAY) for t in (derived.BARS, derived.INDICATORS)]
     monkeypatch.delenv("TICKFLOW_REHEARSAL_DAYS")  # the session has closed: the full recompute
     with DagsterInstance.ephemeral() as instance:

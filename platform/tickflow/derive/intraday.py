@@ -95,23 +95,23 @@ def ensure_marks(dsn: str) -> None:
     apply_ddl(dsn, Lock.DERIVED_TABLES, MARKS_DDL)
 
 
-def read_mark(conn: psycopg.Connection, day: dt.date, lock: bool = False) -> Mark | None:
+def read_mark(conn: psycopg.Connection, day: dt.date, lock: bool = False, asset: str = "bars") -> Mark | None:
     query = sql.SQL("SELECT tail_from, trades_before, quotes_before, symbols, dirty_from FROM intraday_marks "
-                    "WHERE day = %s AND asset = 'bars'{}").format(sql.SQL(" FOR UPDATE" if lock else ""))
-    row = conn.execute(query, (day,)).fetchone()
+                    "WHERE day = %s AND asset = %s{}").format(sql.SQL(" FOR UPDATE" if lock else ""))
+    row = conn.execute(query, (day, asset)).fetchone()
     return None if row is None else Mark(int(row[0]), int(row[1]), int(row[2]), list(row[3]),
                                          None if row[4] is None else int(row[4]))
 
 
-def write_mark(conn: psycopg.Connection, day: dt.date, mark: Mark) -> None:
+def write_mark(conn: psycopg.Connection, day: dt.date, mark: Mark, asset: str = "bars") -> None:
     """Record ``mark``; the indicators' dirty minute only moves back (the earliest unwritten change)."""
     conn.execute(
         "INSERT INTO intraday_marks AS m (day, asset, tail_from, trades_before, quotes_before, symbols, dirty_from) "
-        "VALUES (%s, 'bars', %s, %s, %s, %s, %s) ON CONFLICT (day, asset) DO UPDATE SET "
+        "VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (day, asset) DO UPDATE SET "
         "tail_from = excluded.tail_from, trades_before = excluded.trades_before, "
         "quotes_before = excluded.quotes_before, symbols = excluded.symbols, updated_at = now(), "
         "dirty_from = least(m.dirty_from, excluded.dirty_from)",
-        (day, mark.tail_from, mark.trades_before, mark.quotes_before, mark.symbols, mark.dirty_from))
+        (day, asset, mark.tail_from, mark.trades_before, mark.quotes_before, mark.symbols, mark.dirty_from))
 
 
 def forget_mark(dsn: str, day: dt.date) -> None:
@@ -397,3 +397,55 @@ def indicators_tail_or_full(dsn: str, day: dt.date, force_full: str | None = Non
     if isinstance(reason, DayReport):
         return reason
     return _full_because(run_indicators(dsn, day), ("indicators",), reason)
+
+
+def signals_tail_or_full(dsn: str, day: dt.date, ticks: DayTicks, run_id: str | None = None,
+                         force_full: str | None = None, now_ns: int | None = None, live: bool = False) -> DayReport:
+    """``day``'s signal tables from its whole stored day so far (``ticks``); while the session
+    is open and the day's ``signals`` mark still holds, only the trade signals from the
+    mark's ``tail_from`` on are written (the per-trade rows are most of the day's bytes; the
+    measure tables are small and swapped whole). Causal columns of the earlier trades cannot
+    have changed; their whole-day columns (ACD, jump, signal) keep the value of the update that
+    wrote them, provisional until the full recompute after the close."""
+    from tickflow.derive.daily import run_signals
+
+    reason = force_full or ("" if is_open(day, now_ns, live) else "the session has closed")
+    mark = None
+    if not reason:
+        ensure_marks(dsn)
+        with psycopg.connect(dsn) as conn:
+            mark = read_mark(conn, day, asset="signals")
+        t, q = ticks.trades["ts_ns"], ticks.quotes["ts_ns"]
+        if mark is None:
+            reason = "no intraday mark for the day"
+        elif mark.tail_from <= ticks.open_ns:
+            reason = "the tail starts at the open"
+        elif mark.symbols != ticks.symbols:
+            reason = "the day's symbols changed"
+        elif (int((t < mark.tail_from).sum()), int((q < mark.tail_from).sum())) != (mark.trades_before,
+                                                                                   mark.quotes_before):
+            reason = "ticks before the tail changed (late data or a re-ingest)"
+    if reason:
+        report = run_signals(dsn, day, ticks=ticks, run_id=run_id)
+        if not report.blocked:
+            ensure_marks(dsn)
+            with psycopg.connect(dsn) as conn:
+                if is_open(day, now_ns, live):
+                    write_mark(conn, day, mark_of_full_day(ticks), asset="signals")
+                else:
+                    conn.execute("DELETE FROM intraday_marks WHERE day = %s AND asset = 'signals'", (day,))
+        report.extra.setdefault("trade_signals", {}).update({"update": "full", "full_because": reason})
+        return report
+    assert mark is not None
+    nxt = mark_of_full_day(ticks)
+    written: list[int] = []
+
+    def write_tail(conn: psycopg.Connection, frame: dict[str, np.ndarray]) -> None:
+        written.append(replace_tail(conn, derived.TRADE_SIGNALS, day, mark.tail_from, ticks.symbols, frame))
+        write_mark(conn, day, nxt, asset="signals")
+
+    report = run_signals(dsn, day, ticks=ticks, run_id=run_id, trade_tail=(mark.tail_from, write_tail))
+    report.extra.setdefault("trade_signals", {}).update({
+        "update": "tail", "tail_from": pd.Timestamp(mark.tail_from, tz="UTC").isoformat(),
+        "rows_written": written[0] if written else 0})
+    return report

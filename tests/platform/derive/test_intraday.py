@@ -131,3 +131,33 @@ def test_tail_is_read_not_the_day(plain_dsn: str) -> None:
     assert 0 < loaded < stored / 5, (loaded, stored)
     assert np.datetime64(r.extra["bars_1m"]["tail_from"][:19]) >= np.datetime64(
         pd.Timestamp(OPEN_NS + 180 * MIN, tz="UTC").isoformat()[:19])
+
+
+def test_trade_signals_of_a_chunked_day_equal_the_full_recompute_in_every_causal_column(plain_dsn: str) -> None:
+    """During the session only the trade signals from the tail on are written; at the end
+    every causal column of every trade equals the full recompute (the whole-day columns,
+    provisional, are not compared)."""
+    from tickflow.derive.provisional import WHOLE_DAY_COLUMNS
+    from tickflow.store.day_ticks import load_day_ticks
+
+    dsn = plain_dsn
+    _stage(dsn)
+    lo, modes, written = 0, [], []
+    for m in (40, 41, 200, 202):
+        c = OPEN_NS + m * MIN + 17 * 1_000_000_000
+        _feed(dsn, lo, c)
+        lo = c
+        _update(dsn, c)
+        r = intraday.signals_tail_or_full(dsn, DAY, load_day_ticks(dsn, DAY), now_ns=c)
+        assert not r.blocked, r.blocked
+        modes.append(r.extra["trade_signals"]["update"])
+        written.append((r.extra["trade_signals"].get("rows_written"), r.rows["trade_signals"]))
+    assert modes[0] == "full" and modes[2:] == ["tail", "tail"], modes
+    # only the tail's trades were written: after two minutes, the trades from the 15-minute boundary on
+    assert 0 < written[2][0] < written[2][1] and 0 < written[3][0] < written[3][1] / 5, written
+    causal = [c for c in derived.TRADE_SIGNALS.value_columns if c not in WHOLE_DAY_COLUMNS["trade_signals"]]
+    live = derived.read_day(dsn, derived.TRADE_SIGNALS, DAY)[["sym", *causal]]
+    assert not daily.run_signals(dsn, DAY).blocked
+    full = derived.read_day(dsn, derived.TRADE_SIGNALS, DAY)[["sym", *causal]]
+    assert len(live) == len(full) > 0
+    pd.testing.assert_frame_equal(live, full, check_exact=True)
