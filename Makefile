@@ -9,7 +9,7 @@ UV_VERSION := 0.13.8
 STAMP := $(VENV)/.installed
 TICKFLOW := $(BIN)/tickflow
 
-.PHONY: venv up down status demo dev test test-slow bench-ingest bench-feed bench-flatfiles bench-json bench-signals bench-backfill bench-train bench-freshness timescaledb lint clean
+.PHONY: venv up down status demo dev test test-slow bench-ingest bench-feed bench-flatfiles bench-json bench-signals bench-backfill bench-train bench-freshness bench-intraday timescaledb lint clean
 
 venv: $(STAMP)
 
@@ -65,6 +65,9 @@ bench-train: venv
 
 bench-freshness: venv  # ~35 min: the local stack + dagster dev, two 15-minute windows at real time
 	$(BIN)/python bench/freshness.py
+
+bench-intraday: venv  # intraday tail updates of bars/indicators against the full day, as it fills
+	$(BIN)/python -m bench.intraday
 
 bench-backfill: venv
 	$(BIN)/python -m bench.dagster_backfill

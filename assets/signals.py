@@ -5,10 +5,11 @@ import datetime as dt
 
 from dagster import AssetExecutionContext, AssetSpec, BackfillPolicy, MaterializeResult, asset, multi_asset
 
-from assets.automation import every_updated_day
+from assets.automation import backfill_reason, every_updated_day
 from assets.checks import SIGNAL_CHECKS, CheckCollector, specs
 from assets.partitions import trading_days
 from resources.tickflow import TickflowResource
+from tickflow.derive import intraday
 from tickflow.derive.daily import (
     FINITE_COLUMNS,
     P_VALUE_COLUMNS,
@@ -18,7 +19,6 @@ from tickflow.derive.daily import (
     forget_cached_ticks,
     merge_metadata,
     run_anomalies,
-    run_signals,
 )
 from tickflow.derive.provisional import provisional_metadata
 
@@ -45,9 +45,13 @@ def signals(context: AssetExecutionContext, tickflow: TickflowResource):  # type
     checks = {name: CheckCollector(name) for name in FINITE_COLUMNS}
     metas: dict[str, list[dict]] = {name: [] for name in SIGNAL_TABLES}
     days = [dt.date.fromisoformat(k) for k in context.partition_keys]
+    settings = tickflow.settings()
+    backfill = backfill_reason(context)
     for day, ticks in days_with_ticks(dsn, days, context.run_id):
         key = day.isoformat()
-        report = run_signals(dsn, day, ticks=ticks, run_id=context.run_id)
+        # during the session only the new trades' signals are written (tickflow.derive.intraday)
+        report = intraday.signals_tail_or_full(dsn, day, ticks, context.run_id, force_full=backfill,
+                                               live=key in settings.rehearsal_days)
         forget_cached_ticks(dsn, day, context.run_id)  # the day's last reader in the run
         for name in SIGNAL_TABLES:
             metas[name].append(report.metadata(name))

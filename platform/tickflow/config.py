@@ -71,6 +71,9 @@ class Settings:
     alert_timeout_s: float = 5.0  # a webhook that hangs must not hold the sensor daemon
     ui_url: str = ""  # empty: the local `tickflow dev` (http://127.0.0.1:$TICKFLOW_DAGSTER_PORT)
     freshness_lag_s: int = 900  # during the session, the newest tick may be at most this old
+    # Trading days (YYYY-MM-DD) whose session counts as open whatever the clock says: a
+    # rehearsal replaying a past day (tickflow replay) takes the intraday path of a live day.
+    rehearsal_days: tuple[str, ...] = ()
     consumer_lag_max: int = 100_000  # messages behind the high watermark, summed per topic
     dead_letter_max_share: float = 0.01  # of a run's messages
 
@@ -188,6 +191,7 @@ def load_settings() -> Settings:
         alert_timeout_s=float(_env("TICKFLOW_ALERT_TIMEOUT_S", "5")),
         ui_url=_env("TICKFLOW_UI_URL", ""),
         freshness_lag_s=int(_env("TICKFLOW_FRESHNESS_LAG_S", "900")),
+        rehearsal_days=tuple(x.strip() for x in _env("TICKFLOW_REHEARSAL_DAYS", "").split(",") if x.strip()),
         consumer_lag_max=int(_env("TICKFLOW_CONSUMER_LAG_MAX", "100000")),
         dead_letter_max_share=float(_env("TICKFLOW_DEAD_LETTER_MAX_SHARE", "0.01")),
         crash_at=_env("TICKFLOW_CRASH_AT", ""),

@@ -146,3 +146,49 @@ def test_bad_bars_fail_their_check_and_stop_the_day(two_days: str, monkeypatch: 
         after = conn.execute("SELECT count(*), sum(high) FROM bars WHERE day = %s", (DAY,)).fetchone()
         assert conn.execute("SELECT count(*) FROM indicators WHERE day = %s", (DAY,)).fetchone()[0] == 0  # type: ignore[index]
     assert after == before  # the failed computation did not replace the stored day
+
+
+def test_an_open_day_updates_its_tail_and_agrees_with_the_full_run(plain_dsn: str,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """During the session (a rehearsal of the day, TICKFLOW_REHEARSAL_DAYS) the second bars
+    run takes the tail path (tickflow.derive.intraday); its rows equal the full recompute's."""
+    from tickflow import sessions
+    from tickflow.store import derived
+
+    monkeypatch.setenv("TICKFLOW_PG_DSN", plain_dsn)
+    sim = simulate_day(DAY, n_symbols=2, seed=5, trades_per_symbol=1500, quotes_per_symbol=3000)
+    open_ns = sessions.session_bounds_ns(DAY)[0]
+    cut = open_ns + 200 * 60_000_000_000
+    write_simulated_day(plain_dsn, sim)
+    with psycopg.connect(plain_dsn) as conn:  # the ticks after the cut arrive later
+        for t in ("trades", "quotes"):
+            conn.execute(f"CREATE TABLE {t}_later AS SELECT * FROM {t} WHERE ts_ns >= %s", (cut,))  # noqa: S608
+            conn.execute(f"DELETE FROM {t} WHERE ts_ns >= %s", (cut,))  # noqa: S608
+    monkeypatch.setenv("TICKFLOW_REHEARSAL_DAYS", DAY.isoformat())  # a rehearsal: the past day counts as live
+    updates = []
+    with DagsterInstance.ephemeral() as instance:
+        for step in range(2):
+            res = materialize([bars, indicators, signals], partition_key=DAY.isoformat(), instance=instance,
+                              resources={"tickflow": TickflowResource()})
+            assert res.success and all(_checks(res).values())
+            mats = {m.asset_key.to_user_string(): m for m in res.get_asset_materialization_events()
+                    for m in [m.materialization]}
+            updates.append(tuple(mats[a].metadata["update"].value for a in ("bars_1m", "indicators", "trade_signals")))
+            if step == 0:
+                with psycopg.connect(plain_dsn) as conn:
+                    for t in ("trades", "quotes"):
+                        conn.execute(f"INSERT INTO {t} SELECT * FROM {t}_later")  # noqa: S608
+    assert updates == [("full", "tail", "full"), ("tail", "tail", "tail")]
+    live = [derived.read_day(plain_dsn, t, DAY) for t in (derived.BARS, derived.INDICATORS)]
+    monkeypatch.delenv("TICKFLOW_REHEARSAL_DAYS")  # the session has closed: the full recompute
+    with DagsterInstance.ephemeral() as instance:
+        res = materialize([bars, indicators], partition_key=DAY.isoformat(), instance=instance,
+                          resources={"tickflow": TickflowResource()})
+        assert res.success
+        meta = {m.materialization.asset_key.to_user_string(): m.materialization.metadata
+                for m in res.get_asset_materialization_events()}
+        assert meta["bars_1m"]["full_because"].value == "the session has closed"
+    for a, t in zip(live, (derived.BARS, derived.INDICATORS), strict=True):
+        import pandas as pd
+
+        pd.testing.assert_frame_equal(a, derived.read_day(plain_dsn, t, DAY), check_exact=True)

@@ -80,15 +80,17 @@ def first_quote_mid(ticks: DayTicks) -> np.ndarray:
     return seed
 
 
-def compute_bars(ticks: DayTicks) -> dict[int, dict[str, np.ndarray]]:
-    """interval (minutes) -> symbol-major bar columns incl. ``sym`` codes and ``ts`` (bar start, ns)."""
+def compute_bars(ticks: DayTicks, seed: np.ndarray | None = None) -> dict[int, dict[str, np.ndarray]]:
+    """interval (minutes) -> symbol-major bar columns incl. ``sym`` codes and ``ts`` (bar start, ns).
+    ``seed``: each symbol's price carried into the first minute (default: its first quote's
+    mid); the intraday tail (:mod:`tickflow.derive.intraday`) passes the stored close before it."""
     n_min = ticks.n_minutes
     t, q = ticks.trades, ticks.quotes
     # The consolidated tape's sale-condition rules (odd lots add volume, set no price...);
     # ticks built without conditions count every trade for everything.
     flags = flags_from_mask(t["cond_mask"]) if "cond_mask" in t else None
     one = minute_bars(t["ts_ns"], t["price"], t["size"], ticks.trade_starts, ticks.open_ns, n_min,
-                      first_quote_mid(ticks), flags)
+                      first_quote_mid(ticks) if seed is None else seed, flags)
     one.update(quote_bar_stats(q["ts_ns"], q["bid"], q["ask"], ticks.quote_starts, ticks.open_ns, n_min))
     v_lo_1m, v_hi_1m = volume_price_range(ticks, flags)
     out = {}

@@ -21,7 +21,7 @@ import shutil
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -200,7 +200,8 @@ def _in_thread(fn: Any, *args: Any) -> Any:
     return join
 
 
-def _write_when_checked(report: DayReport, dsn: str, items: list[derived.DayRows]) -> tuple[Any, threading.Event]:
+def _write_when_checked(report: DayReport, dsn: str, items: list[derived.DayRows],
+                        also: Callable[[psycopg.Connection], None] | None = None) -> tuple[Any, threading.Event]:
     """Stage ``items`` in a thread while the caller runs the day's checks; the swap waits
     for the returned event and happens only if ``report`` is not blocked by then. The join
     returns whether the day was written (the server fills and indexes the new partitions on
@@ -220,6 +221,8 @@ def _write_when_checked(report: DayReport, dsn: str, items: list[derived.DayRows
         try:
             with psycopg.connect(dsn) as conn, conn.transaction():
                 derived.replace_days(conn, items, before_swap=verdict)
+                if also is not None:  # e.g. an intraday tail, in the same transaction
+                    also(conn)
             return True
         except derived.SwapRefused:
             return False
@@ -391,9 +394,14 @@ SIGNAL_TABLES = ("trade_signals", "bar_measures", "daily_measures", "jump_events
 
 
 def run_signals(dsn: str, day: dt.date, params: SignalParams | None = None,
-                ticks: DayTicks | None = None, run_id: str | None = None) -> DayReport:
+                ticks: DayTicks | None = None, run_id: str | None = None,
+                trade_tail: tuple[int, Callable[..., None]] | None = None) -> DayReport:
     """Trade signals, bar and daily measures and jump events of ``day``, checked, then
-    written together (the four day partitions swapped in one transaction)."""
+    written together (the four day partitions swapped in one transaction).
+
+    ``trade_tail = (ts_from_ns, write)``: only the trade signals from ``ts_from_ns`` on are
+    written, by ``write(conn, frame)`` in the same transaction (the intraday path,
+    :mod:`tickflow.derive.intraday`)."""
     report = DayReport(day, [])
     with _timed(report, "load"):
         ticks = ticks or day_ticks(dsn, day, run_id)
@@ -407,8 +415,17 @@ def run_signals(dsn: str, day: dt.date, params: SignalParams | None = None,
         out = compute_signals(ticks, b["close"].to_numpy(np.float64), b["volume"].to_numpy(np.float64), params)
     for name in SIGNAL_TABLES:
         report.rows[name] = int(out[name]["sym"].shape[0])
+    also = None
+    if trade_tail is not None:
+        ts_from, write_tail = trade_tail
+        keep = out["trade_signals"]["ts"] >= ts_from
+        tail_frame = {k: v[keep] for k, v in out["trade_signals"].items()}
+
+        def also(conn: psycopg.Connection) -> None:
+            write_tail(conn, tail_frame)
     written, checked = _write_when_checked(report, dsn, [
-        derived.DayRows(derived.TABLES[name], day, ticks.symbols, out[name]) for name in SIGNAL_TABLES])
+        derived.DayRows(derived.TABLES[name], day, ticks.symbols, out[name]) for name in SIGNAL_TABLES
+        if not (trade_tail is not None and name == "trade_signals")], also)
     try:
         with _timed(report, "checks"):
             for name in FINITE_COLUMNS:

@@ -1,4 +1,4 @@
-"""`tickflow replay`: a simulated trading day produced to Kafka at X times real time.
+"""`tickflow replay`: a simulated or stored trading day produced to Kafka at X times real time.
 
 How a user rehearses a live day against the platform, and what ``bench/freshness.py``
 drives. Trades and quotes of every symbol are merged into one stream in exchange-time order
@@ -12,6 +12,10 @@ happened"). The producer is polled while waiting, so acknowledgements arrive on 
 exchange minute's last acknowledgement time is recorded (``ReplayReport.acked``), the
 reference of every freshness figure. A progress bar shows the exchange time reached and how
 far the replay runs behind its schedule (the producer, or this process, not keeping up).
+
+``--source store`` replays a day of the tick store instead (its raw trades and quotes, as
+events, in exchange-time order: :mod:`tickflow.store.day_events`), e.g. a real day into a
+fresh stack, or a stored day against a changed pipeline.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from tqdm import tqdm
 
 from tickflow.config import Settings
 from tickflow.simulate.day import SimulatedDay, render_messages, simulate_day
+from tickflow.store.day_events import StoredDay
 
 _NY = ZoneInfo("America/New_York")
 MINUTE_MS = 60_000
@@ -61,15 +66,18 @@ def merged_messages(sim: SimulatedDay, settings: Settings, batch_ms: int | None 
     return heapq.merge(tagged("T", settings.topic_trades), tagged("Q", settings.topic_quotes), key=lambda m: m[0])
 
 
-def replay(settings: Settings, sim: SimulatedDay, speed: float, start: str | None = None, until: str | None = None,
+def replay(settings: Settings, sim: SimulatedDay | StoredDay, speed: float, start: str | None = None, until: str | None = None,
            catch_up: bool = False, batch_ms: int | None = None, progress: bool | None = None,
            skip_before: str | None = None,
            clock: Callable[[], float] = time.time, sleep: Callable[[float], None] = time.sleep) -> ReplayReport:
-    """Produce ``sim`` to Kafka paced at ``speed`` x real time from ``start`` (HH:MM New York,
+    """Produce ``sim`` (simulated, or a day of the tick store) to Kafka paced at ``speed`` x real time from ``start`` (HH:MM New York,
     default the first message) to ``until`` (exclusive, default the end of the day); with
     ``catch_up``, what lies before ``start`` (from ``skip_before`` on) is sent at once first."""
     if not speed > 0:
         raise ValueError("speed must be > 0")
+    if isinstance(sim, StoredDay) and batch_ms is not None:
+        raise ValueError("batch_ms applies to a simulated day only (a stored day is replayed one event a message)")
+    messages = merged_messages(sim, settings, batch_ms) if isinstance(sim, SimulatedDay) else sim.messages(settings)
     report = ReplayReport()
     t_from = ny_time_ms(sim.date, start) if start else None
     t_until = ny_time_ms(sim.date, until) if until else None
@@ -103,7 +111,7 @@ def replay(settings: Settings, sim: SimulatedDay, speed: float, start: str | Non
     bar = tqdm(total=None, unit="msg", unit_scale=True, desc=f"replay {sim.date} x{speed:g}",
                disable=None if progress is None else not progress, mininterval=0.5)
     last_shown = 0.0
-    for ts_ms, topic, key, value in merged_messages(sim, settings, batch_ms):
+    for ts_ms, topic, key, value in messages:
         if t_until is not None and ts_ms >= t_until:
             break
         if t_skip is not None and ts_ms < t_skip:
@@ -156,9 +164,15 @@ def replay_simulated(settings: Settings, day: dt.date, speed: float, start: str 
 def cmd_replay(args: argparse.Namespace) -> int:
     from tickflow.config import load_settings
 
-    _, rep = replay_simulated(load_settings(), dt.date.fromisoformat(args.date), args.speed, args.start, args.until,
-                              n_symbols=args.symbols, seed=args.seed, trades_per_symbol=args.trades_per_symbol,
-                              catch_up=args.catch_up, batch_ms=args.batch_ms)
+    settings, day = load_settings(), dt.date.fromisoformat(args.date)
+    if args.source == "store":
+        rep = replay(settings, StoredDay(settings.dsn, day, args.symbols), args.speed, args.start, args.until,
+                     catch_up=args.catch_up, batch_ms=args.batch_ms)
+    else:
+        _, rep = replay_simulated(settings, day, args.speed, args.start, args.until,
+                                  n_symbols=args.symbols or 20, seed=args.seed,
+                                  trades_per_symbol=args.trades_per_symbol, catch_up=args.catch_up,
+                                  batch_ms=args.batch_ms)
     print(f"replayed {rep.messages:,} messages ({rep.caught_up:,} at once before --from) in {rep.seconds:.1f}s; "
           f"at most {rep.max_behind_s:.2f}s behind schedule")
     return 0
@@ -166,13 +180,16 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
 def add_cli(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     """The ``replay`` subcommand of ``tickflow``."""
-    r = sub.add_parser("replay", help="produce a simulated day to Kafka at X times real time")
+    r = sub.add_parser("replay", help="produce a simulated or stored day to Kafka at X times real time")
+    r.add_argument("--source", choices=("simulated", "store"), default="simulated",
+                   help="simulate the day, or replay the day held in the tick store (raw trades and quotes)")
     r.add_argument("--date", required=True, help="trading day, YYYY-MM-DD")
     r.add_argument("--speed", type=float, default=1.0, help="1 = real time, 30 = a session minute every 2 s")
     r.add_argument("--from", dest="start", default=None, help="HH:MM New York: start of the paced replay")
     r.add_argument("--until", default=None, help="HH:MM New York: stop before this time")
     r.add_argument("--catch-up", action="store_true", help="send the day before --from at once first")
-    r.add_argument("--symbols", type=int, default=20)
+    r.add_argument("--symbols", type=int, default=None,
+                   help="simulated: how many (default 20); store: only the first N stored symbols (default all)")
     r.add_argument("--seed", type=int, default=7)
     r.add_argument("--trades-per-symbol", type=int, default=25_000)
     r.add_argument("--batch-ms", type=int, default=None, help="micro-batch a symbol's events by time window")

@@ -138,15 +138,18 @@ def sort_groups_by_time(cols, starts, max_shift_factor=4):  # type: ignore[no-un
 
 
 def _fetch_columns(conn: psycopg.Connection, table: str, columns: tuple[str, ...], lo: sql.Composable,
-                   hi: sql.Composable) -> tuple[list[str], np.ndarray, list[np.ndarray]]:
+                   hi: sql.Composable, extra: sql.Composable | None = None
+                   ) -> tuple[list[str], np.ndarray, list[np.ndarray]]:
     """The session's rows of ``columns`` (8-byte types; ``ts_ns`` and ``seq`` added) of every
     symbol: symbol names sorted, ``starts`` and int64 columns (float8 as their bits), each
-    symbol's rows in (ts_ns, seq) order."""
+    symbol's rows in (ts_ns, seq) order. ``extra``: a further ``AND`` condition (the
+    intraday tail's ``ts_ns >= ...``)."""
     names = ("ts_ns", "seq", *columns)
     aggs = sql.SQL(", ").join(sql.SQL("array_agg({})").format(
         sql.SQL(COND_MASK_SQL) if c == "cond_mask" else sql.Identifier(c)) for c in names)
-    query = sql.SQL("SELECT sym, {aggs} FROM {table} WHERE ts >= {lo} AND ts < {hi} GROUP BY sym").format(
-        aggs=aggs, table=sql.Identifier(table), lo=lo, hi=hi)
+    query = sql.SQL("SELECT sym, {aggs} FROM {table} WHERE ts >= {lo} AND ts < {hi}{extra} GROUP BY sym").format(
+        aggs=aggs, table=sql.Identifier(table), lo=lo, hi=hi,
+        extra=sql.SQL("") if extra is None else sql.SQL(" AND {}").format(extra))
     conn.adapters.register_loader(FLOAT8_ARRAY_OID, _RawArrayLoader)
     conn.adapters.register_loader(INT8_ARRAY_OID, _RawArrayLoader)
     with conn.cursor(binary=True) as cur:

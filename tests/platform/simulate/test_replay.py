@@ -55,3 +55,45 @@ def test_speed_must_be_positive(settings: Settings) -> None:
     sim = simulate_day(DAY, n_symbols=1, seed=1, trades_per_symbol=10, quotes_per_symbol=10)
     with pytest.raises(ValueError, match="speed"):
         replay(settings, sim, speed=0, progress=False)
+
+
+def test_a_stored_day_replays_as_its_events_in_exchange_time_order(settings: Settings) -> None:
+    """``--source store``: the tick store's day -> Kafka -> the same events, each partition in
+    exchange-time order, the trade ids and sub-penny prices as stored."""
+    import psycopg
+
+    from tickflow.store.day_events import StoredDay
+    from tickflow.simulate.to_store import write_simulated_day
+
+    write_simulated_day(settings.dsn, simulate_day(DAY, n_symbols=3, seed=6, trades_per_symbol=400,
+                                                   quotes_per_symbol=400))
+    with psycopg.connect(settings.dsn) as conn:  # a sub-penny price, as real tapes carry
+        conn.execute("UPDATE trades SET price = price + 0.0037 WHERE trade_id = (SELECT min(trade_id) FROM trades)")
+        stored = {
+            "T": sorted(conn.execute("SELECT sym, ts_ns, price, size, exchange, trade_id, conditions, tape, seq "
+                                     "FROM trades").fetchall()),
+            "Q": sorted(conn.execute("SELECT sym, ts_ns, bid_price, bid_size, ask_price, ask_size, bid_exchange, "
+                                     "ask_exchange, conditions, tape, seq FROM quotes").fetchall())}
+        first_sym = conn.execute("SELECT min(sym) FROM trades").fetchone()[0]  # type: ignore[index]
+    rep = replay(settings, StoredDay(settings.dsn, DAY), speed=1e6, progress=False)
+    assert rep.messages == len(stored["T"]) + len(stored["Q"])
+    got: dict[str, list[tuple]] = {"T": [], "Q": []}  # type: ignore[type-arg]
+    for topic in settings.topics:
+        for p, (lo, hi) in watermarks(settings, topic).items():
+            ts = []
+            for chunk in read_range(settings, topic, p, lo, hi):
+                for v in chunk.values:
+                    e = json.loads(v)
+                    ts.append(e["t"])
+                    if e["ev"] == "T":
+                        got["T"].append((e["sym"], e["t"], e["p"], e["s"], e["x"], e["i"], e["c"], e["z"], e["q"]))
+                    else:
+                        got["Q"].append((e["sym"], e["t"], e["bp"], e["bs"], e["ap"], e["as"], e["bx"], e["ax"],
+                                         e["c"], e["z"], e["q"]))
+            assert ts == sorted(ts), (topic, p)
+    for kind in ("T", "Q"):
+        assert sorted(got[kind]) == [tuple(row) for row in stored[kind]], kind
+    # only the first N stored symbols; an empty day is a clear error
+    assert all(k == first_sym.encode() for _, _, k, _ in StoredDay(settings.dsn, DAY, 1).messages(settings))
+    with pytest.raises(ValueError, match="holds no trades or quotes"):
+        list(StoredDay(settings.dsn, DAY + dt.timedelta(days=3)).messages(settings))
