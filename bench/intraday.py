@@ -36,11 +36,11 @@ import psycopg
 from tickflow import sessions
 from tickflow.derive import daily, intraday
 from tickflow.simulate.day import simulate_day
+from tickflow.simulate.to_store import write_simulated_day
 from tickflow.stack.postgres import PgServer, wheel_bin_dir
 from tickflow.stack.procs import free_port
 from tickflow.store.day_ticks import load_day_ticks
 from tickflow.store.schema import ensure_schema
-from tickflow.simulate.to_store import write_simulated_day
 
 DAY = dt.date(2024, 6, 21)
 MIN = 60_000_000_000

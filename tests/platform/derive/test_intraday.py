@@ -16,8 +16,8 @@ import psycopg
 from tickflow import sessions
 from tickflow.derive import daily, intraday
 from tickflow.simulate.day import simulate_day
-from tickflow.store import derived
 from tickflow.simulate.to_store import write_simulated_day
+from tickflow.store import derived
 
 DAY = dt.date(2024, 6, 21)
 OPEN_NS, CLOSE_NS = sessions.session_bounds_ns(DAY)

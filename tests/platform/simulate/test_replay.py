@@ -62,8 +62,8 @@ def test_a_stored_day_replays_as_its_events_in_exchange_time_order(settings: Set
     exchange-time order, the trade ids and sub-penny prices as stored."""
     import psycopg
 
-    from tickflow.store.day_events import StoredDay
     from tickflow.simulate.to_store import write_simulated_day
+    from tickflow.store.day_events import StoredDay
 
     write_simulated_day(settings.dsn, simulate_day(DAY, n_symbols=3, seed=6, trades_per_symbol=400,
                                                    quotes_per_symbol=400))
