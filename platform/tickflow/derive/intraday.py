@@ -54,28 +54,13 @@ from tickflow.derive.provisional import open_days
 from tickflow.quality.expectations import bar_checks, signal_checks, volume_reconciliation
 from tickflow.store import derived
 from tickflow.store.day_ticks import DayTicks, _align, _fetch_columns
-from tickflow.store.locks import Lock, apply_ddl
+from tickflow.store.locks import Lock
 
 MIN_NS = 60_000_000_000
 ALIGN_MIN = 15  # the coarsest bar interval: a tail from its boundary rebuilds whole 5/15-minute bars
 # Ticks of different Kafka partitions land out of step by a few seconds; a tick this much
 # older than the newest stored one is still in the next tail (an older one forces a full update).
 LATE_MARGIN_NS = 60 * 1_000_000_000
-
-# DDL of this module's one table (kept apart so it can move to the schema module).
-MARKS_DDL = """
-CREATE TABLE IF NOT EXISTS intraday_marks (
-    day            date        NOT NULL,
-    asset          text        NOT NULL,
-    tail_from      bigint      NOT NULL,
-    trades_before  bigint      NOT NULL,
-    quotes_before  bigint      NOT NULL,
-    symbols        text[]      NOT NULL,
-    dirty_from     bigint,
-    updated_at     timestamptz NOT NULL DEFAULT now(),
-    PRIMARY KEY (day, asset)
-);
-"""
 
 
 @dataclass(frozen=True)
@@ -90,9 +75,6 @@ class Mark:
     symbols: list[str]
     dirty_from: int | None = None
 
-
-def ensure_marks(dsn: str) -> None:
-    apply_ddl(dsn, Lock.DERIVED_TABLES, MARKS_DDL)
 
 
 def read_mark(conn: psycopg.Connection, day: dt.date, lock: bool = False, asset: str = "bars") -> Mark | None:
@@ -116,7 +98,6 @@ def write_mark(conn: psycopg.Connection, day: dt.date, mark: Mark, asset: str = 
 
 def forget_mark(dsn: str, day: dt.date) -> None:
     """A closed (or fully recomputed and closed) day needs no mark."""
-    ensure_marks(dsn)
     with psycopg.connect(dsn) as conn:
         conn.execute("DELETE FROM intraday_marks WHERE day = %s", (day,))
 
@@ -146,7 +127,6 @@ def is_open(day: dt.date, now_ns: int | None = None, live: bool = False) -> bool
 def record_full_day(dsn: str, ticks: DayTicks, now_ns: int | None = None, live: bool = False) -> None:
     """After a full bars update of ``ticks.day`` was written: a mark while the session is
     open (the next update can take the tail path), none once it has closed."""
-    ensure_marks(dsn)
     with psycopg.connect(dsn) as conn:
         if is_open(ticks.day, now_ns, live):
             write_mark(conn, ticks.day, mark_of_full_day(ticks))
@@ -265,8 +245,6 @@ def update_bars(dsn: str, day: dt.date, now_ns: int | None = None, live: bool = 
     is closed, has no mark, or its tail cannot reproduce the full day."""
     if not is_open(day, now_ns, live):
         return "the session has closed"
-    derived.ensure_derived_schema(dsn, (derived.BARS,))
-    ensure_marks(dsn)
     report = DayReport(day, [])
     with psycopg.connect(dsn) as conn, conn.transaction():
         conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
@@ -317,8 +295,6 @@ def update_indicators(dsn: str, day: dt.date, now_ns: int | None = None, live: b
     (the mark's ``dirty_from``), computed on the stored closes; or why it must be a full one."""
     if not is_open(day, now_ns, live):
         return "the session has closed"
-    derived.ensure_derived_schema(dsn, (derived.INDICATORS,))
-    ensure_marks(dsn)
     report = DayReport(day, [])
     with psycopg.connect(dsn) as conn, conn.transaction():
         mark = read_mark(conn, day, lock=True)  # held to COMMIT: a bars update waits, so no change is missed
@@ -412,7 +388,6 @@ def signals_tail_or_full(dsn: str, day: dt.date, ticks: DayTicks, run_id: str | 
     reason = force_full or ("" if is_open(day, now_ns, live) else "the session has closed")
     mark = None
     if not reason:
-        ensure_marks(dsn)
         with psycopg.connect(dsn) as conn:
             mark = read_mark(conn, day, asset="signals")
         t, q = ticks.trades["ts_ns"], ticks.quotes["ts_ns"]
@@ -428,7 +403,6 @@ def signals_tail_or_full(dsn: str, day: dt.date, ticks: DayTicks, run_id: str | 
     if reason:
         report = run_signals(dsn, day, ticks=ticks, run_id=run_id)
         if not report.blocked:
-            ensure_marks(dsn)
             with psycopg.connect(dsn) as conn:
                 if is_open(day, now_ns, live):
                     write_mark(conn, day, mark_of_full_day(ticks), asset="signals")

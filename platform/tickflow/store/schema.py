@@ -372,6 +372,24 @@ def _v3_ml_columns(conn: psycopg.Connection, caps: Capabilities) -> None:
                 sql.Identifier(name), sql.Identifier(column), sql.SQL(pg_type)))
 
 
+def _v4_intraday_marks(conn: psycopg.Connection, caps: Capabilities) -> None:
+    """What the stored derived rows of an open day cover (``derive/intraday.py``): the
+    intraday tail path reads it to know where the day's tail starts."""
+    conn.execute("""
+CREATE TABLE IF NOT EXISTS intraday_marks (
+    day            date        NOT NULL,
+    asset          text        NOT NULL,
+    tail_from      bigint      NOT NULL,
+    trades_before  bigint      NOT NULL,
+    quotes_before  bigint      NOT NULL,
+    symbols        text[]      NOT NULL,
+    dirty_from     bigint,
+    updated_at     timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (day, asset)
+);
+""")
+
+
 @dataclass(frozen=True)
 class Migration:
     version: int
@@ -385,6 +403,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "initial", _v1_initial),
     Migration(2, "feature_blocks_out_of_line", _v2_feature_blocks_out_of_line),
     Migration(3, "ml_columns_of_older_feature_sets", _v3_ml_columns),
+    Migration(4, "intraday_marks", _v4_intraday_marks),
 )
 LATEST = MIGRATIONS[-1].version
 

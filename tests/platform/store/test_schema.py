@@ -29,6 +29,7 @@ PINNED = {
     1: "4305704617474ddbc4eef3bdff45dc6328bbdaa9088a865eff476fa5a613039e",
     2: "463b3b6781f5edf3411ef505859b17180f58d6ec85438fbad9ffb74ca73c3bb1",
     3: "93e0c215d17eea9ccadc551f47c839132d3582e64dd81919d21e5b2d4f888ac4",
+    4: "95089fa959bdecaeda3318f8f79d1571daee503001bd201c4849e19a33559e1d",
 }
 
 Snapshot = dict[str, list[tuple[object, ...]]]
