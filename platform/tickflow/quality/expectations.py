@@ -6,6 +6,10 @@ layer turns into an ``AssetCheckResult``. A check groups the expectations that e
 one rule (``high >= max(open, close)`` is two column-pair expectations); it passes when
 all of them pass, and its metadata carries the unexpected counts and a few examples.
 
+The suites run on the in-memory columns (the checks run while the day's partitions are
+being filled, and measured faster there than GX's SQL engine on PostgreSQL: README,
+"Bars and signals"); :func:`_validate` says what keeps them cheap.
+
 The volume reconciliation is arithmetic, not a GE expectation: bar volume per symbol must
 equal the day's regular-session raw volume per symbol (to a relative 1e-9, float sums).
 """
@@ -101,10 +105,10 @@ def _validate(frame: pd.DataFrame, checks: dict[str, tuple[str, list[Any]]]) -> 
 def _validate_batch(frame: pd.DataFrame, checks: dict[str, tuple[str, list[Any]]]) -> list[CheckOutcome]:
     """checks: name -> (description, [expectations]); one GE validation of all of them.
 
-    The suite runs first with GX's ``BOOLEAN_ONLY`` result format (success only: 16x faster
-    on a passing 2.5M-row frame than ``SUMMARY``, which counts and lists unexpected values
-    even when there are none); only the expectations that failed run again, with ``SUMMARY``,
-    for the unexpected counts and examples the check's metadata reports."""
+    The suite runs first with GX's ``BOOLEAN_ONLY`` result format (success only: 0.06 s
+    against 0.34 s with ``SUMMARY``, which counts and lists unexpected values even when there
+    are none, on a passing 2.5M x 7 frame); only the expectations that failed run again, with
+    ``SUMMARY``, for the unexpected counts and examples the check's metadata reports."""
     every: list[Any] = []
     for check, (_, expectations) in checks.items():
         for e in expectations:
