@@ -1,6 +1,7 @@
 """The ``signals`` group: per-trade signals, bar and daily measures, jump events, anomalies."""
 
 
+import contextlib
 import datetime as dt
 
 from dagster import AssetExecutionContext, AssetSpec, BackfillPolicy, MaterializeResult, asset, multi_asset
@@ -14,6 +15,7 @@ from tickflow.derive.daily import (
     FINITE_COLUMNS,
     P_VALUE_COLUMNS,
     SIGNAL_TABLES,
+    DayWrites,
     check_signals,
     days_with_ticks,
     forget_cached_ticks,
@@ -47,17 +49,27 @@ def signals(context: AssetExecutionContext, tickflow: TickflowResource):  # type
     days = [dt.date.fromisoformat(k) for k in context.partition_keys]
     settings = tickflow.settings()
     backfill = backfill_reason(context)
-    for day, ticks in days_with_ticks(dsn, days, context.run_id):
-        key = day.isoformat()
-        # during the session only the new trades' signals are written (tickflow.derive.intraday)
-        report = intraday.signals_tail_or_full(dsn, day, ticks, context.run_id, force_full=backfill,
-                                               live=key in settings.rehearsal_days)
-        forget_cached_ticks(dsn, day, context.run_id)  # the day's last reader in the run
+    writes = DayWrites()  # a closed day's write overlaps the next day's kernels and checks
+    reports = []
+    try:
+        for day, ticks in days_with_ticks(dsn, days, context.run_id):
+            # during the session only the new trades' signals are written (tickflow.derive.intraday)
+            report = intraday.signals_tail_or_full(dsn, day, ticks, context.run_id, force_full=backfill,
+                                                   live=day.isoformat() in settings.rehearsal_days,
+                                                   writes=writes)
+            forget_cached_ticks(dsn, day, context.run_id)  # the day's last reader in the run
+            for name in FINITE_COLUMNS:
+                checks[name].add(day.isoformat(), check_signals(report, name))
+            reports.append(report)
+    except BaseException:
+        with contextlib.suppress(BaseException):  # the days in flight end before the step does
+            writes.drain()
+        raise
+    writes.drain()
+    for report in reports:
         for name in SIGNAL_TABLES:
             metas[name].append(report.metadata(name))
-        for name in FINITE_COLUMNS:
-            checks[name].add(key, check_signals(report, name))
-        context.log.info(f"signals {key}: {report.rows} rows in {report.seconds}"
+        context.log.info(f"signals {report.day}: {report.rows} rows in {report.seconds}"
                          + (f"; NOT written, failed: {report.blocked}" if report.blocked else ""))
     for name in SIGNAL_TABLES:
         days = [dt.date.fromisoformat(k) for k in context.partition_keys]

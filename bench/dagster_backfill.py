@@ -191,7 +191,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--psycopg-ceiling", action="store_true",
                     help="also time the binary COPY out through psycopg's per-row loop (minutes)")
     args = ap.parse_args(argv)
-    range_days = sessions.sessions_between(DAY - dt.timedelta(days=14), DAY)[-args.days:] if args.days else []
+    range_days = sessions.trading_days(DAY - dt.timedelta(days=14), DAY)[-args.days:] if args.days else []
     with scratch_server("tickflow-bench-") as pg:
         dsn = args.dsn or pg.ensure_database("bench")
         os.environ["TICKFLOW_PG_DSN"] = dsn

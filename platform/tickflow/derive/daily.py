@@ -200,25 +200,61 @@ def _in_thread(fn: Any, *args: Any) -> Any:
     return join
 
 
+class DayWrites:
+    """The day writes of one range run, one transaction at a time and in day order, each
+    overlapping the next day's work: the server fills and indexes day *n* on one core while
+    the kernels and checks of day *n+1* run on the other. Two days' transactions never run
+    at once (both would hold the parent tables' locks that each one's swap waits for).
+    :meth:`drain` waits for them all and raises the first error."""
+
+    def __init__(self) -> None:
+        self._joins: list[Any] = []
+
+    def after_previous(self, written: Any) -> Any:
+        """Register a day's write join; returns the previous day's (``None`` for the first)."""
+        previous = self._joins[-1] if self._joins else None
+        self._joins.append(written)
+        return previous
+
+    def drain(self) -> None:
+        error: BaseException | None = None
+        for join in self._joins:
+            try:
+                join()
+            except BaseException as e:  # noqa: BLE001 - the first one is raised below
+                error = error or e
+        self._joins.clear()
+        if error is not None:
+            raise error
+
+
 def _write_when_checked(report: DayReport, dsn: str, items: list[derived.DayRows],
-                        also: Callable[[psycopg.Connection], None] | None = None) -> tuple[Any, threading.Event]:
+                        also: Callable[[psycopg.Connection], None] | None = None,
+                        writes: DayWrites | None = None) -> tuple[Any, threading.Event]:
     """Stage ``items`` in a thread while the caller runs the day's checks; the swap waits
     for the returned event and happens only if ``report`` is not blocked by then. The join
     returns whether the day was written (the server fills and indexes the new partitions on
-    one core while the checks run on the other)."""
+    one core while the checks run on the other). With ``writes``, the transaction starts
+    when the run's previous day write has ended."""
     checked = threading.Event()
-
+    previous: list[Any] = [None]
     waited = [0.0]
 
     def verdict() -> bool:
         t = time.perf_counter()
         checked.wait()
-        waited[0] = time.perf_counter() - t  # the checks' time, not the write's
+        waited[0] += time.perf_counter() - t  # the checks' time, not the write's
         return not report.blocked
 
     def work() -> bool:
         t = time.perf_counter()
         try:
+            if previous[0] is not None:
+                try:
+                    previous[0]()
+                except BaseException:  # noqa: BLE001 - the previous day reports its own error
+                    pass
+                waited[0] += time.perf_counter() - t
             with psycopg.connect(dsn) as conn, conn.transaction():
                 derived.replace_days(conn, items, before_swap=verdict)
                 if also is not None:  # e.g. an intraday tail, in the same transaction
@@ -229,7 +265,18 @@ def _write_when_checked(report: DayReport, dsn: str, items: list[derived.DayRows
         finally:
             report.seconds["write"] = report.seconds.get("write", 0.0) + time.perf_counter() - t - waited[0]
 
-    return _in_thread(work), checked
+    if writes is None:
+        return _in_thread(work), checked
+    gate = threading.Event()  # the thread must not start before it knows its predecessor
+
+    def gated() -> bool:
+        gate.wait()
+        return work()
+
+    written = _in_thread(gated)
+    previous[0] = writes.after_previous(written)
+    gate.set()
+    return written, checked
 
 
 def _stored_volume(dsn: str, day: dt.date) -> pd.Series:
@@ -395,13 +442,16 @@ SIGNAL_TABLES = ("trade_signals", "bar_measures", "daily_measures", "jump_events
 
 def run_signals(dsn: str, day: dt.date, params: SignalParams | None = None,
                 ticks: DayTicks | None = None, run_id: str | None = None,
-                trade_tail: tuple[int, Callable[..., None]] | None = None) -> DayReport:
+                trade_tail: tuple[int, Callable[..., None]] | None = None,
+                writes: DayWrites | None = None) -> DayReport:
     """Trade signals, bar and daily measures and jump events of ``day``, checked, then
     written together (the four day partitions swapped in one transaction).
 
     ``trade_tail = (ts_from_ns, write)``: only the trade signals from ``ts_from_ns`` on are
     written, by ``write(conn, frame)`` in the same transaction (the intraday path,
-    :mod:`tickflow.derive.intraday`)."""
+    :mod:`tickflow.derive.intraday`). With ``writes`` (a range run), the write may still be
+    running on return: the report's checks are final, ``writes.drain()`` waits for it (and
+    its ``seconds["write"]``)."""
     report = DayReport(day, [])
     with _timed(report, "load"):
         ticks = ticks or day_ticks(dsn, day, run_id)
@@ -425,7 +475,7 @@ def run_signals(dsn: str, day: dt.date, params: SignalParams | None = None,
             write_tail(conn, tail_frame)
     written, checked = _write_when_checked(report, dsn, [
         derived.DayRows(derived.TABLES[name], day, ticks.symbols, out[name]) for name in SIGNAL_TABLES
-        if not (trade_tail is not None and name == "trade_signals")], also)
+        if not (trade_tail is not None and name == "trade_signals")], also, writes)
     try:
         with _timed(report, "checks"):
             for name in FINITE_COLUMNS:
@@ -438,7 +488,8 @@ def run_signals(dsn: str, day: dt.date, params: SignalParams | None = None,
         raise
     finally:
         checked.set()
-        written()
+        if writes is None:
+            written()
     if report.blocked:
         return report
     d, ev, sig = out["daily_measures"], out["jump_events"], out["trade_signals"]["signal"]

@@ -49,7 +49,7 @@ from psycopg import sql
 
 from tickflow import sessions
 from tickflow.derive import bars as bars_mod
-from tickflow.derive.daily import DayReport, _ns, _timed
+from tickflow.derive.daily import DayReport, DayWrites, _ns, _timed
 from tickflow.derive.provisional import open_days
 from tickflow.quality.expectations import bar_checks, signal_checks, volume_reconciliation
 from tickflow.store import derived
@@ -376,13 +376,16 @@ def indicators_tail_or_full(dsn: str, day: dt.date, force_full: str | None = Non
 
 
 def signals_tail_or_full(dsn: str, day: dt.date, ticks: DayTicks, run_id: str | None = None,
-                         force_full: str | None = None, now_ns: int | None = None, live: bool = False) -> DayReport:
+                         force_full: str | None = None, now_ns: int | None = None, live: bool = False,
+                         writes: DayWrites | None = None) -> DayReport:
     """``day``'s signal tables from its whole stored day so far (``ticks``); while the session
     is open and the day's ``signals`` mark still holds, only the trade signals from the
     mark's ``tail_from`` on are written (the per-trade rows are most of the day's bytes; the
     measure tables are small and swapped whole). Causal columns of the earlier trades cannot
     have changed; their whole-day columns (ACD, jump, signal) keep the value of the update that
-    wrote them, provisional until the full recompute after the close."""
+    wrote them, provisional until the full recompute after the close. ``writes`` (a range
+    run's :class:`~tickflow.derive.daily.DayWrites`) lets a closed day's write overlap the
+    next day's work; an open day is written before return (its mark follows the write)."""
     from tickflow.derive.daily import run_signals
 
     reason = force_full or ("" if is_open(day, now_ns, live) else "the session has closed")
@@ -401,10 +404,11 @@ def signals_tail_or_full(dsn: str, day: dt.date, ticks: DayTicks, run_id: str | 
                                                                                    mark.quotes_before):
             reason = "ticks before the tail changed (late data or a re-ingest)"
     if reason:
-        report = run_signals(dsn, day, ticks=ticks, run_id=run_id)
+        is_live = is_open(day, now_ns, live)
+        report = run_signals(dsn, day, ticks=ticks, run_id=run_id, writes=None if is_live else writes)
         if not report.blocked:
             with psycopg.connect(dsn) as conn:
-                if is_open(day, now_ns, live):
+                if is_live:
                     write_mark(conn, day, mark_of_full_day(ticks), asset="signals")
                 else:
                     conn.execute("DELETE FROM intraday_marks WHERE day = %s AND asset = 'signals'", (day,))

@@ -6,6 +6,10 @@ layer turns into an ``AssetCheckResult``. A check groups the expectations that e
 one rule (``high >= max(open, close)`` is two column-pair expectations); it passes when
 all of them pass, and its metadata carries the unexpected counts and a few examples.
 
+The suites run on the in-memory columns (the checks run while the day's partitions are
+being filled, and measured faster there than GX's SQL engine on PostgreSQL: README,
+"Bars and signals"); :func:`_validate` says what keeps them cheap.
+
 The volume reconciliation is arithmetic, not a GE expectation: bar volume per symbol must
 equal the day's regular-session raw volume per symbol (to a relative 1e-9, float sums).
 """
@@ -13,9 +17,10 @@ equal the day's regular-session raw volume per symbol (to a relative 1e-9, float
 from __future__ import annotations
 
 import logging
+import threading
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -29,37 +34,94 @@ class CheckOutcome:
     metadata: dict[str, Any] = field(default_factory=dict)
 
 
+_GX_LOCK = threading.Lock()  # one validation at a time: the context's registries are shared
+
+
 @lru_cache(maxsize=1)
 def _context():  # type: ignore[no-untyped-def]
     import great_expectations as gx
+    import great_expectations.execution_engine.pandas_execution_engine as pandas_engine
     from great_expectations.data_context.types.base import ProgressBarsConfig
 
     logging.getLogger("great_expectations").setLevel(logging.WARNING)
+    # GX fingerprints every in-memory batch under 1 GB (an md5 of pandas' row hashes): 0.17 s
+    # per 2.5M-row frame, half of a passing suite's time, for a batch marker we never read.
+    pandas_engine.HASH_THRESHOLD = 0
     ctx = gx.get_context(mode="ephemeral")
     ctx.variables.progress_bars = ProgressBarsConfig(globally=False)
     return ctx
 
 
-def _validate(frame: pd.DataFrame, checks: dict[str, tuple[str, list[Any]]]) -> list[CheckOutcome]:
-    """checks: name -> (description, [expectations]); one GE validation of all of them."""
-    import great_expectations as gx
+@lru_cache(maxsize=1)
+def _frames():  # type: ignore[no-untyped-def]
+    """One pandas data source, asset and whole-frame batch definition per process: adding a
+    data source per validation re-serialises the context's config (YAML) twice."""
+    source = _context().data_sources.add_or_update_pandas("tickflow_frames")
+    return source.add_dataframe_asset("frame").add_batch_definition_whole_dataframe("whole")
 
-    ctx = _context()
-    name = f"frame_{id(frame)}"
-    source = ctx.data_sources.add_or_update_pandas(name)
-    asset = source.add_dataframe_asset(name)
-    batch = asset.add_batch_definition_whole_dataframe(name).get_batch(batch_parameters={"dataframe": frame})
-    suite = gx.ExpectationSuite(name)
+
+def _run(frame: pd.DataFrame, expectations: list[Any], result_format: Literal["BOOLEAN_ONLY", "SUMMARY"]):  # type: ignore[no-untyped-def]
+    import great_expectations as gx
+    from great_expectations.validator.v1_validator import Validator
+
+    batch_definition = _frames()  # first: a suite needs the context to exist
+    suite = gx.ExpectationSuite("tickflow_checks")
+    for e in expectations:
+        suite.add_expectation(e)
+    # The v1 Validator builds the batch once (Batch.validate builds it a second time).
+    validator = Validator(batch_definition=batch_definition, batch_parameters={"dataframe": frame},
+                          result_format=result_format)
+    return validator.validate_expectation_suite(suite).results
+
+
+# From this many rows, a suite of single-column expectations validates one batch per column.
+_PER_COLUMN_ROWS = 100_000
+
+
+def _validate(frame: pd.DataFrame, checks: dict[str, tuple[str, list[Any]]]) -> list[CheckOutcome]:
+    """checks: name -> (description, [expectations]); one GE validation of all of them, or,
+    on a large frame whose expectations each read one column, one validation per column:
+    GX's pandas engine drops a column's null rows from the *whole* batch before each column
+    expectation (a copy of rows x columns, per expectation); a one-column batch copies that
+    column only (3.5x faster on a day's per-trade signals)."""
+    columns = [getattr(e, "column", None) for _, es in checks.values() for e in es]
+    if len(frame) < _PER_COLUMN_ROWS or None in columns or len(set(columns)) < 2:
+        return _validate_batch(frame, checks)
+    merged = {c: CheckOutcome(c, True, d, {"expectations": 0}) for c, (d, _) in checks.items()}
+    for column in dict.fromkeys(columns):
+        one = {c: (d, [e for e in es if e.column == column]) for c, (d, es) in checks.items()}
+        batch = pd.DataFrame({column: frame[column].to_numpy()}, copy=False)
+        for o in _validate_batch(batch, {c: v for c, v in one.items() if v[1]}):
+            m = merged[o.name]
+            m.passed = m.passed and o.passed
+            for k, v in o.metadata.items():
+                if k.endswith(".examples"):
+                    m.metadata.setdefault(k, v)
+                else:
+                    m.metadata[k] = m.metadata.get(k, 0) + v
+    return list(merged.values())
+
+
+def _validate_batch(frame: pd.DataFrame, checks: dict[str, tuple[str, list[Any]]]) -> list[CheckOutcome]:
+    """checks: name -> (description, [expectations]); one GE validation of all of them.
+
+    The suite runs first with GX's ``BOOLEAN_ONLY`` result format (success only: 0.06 s
+    against 0.34 s with ``SUMMARY``, which counts and lists unexpected values even when there
+    are none, on a passing 2.5M x 7 frame); only the expectations that failed run again, with
+    ``SUMMARY``, for the unexpected counts and examples the check's metadata reports."""
+    every: list[Any] = []
     for check, (_, expectations) in checks.items():
         for e in expectations:
-            e.meta = {"check": check}
-            suite.add_expectation(e)
-    result = batch.validate(suite)
-    outcomes = {c: CheckOutcome(c, True, d, {"expectations": 0}) for c, (d, _) in checks.items()}
-    for r in result.results:
+            e.meta = {"check": check, "index": len(every)}  # results are matched by meta, not order
+            every.append(e)
+    outcomes = {c: CheckOutcome(c, True, d, {"expectations": len(es)}) for c, (d, es) in checks.items()}
+    with _GX_LOCK:
+        verdicts = _run(frame, every, "BOOLEAN_ONLY")
+        failed = [every[r.expectation_config.meta["index"]] for r in verdicts if not r.success]
+        details = _run(frame, failed, "SUMMARY") if failed else []
+    for r in details:
         o = outcomes[r.expectation_config.meta["check"]]
         o.passed = o.passed and bool(r.success)
-        o.metadata["expectations"] += 1
         res = r.result or {}
         if not r.success:
             key = r.expectation_config.type
@@ -68,7 +130,9 @@ def _validate(frame: pd.DataFrame, checks: dict[str, tuple[str, list[Any]]]) -> 
             examples = res.get("partial_unexpected_list") or []
             if examples:
                 o.metadata[f"{key}.examples"] = str(examples[:5])
-    ctx.data_sources.delete(name)
+    for r in verdicts:  # a failure is a failure even if SUMMARY disagreed
+        if not r.success:
+            outcomes[r.expectation_config.meta["check"]].passed = False
     return list(outcomes.values())
 
 

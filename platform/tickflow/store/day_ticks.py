@@ -17,6 +17,7 @@ the rows are stored in arrival order (the usual case: ingest appends in Kafka or
 from __future__ import annotations
 
 import datetime as dt
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numba as nb
@@ -172,6 +173,15 @@ def _fetch_columns(conn: psycopg.Connection, table: str, columns: tuple[str, ...
     return syms, starts, list(out)
 
 
+def _fetch_in_snapshot(dsn: str, snapshot: str, table: str, columns: tuple[str, ...], lo: sql.Composable,
+                       hi: sql.Composable) -> tuple[list[str], np.ndarray, list[np.ndarray]]:
+    """:func:`_fetch_columns` on a second connection that sees exactly ``snapshot``."""
+    with psycopg.connect(dsn) as conn, conn.transaction():
+        conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        conn.execute(sql.SQL("SET TRANSACTION SNAPSHOT {}").format(sql.Literal(snapshot)))
+        return _fetch_columns(conn, table, columns, lo, hi)
+
+
 def from_columns(day: dt.date, symbols: list[str], trades: dict[str, np.ndarray],
                  quotes: dict[str, np.ndarray], open_ns: int | None = None,
                  close_ns: int | None = None) -> DayTicks:
@@ -212,11 +222,16 @@ def load_day_ticks(dsn: str, day: dt.date) -> DayTicks:
     open_ns, close_ns = sessions.session_bounds_ns(day)
     lo, hi = (sql.Literal(dt.datetime.fromtimestamp(x / 1e9, tz=dt.UTC)) for x in (open_ns, close_ns))
     with psycopg.connect(dsn) as conn, conn.transaction():
-        # One snapshot for both tables (a concurrent ingest commit cannot split them).
+        # One snapshot for both tables (a concurrent ingest commit cannot split them), read
+        # by two connections at once: two server backends aggregate trades and quotes on two
+        # cores, and the decoders (nogil) run beside each other.
         conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
-        t_syms, t_starts, t_vals = _fetch_columns(conn, "trades", ("price", "size", "cond_mask"), lo, hi)
-        q_syms, q_starts, q_vals = _fetch_columns(
-            conn, "quotes", ("bid_price", "bid_size", "ask_price", "ask_size"), lo, hi)
+        snapshot = conn.execute("SELECT pg_export_snapshot()").fetchone()[0]  # type: ignore[index]
+        with ThreadPoolExecutor(1) as pool:
+            quotes_job = pool.submit(_fetch_in_snapshot, dsn, snapshot, "quotes",
+                                     ("bid_price", "bid_size", "ask_price", "ask_size"), lo, hi)
+            t_syms, t_starts, t_vals = _fetch_columns(conn, "trades", ("price", "size", "cond_mask"), lo, hi)
+            q_syms, q_starts, q_vals = quotes_job.result()  # before the exporting transaction ends
     symbols = sorted(set(t_syms) | set(q_syms))
     f8 = np.float64
     trades = {"ts_ns": t_vals[0], "price": t_vals[2].view(f8), "size": t_vals[3].view(f8),

@@ -66,3 +66,64 @@ def test_volume_reconciliation_names_the_symbol_that_does_not_add_up() -> None:
     assert not out.passed and out.metadata["mismatched_symbols"] == 1 and "BBB" in out.metadata["examples"]
     # A symbol with raw volume but no bars at all is a mismatch too.
     assert not volume_reconciliation(pd.Series({"AAA": 1500.0}), raw).passed
+
+
+def _summary_reference(frame: pd.DataFrame, finite: list[str], probabilities: list[str]) -> dict[str, dict]:
+    """Per check: passed and unexpected counts from one plain GX validation (SUMMARY) of
+    the whole frame, the way the suites ran before they were made fast."""
+    import great_expectations as gx
+
+    from tickflow.quality import expectations as ex
+
+    big = float(np.finfo(np.float64).max)
+    E = gx.expectations
+    every = [("finite_where_defined", E.ExpectColumnValuesToBeBetween(column=c, min_value=-big, max_value=big))
+             for c in finite]
+    every += [("p_values_in_unit_interval", E.ExpectColumnValuesToBeBetween(column=c, min_value=0.0, max_value=1.0))
+              for c in probabilities]
+    results = ex._run(frame, [e for _, e in every], "SUMMARY")
+    out: dict[str, dict] = {}
+    for (check, _), r in zip(every, results, strict=True):
+        o = out.setdefault(check, {"passed": True, "unexpected": 0})
+        o["passed"] = o["passed"] and bool(r.success)
+        o["unexpected"] += int(r.result.get("unexpected_count") or 0)
+    return out
+
+
+def test_large_frames_fail_the_same_checks_with_the_same_counts_as_one_summary_validation(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from tickflow.quality import expectations as ex
+
+    monkeypatch.setattr(ex, "_PER_COLUMN_ROWS", 1000)  # the per-column path, on a small frame
+    rng = np.random.default_rng(1)
+    n = 5000
+    frame = pd.DataFrame({"a": rng.standard_normal(n), "b": rng.standard_normal(n), "c": rng.standard_normal(n),
+                          "p": rng.uniform(0, 1, n)})
+    frame.loc[rng.choice(n, 300, replace=False), ["a", "b", "p"]] = np.nan  # undefined: allowed
+    good = {o.name: o for o in signal_checks(frame, ["a", "b", "c"], ["p"])}
+    assert all(o.passed for o in good.values())
+    assert good["finite_where_defined"].metadata == {"expectations": 3}
+    frame.loc[[10, 11], "a"] = np.inf
+    frame.loc[[20], "c"] = -np.inf
+    frame.loc[[30, 31, 32], "p"] = [1.5, -0.1, 2.0]
+    out = {o.name: o for o in signal_checks(frame, ["a", "b", "c"], ["p"])}
+    ref = _summary_reference(frame, ["a", "b", "c"], ["p"])
+    assert {k: o.passed for k, o in out.items()} == {k: r["passed"] for k, r in ref.items()} == {
+        "finite_where_defined": False, "p_values_in_unit_interval": False}
+    key = "expect_column_values_to_be_between.unexpected_count"
+    assert out["finite_where_defined"].metadata[key] == ref["finite_where_defined"]["unexpected"] == 3
+    assert out["p_values_in_unit_interval"].metadata[key] == ref["p_values_in_unit_interval"]["unexpected"] == 3
+    assert "inf" in out["finite_where_defined"].metadata["expect_column_values_to_be_between.examples"]
+    assert out["finite_where_defined"].metadata["expectations"] == 3
+
+
+def test_the_suites_do_not_fingerprint_the_frame(monkeypatch: pytest.MonkeyPatch) -> None:
+    # GX's md5 of every batch was half of a passing suite's time; nothing reads it.
+    import great_expectations.execution_engine.pandas_execution_engine as pandas_engine
+
+    def refuse(df):  # type: ignore[no-untyped-def]
+        raise AssertionError("the batch was fingerprinted")
+
+    signal_checks(pd.DataFrame({"z": [0.0]}), ["z"], [])  # the context (and its setting) exists
+    monkeypatch.setattr(pandas_engine, "hash_pandas_dataframe", refuse)
+    assert all(o.passed for o in bar_checks(_bars(), 2, 5))

@@ -33,3 +33,29 @@ def test_load_day_ticks_returns_the_stored_session(store_dsn: str) -> None:
         np.testing.assert_array_equal(starts, group_starts(codes[perm], 3))
         for a, b in zip(cols, ours, strict=True):
             np.testing.assert_allclose(got[b], src[a][perm], rtol=0, atol=1e-9 if a != "ts_ns" else 0)
+
+
+def test_trades_and_quotes_are_read_in_one_snapshot(plain_dsn: str, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    # The quotes are read on a second connection, concurrently with the trades: a commit
+    # that lands before that read starts must not be seen by it.
+    import psycopg
+
+    from tickflow.store import day_ticks
+
+    write_simulated_day(plain_dsn, simulate_day(DAY, n_symbols=2, seed=5, trades_per_symbol=300,
+                                                quotes_per_symbol=600))
+    before = load_day_ticks(plain_dsn, DAY)
+    real = day_ticks._fetch_in_snapshot
+
+    def after_a_commit(dsn, *args):  # type: ignore[no-untyped-def]
+        with psycopg.connect(dsn) as conn:
+            assert conn.execute("DELETE FROM quotes").rowcount > 0
+        return real(dsn, *args)
+
+    monkeypatch.setattr(day_ticks, "_fetch_in_snapshot", after_a_commit)
+    during = load_day_ticks(plain_dsn, DAY)
+    np.testing.assert_array_equal(during.quote_starts, before.quote_starts)
+    for k in before.quotes:
+        np.testing.assert_array_equal(during.quotes[k], before.quotes[k])
+    monkeypatch.setattr(day_ticks, "_fetch_in_snapshot", real)
+    assert load_day_ticks(plain_dsn, DAY).quotes["ts_ns"].size == 0  # the deletion, seen by the next read
