@@ -11,8 +11,8 @@ import psycopg
 import pytest
 
 from tickflow.derive import daily
-from tickflow.feed.simulate import simulate_day
-from tickflow.store.simulated import write_simulated_day
+from tickflow.simulate.day import simulate_day
+from tickflow.simulate.to_store import write_simulated_day
 
 DAYS = [dt.date(2024, 6, 18), dt.date(2024, 6, 20), dt.date(2024, 6, 21)]
 
@@ -64,7 +64,7 @@ def test_a_failed_write_is_raised_by_drain_after_the_later_days(plain_dsn: str) 
     writes = daily.DayWrites()
     joins = []
     for dsn in (missing, plain_dsn):  # the first day's write fails, the second's runs
-        written, checked = daily._write_when_checked(daily.DayReport(DAYS[0], []), dsn, [], writes)
+        written, checked = daily._write_when_checked(daily.DayReport(DAYS[0], []), dsn, [], writes=writes)
         checked.set()
         joins.append(written)
     with pytest.raises(psycopg.OperationalError, match="no_such_database"):
