@@ -92,13 +92,15 @@ def test_routing_leaves_the_garbage_collector_little_to_walk() -> None:
     frame = json.dumps([{"ev": "T", "sym": f"S{i}", "t": i, "p": 1.0} for i in range(50)]).encode()
     heads = _heads.decode(frame)
     assert len(heads) == 50 and not any(gc.is_tracked(h) for h in heads)
-    before = gc.get_freeze_count()
+    before, threshold = gc.get_freeze_count(), gc.get_threshold()
     try:
         _freeze_heap()
         assert gc.get_freeze_count() > before
         assert len(gc.get_objects()) < gc.get_freeze_count()  # what a full collection walks now
+        assert gc.get_threshold()[0] >= 10_000  # young collections: rare, few survivors
     finally:
         gc.unfreeze()
+        gc.set_threshold(*threshold)
 
 
 def test_subscriptions_and_backoff() -> None:
