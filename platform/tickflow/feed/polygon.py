@@ -74,7 +74,7 @@ from websockets.protocol import Event
 
 from tickflow import sessions
 from tickflow.config import Settings
-from tickflow.store import gaps
+from tickflow.store import gaps, schema
 
 log = logging.getLogger("tickflow.feed.polygon")
 
@@ -394,13 +394,15 @@ class GapRecorder:
 
     def __init__(self, dsn: str) -> None:
         self.dsn = dsn
-        self._q: deque[Callable[[], None]] = deque()
+        # The feed may be the first process to reach a new store: its tables come first,
+        # retried like any write while the store is away (the feed itself never waits).
+        self._q: deque[Callable[[], object]] = deque([lambda: schema.ensure_current(dsn)])
         self._cv = threading.Condition()
         self._stop = False
         self._thread = threading.Thread(target=self._run, name="feed-gaps", daemon=True)
         self._thread.start()
 
-    def submit(self, fn: Callable[[], None]) -> None:
+    def submit(self, fn: Callable[[], object]) -> None:
         with self._cv:
             self._q.append(fn)
             self._cv.notify()
@@ -511,7 +513,7 @@ class FeedService:
         self.stats.connected = True
         if not self._started and self.gaps is not None:
             self._started = True
-            self.gaps.submit(lambda: _close_stale_gaps(self.settings.dsn))
+            self.gaps.submit(lambda: gaps.close_open_gaps(self.settings.dsn))
         self._end_outage()
         log.info("connected to %s, subscribed to %s", self.url, self.params)
 
@@ -667,15 +669,6 @@ def _freeze_heap() -> None:
     gc.collect()
     gc.freeze()
     gc.set_threshold(GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:])
-
-
-def _close_stale_gaps(dsn: str) -> None:
-    """Gaps a previous run left open (its shutdown, or an outage it never saw end) end
-    when this run is subscribed: one feed process per key writes every open gap."""
-    import psycopg
-
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        conn.execute("UPDATE feed_gaps SET ended_at = greatest(now(), started_at) WHERE ended_at IS NULL")
 
 
 def _ms(ms: int) -> dt.datetime:

@@ -106,6 +106,13 @@ def close_gap(conn_or_dsn: ConnOrDsn, gap_id: int, ended_at: dt.datetime) -> Non
         raise LookupError(f"no open gap with id {gap_id}")
 
 
+def close_open_gaps(conn_or_dsn: ConnOrDsn) -> None:
+    """End every open gap now. The feed calls it once subscribed: one feed process per key
+    writes every gap, so a gap still open is one a previous run left (its shutdown, or an
+    outage it never saw end)."""
+    _run(conn_or_dsn, "UPDATE feed_gaps SET ended_at = greatest(now(), started_at) WHERE ended_at IS NULL", ())
+
+
 def _day_window(day: dt.date) -> tuple[dt.datetime, dt.datetime]:
     lo, hi = sessions.day_bounds_ns(day)
     return (dt.datetime.fromtimestamp(lo / 1e9, tz=dt.UTC), dt.datetime.fromtimestamp(hi / 1e9, tz=dt.UTC))

@@ -4,11 +4,13 @@ open gaps extend to now, and repair is recorded with the rows it added."""
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from zoneinfo import ZoneInfo
 
 import psycopg
 import pytest
 
+from tickflow.stack.postgres import PgServer
 from tickflow.store import gaps
 
 NY = ZoneInfo("America/New_York")
@@ -59,3 +61,27 @@ def test_gap_days_open_and_repair(plain_dsn: str) -> None:
         gaps.record_gap(plain_dsn, ny(2024, 6, 24, 11, 0), ny(2024, 6, 24, 10, 0), ["T"], None, "backwards")
     with pytest.raises(ValueError):
         gaps.record_gap(plain_dsn, dt.datetime(2024, 6, 24, 11, 0), None, ["T"], None, "naive")
+
+
+def test_close_open_gaps_ends_only_the_open_ones(plain_dsn: str) -> None:
+    closed = gaps.record_gap(plain_dsn, ny(2024, 6, 24, 10, 0), ny(2024, 6, 24, 10, 1), ["T"], None, "disconnect")
+    left_open = gaps.record_gap(plain_dsn, ny(2024, 6, 24, 11, 0), None, ["Q"], None, "silent")
+    gaps.close_open_gaps(plain_dsn)
+    by_id = {g.id: g for g in gaps.gaps_for_day(plain_dsn, dt.date(2024, 6, 24))}
+    assert by_id[closed].ended_at == ny(2024, 6, 24, 10, 1)  # untouched
+    assert by_id[left_open].ended_at is not None and by_id[left_open].ended_at > ny(2024, 6, 24, 11, 0)
+
+
+def test_the_feed_brings_a_new_store_to_the_schema_before_its_first_gap(pg_plain: PgServer) -> None:
+    """The feed may be the first process to reach a store: a gap it records there lands."""
+    from tickflow.feed.polygon import GapRecorder
+
+    dsn = pg_plain.ensure_database(f"t_{uuid.uuid4().hex[:12]}", ())
+    try:
+        recorder = GapRecorder(dsn)
+        recorder.submit(lambda: gaps.record_gap(dsn, ny(2024, 6, 24, 11, 0), None, ["T"], None, "silent"))
+        assert recorder.close() == 0
+        assert [g.reason for g in gaps.gaps_for_day(dsn, dt.date(2024, 6, 24))] == ["silent"]
+    finally:
+        with psycopg.connect(pg_plain.dsn(), autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{dsn.rsplit("/", 1)[1]}" WITH (FORCE)')
