@@ -10,7 +10,7 @@ from assets.checks import BAR_CHECKS, SIGNAL_CHECKS, CheckCollector, specs
 from assets.partitions import trading_days
 from resources.tickflow import TickflowResource
 from tickflow.derive import intraday
-from tickflow.derive.daily import (
+from tickflow.derive.entry_points import (
     DayReport,
     check_bars,
     check_indicators,

@@ -5,7 +5,7 @@ per run: it passes when it passed on every partition, and its metadata names the
 partitions that failed with the first failure's details.
 
 Every check is ERROR severity and blocking: the engine already refused to write a day
-whose rows failed (tickflow.derive.daily), and a failed check fails the step so that no
+whose rows failed (tickflow.derive.entry_points), and a failed check fails the step so that no
 downstream asset of the run is built on that day."""
 
 

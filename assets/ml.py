@@ -29,7 +29,7 @@ from assets.partitions import trading_days
 from resources.ml import MlResource
 from resources.tickflow import TickflowResource
 from tickflow.deploy.run_tags import gpu_training_run_tags
-from tickflow.derive.daily import merge_metadata
+from tickflow.derive.entry_points import merge_metadata
 
 # tickflow.ml.pipeline (XGBoost, SciPy) and the plots (matplotlib) are imported inside the
 # assets: every run of this code location imports this module, an ingest run included, and

@@ -11,7 +11,7 @@ from assets.checks import SIGNAL_CHECKS, CheckCollector, specs
 from assets.partitions import trading_days
 from resources.tickflow import TickflowResource
 from tickflow.derive import intraday
-from tickflow.derive.daily import (
+from tickflow.derive.entry_points import (
     FINITE_COLUMNS,
     P_VALUE_COLUMNS,
     SIGNAL_TABLES,

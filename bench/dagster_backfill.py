@@ -37,7 +37,7 @@ import time
 import psycopg
 
 from tickflow import sessions
-from tickflow.derive import daily
+from tickflow.derive import entry_points
 from tickflow.stack.postgres import scratch_server, wheel_bin_dir
 from tickflow.store.schema import ensure_current
 
@@ -59,7 +59,7 @@ def direct(dsn: str, day: dt.date = DAY) -> dict[str, dict[str, float]]:
     per asset and step (load, compute, write, checks, total)."""
     out: dict[str, dict[str, float]] = {}
 
-    def record(asset: str, report: daily.DayReport, t0: float, checks_s: float) -> None:
+    def record(asset: str, report: entry_points.DayReport, t0: float, checks_s: float) -> None:
         if report.blocked:
             raise RuntimeError(f"{asset}: checks failed, day not written: {report.blocked}")
         steps = {k: report.seconds.get(k, 0.0) for k in ("load", "compute", "write")}
@@ -69,24 +69,24 @@ def direct(dsn: str, day: dt.date = DAY) -> dict[str, dict[str, float]]:
 
     run_id = f"bench-{time.time_ns()}"  # ticks read once per run, as in a Dagster run
     t0 = time.perf_counter()
-    rep = daily.run_bars(dsn, day, run_id=run_id)
+    rep = entry_points.run_bars(dsn, day, run_id=run_id)
     t1 = time.perf_counter()
     for name in ("bars_1m", "bars_5m", "bars_15m"):
-        daily.check_bars(rep, name)
+        entry_points.check_bars(rep, name)
     record("bars", rep, t0, time.perf_counter() - t1)
     t0 = time.perf_counter()
-    rep = daily.run_indicators(dsn, day)
+    rep = entry_points.run_indicators(dsn, day)
     t1 = time.perf_counter()
-    daily.check_indicators(rep)
+    entry_points.check_indicators(rep)
     record("indicators", rep, t0, time.perf_counter() - t1)
     t0 = time.perf_counter()
-    rep = daily.run_signals(dsn, day, run_id=run_id)
+    rep = entry_points.run_signals(dsn, day, run_id=run_id)
     t1 = time.perf_counter()
-    for name in daily.FINITE_COLUMNS:
-        daily.check_signals(rep, name)
+    for name in entry_points.FINITE_COLUMNS:
+        entry_points.check_signals(rep, name)
     record("signals", rep, t0, time.perf_counter() - t1)
     t0 = time.perf_counter()
-    rep = daily.run_anomalies(dsn, day)
+    rep = entry_points.run_anomalies(dsn, day)
     record("anomalies", rep, t0, 0.0)
     out["total"] = {k: sum(v[k] for v in out.values()) for k in ("load", "compute", "write", "checks", "total")}
     return out
@@ -209,9 +209,9 @@ def main(argv: list[str] | None = None) -> None:
         runs_a, runs_b = [], []
         for _ in range(args.repeat):
             runs_a.append(direct(dsn))
-            daily.forget_cached_ticks()  # the Dagster run is another run: it reads the day itself
+            entry_points.forget_cached_ticks()  # the Dagster run is another run: it reads the day itself
             runs_b.append(through_dagster({"partition_key": DAY.isoformat()}))
-            daily.forget_cached_ticks()
+            entry_points.forget_cached_ticks()
         # The backfill's peak, before the ceilings below hold whole COPY streams in memory.
         rss_gb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
         a = min(runs_a, key=lambda r: r["total"]["total"])

@@ -34,7 +34,7 @@ from pathlib import Path
 import psycopg
 
 from tickflow import sessions
-from tickflow.derive import daily, intraday
+from tickflow.derive import entry_points, intraday
 from tickflow.simulate.day import simulate_day
 from tickflow.simulate.to_store import write_simulated_day
 from tickflow.stack.postgres import PgServer, wheel_bin_dir
@@ -53,7 +53,7 @@ def _feed(dsn: str, lo_ns: int, hi_ns: int) -> None:
                          (lo_ns, hi_ns))
 
 
-def _split(*reports: daily.DayReport) -> str:
+def _split(*reports: entry_points.DayReport) -> str:
     keys = ("load", "compute", "checks", "write")
     return " ".join(f"{k} {sum(r.seconds.get(k, 0.0) for r in reports):.2f}" for k in keys)
 
@@ -81,7 +81,7 @@ def _signals(dsn: str, now_ns: int, repeat: int) -> tuple[float, float, str, str
             best[0], split[0] = secs, f"tail rows {r.extra['trade_signals']['rows_written']:,} " + _split(r)
         _restore(dsn, saved)
         t_run = time.perf_counter()
-        f = daily.run_signals(dsn, DAY, ticks=load_day_ticks(dsn, DAY))
+        f = entry_points.run_signals(dsn, DAY, ticks=load_day_ticks(dsn, DAY))
         secs = time.perf_counter() - t_run
         if secs < best[1]:
             best[1], split[1] = secs, f"rows {f.rows['trade_signals']:,} " + _split(f)
@@ -128,8 +128,8 @@ def main(argv: list[str] | None = None) -> None:
             _feed(dsn, now, now + MIN)
             fed = now + MIN
             best_tail, best_full = float("inf"), float("inf")
-            tail_reports: tuple[daily.DayReport, ...] = ()
-            full_reports: tuple[daily.DayReport, ...] = ()
+            tail_reports: tuple[entry_points.DayReport, ...] = ()
+            full_reports: tuple[entry_points.DayReport, ...] = ()
             for _ in range(args.repeat):
                 # the same tail each time: the mark is put back before every repeat
                 with psycopg.connect(dsn) as conn:
@@ -138,13 +138,13 @@ def main(argv: list[str] | None = None) -> None:
                 b = intraday.update_bars(dsn, DAY, now + MIN)
                 i = intraday.update_indicators(dsn, DAY, now + MIN)
                 secs = time.perf_counter() - t_run
-                assert isinstance(b, daily.DayReport) and isinstance(i, daily.DayReport), (b, i)
+                assert isinstance(b, entry_points.DayReport) and isinstance(i, entry_points.DayReport), (b, i)
                 if secs < best_tail:
                     best_tail, tail_reports = secs, (b, i)
                 _restore(dsn, saved)
                 t_run = time.perf_counter()
-                fb = daily.run_bars(dsn, DAY)
-                fi = daily.run_indicators(dsn, DAY)
+                fb = entry_points.run_bars(dsn, DAY)
+                fi = entry_points.run_indicators(dsn, DAY)
                 secs = time.perf_counter() - t_run
                 if secs < best_full:
                     best_full, full_reports = secs, (fb, fi)

@@ -49,7 +49,7 @@ from psycopg import sql
 
 from tickflow import sessions
 from tickflow.derive import bars as bars_mod
-from tickflow.derive.daily import DayReport, DayWrites, _ns, _timed
+from tickflow.derive.entry_points import DayReport, DayWrites, _ns, _timed
 from tickflow.derive.provisional import open_days
 from tickflow.quality.expectations import bar_checks, signal_checks, volume_reconciliation
 from tickflow.store import derived
@@ -352,7 +352,7 @@ def bars_tail_or_full(dsn: str, day: dt.date, run_id: str | None = None, force_f
                       now_ns: int | None = None, live: bool = False) -> DayReport:
     """``day``'s bars by the tail update when it applies, else by the full one (then a mark
     is recorded for an open day). ``force_full``: the reason to skip the tail (a backfill)."""
-    from tickflow.derive.daily import day_ticks, run_bars
+    from tickflow.derive.entry_points import day_ticks, run_bars
 
     reason = force_full or update_bars(dsn, day, now_ns, live)
     if isinstance(reason, DayReport):
@@ -367,7 +367,7 @@ def bars_tail_or_full(dsn: str, day: dt.date, run_id: str | None = None, force_f
 def indicators_tail_or_full(dsn: str, day: dt.date, force_full: str | None = None,
                             now_ns: int | None = None, live: bool = False) -> DayReport:
     """``day``'s indicators from the bars' dirty minute when the day has a mark, else all of them."""
-    from tickflow.derive.daily import run_indicators
+    from tickflow.derive.entry_points import run_indicators
 
     reason = force_full or update_indicators(dsn, day, now_ns, live)
     if isinstance(reason, DayReport):
@@ -384,9 +384,9 @@ def signals_tail_or_full(dsn: str, day: dt.date, ticks: DayTicks, run_id: str | 
     measure tables are small and swapped whole). Causal columns of the earlier trades cannot
     have changed; their whole-day columns (ACD, jump, signal) keep the value of the update that
     wrote them, provisional until the full recompute after the close. ``writes`` (a range
-    run's :class:`~tickflow.derive.daily.DayWrites`) lets a closed day's write overlap the
+    run's :class:`~tickflow.derive.entry_points.DayWrites`) lets a closed day's write overlap the
     next day's work; an open day is written before return (its mark follows the write)."""
-    from tickflow.derive.daily import run_signals
+    from tickflow.derive.entry_points import run_signals
 
     reason = force_full or ("" if is_open(day, now_ns, live) else "the session has closed")
     mark = None

@@ -12,7 +12,7 @@ import datetime as dt
 import numpy as np
 import psycopg
 
-from tickflow.derive.daily import run_bars, run_indicators, run_signals
+from tickflow.derive.entry_points import run_bars, run_indicators, run_signals
 from tickflow.feed.decode import decode_batch
 from tickflow.simulate.day import SimulatedDay, render_messages, simulate_day
 from tickflow.store.pgcopy import encode_quotes, encode_trades

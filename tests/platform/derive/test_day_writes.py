@@ -10,7 +10,7 @@ import numpy as np
 import psycopg
 import pytest
 
-from tickflow.derive import daily
+from tickflow.derive import entry_points
 from tickflow.simulate.day import simulate_day
 from tickflow.simulate.to_store import write_simulated_day
 
@@ -29,15 +29,15 @@ def test_pipelined_writes_store_every_day_and_skip_only_the_failed_one(plain_dsn
     for i, day in enumerate(DAYS):
         write_simulated_day(plain_dsn, simulate_day(day, n_symbols=2, seed=11 + i, trades_per_symbol=400,
                                                     quotes_per_symbol=800))
-        assert not daily.run_bars(plain_dsn, day).blocked
+        assert not entry_points.run_bars(plain_dsn, day).blocked
     for day in DAYS:  # one after another: the reference
-        assert not daily.run_signals(plain_dsn, day).blocked
+        assert not entry_points.run_signals(plain_dsn, day).blocked
     reference = {day: _stored(plain_dsn, day) for day in DAYS}
     assert all(n > 0 for n, _ in reference.values())
     with psycopg.connect(plain_dsn, autocommit=True) as conn:
         conn.execute("TRUNCATE trade_signals, bar_measures, daily_measures, jump_events")
 
-    real = daily.signal_checks
+    real = entry_points.signal_checks
     per_trade_suites: list[int] = []
 
     def bad_on_the_middle_day(frame, finite, probabilities):  # type: ignore[no-untyped-def]
@@ -47,9 +47,9 @@ def test_pipelined_writes_store_every_day_and_skip_only_the_failed_one(plain_dsn
                 frame = frame.assign(log_return=np.inf)
         return real(frame, finite, probabilities)
 
-    monkeypatch.setattr(daily, "signal_checks", bad_on_the_middle_day)
-    writes = daily.DayWrites()
-    reports = [daily.run_signals(plain_dsn, day, writes=writes) for day in DAYS]
+    monkeypatch.setattr(entry_points, "signal_checks", bad_on_the_middle_day)
+    writes = entry_points.DayWrites()
+    reports = [entry_points.run_signals(plain_dsn, day, writes=writes) for day in DAYS]
     writes.drain()
     assert [bool(r.blocked) for r in reports] == [False, True, False]
     assert reports[1].blocked == ["trade_signals.finite_where_defined"]
@@ -61,10 +61,10 @@ def test_pipelined_writes_store_every_day_and_skip_only_the_failed_one(plain_dsn
 
 def test_a_failed_write_is_raised_by_drain_after_the_later_days(plain_dsn: str) -> None:
     missing = plain_dsn.rsplit("/", 1)[0] + "/no_such_database"
-    writes = daily.DayWrites()
+    writes = entry_points.DayWrites()
     joins = []
     for dsn in (missing, plain_dsn):  # the first day's write fails, the second's runs
-        written, checked = daily._write_when_checked(daily.DayReport(DAYS[0], []), dsn, [], writes=writes)
+        written, checked = entry_points._write_when_checked(entry_points.DayReport(DAYS[0], []), dsn, [], writes=writes)
         checked.set()
         joins.append(written)
     with pytest.raises(psycopg.OperationalError, match="no_such_database"):

@@ -14,7 +14,7 @@ import pandas as pd
 import psycopg
 
 from tickflow import sessions
-from tickflow.derive import daily, intraday
+from tickflow.derive import entry_points, intraday
 from tickflow.simulate.day import simulate_day
 from tickflow.simulate.to_store import write_simulated_day
 from tickflow.store import derived
@@ -58,8 +58,8 @@ def _stored(dsn: str) -> dict[str, pd.DataFrame]:
 
 
 def _full_recompute(dsn: str) -> dict[str, pd.DataFrame]:
-    assert not daily.run_bars(dsn, DAY).blocked
-    assert not daily.run_indicators(dsn, DAY).blocked
+    assert not entry_points.run_bars(dsn, DAY).blocked
+    assert not entry_points.run_indicators(dsn, DAY).blocked
     return _stored(dsn)
 
 
@@ -124,7 +124,7 @@ def test_tail_is_read_not_the_day(plain_dsn: str) -> None:
     _update(dsn, OPEN_NS + 200 * MIN)
     _feed(dsn, OPEN_NS + 200 * MIN, OPEN_NS + 202 * MIN)
     r = intraday.update_bars(dsn, DAY, OPEN_NS + 202 * MIN)
-    assert isinstance(r, daily.DayReport)
+    assert isinstance(r, entry_points.DayReport)
     with psycopg.connect(dsn) as conn:
         stored = conn.execute("SELECT count(*) FROM trades").fetchone()[0]  # type: ignore[index]
     loaded = r.extra["bars_1m"]["trades"]
@@ -157,7 +157,7 @@ def test_trade_signals_of_a_chunked_day_equal_the_full_recompute_in_every_causal
     assert 0 < written[2][0] < written[2][1] and 0 < written[3][0] < written[3][1] / 5, written
     causal = [c for c in derived.TRADE_SIGNALS.value_columns if c not in WHOLE_DAY_COLUMNS["trade_signals"]]
     live = derived.read_day(dsn, derived.TRADE_SIGNALS, DAY)[["sym", *causal]]
-    assert not daily.run_signals(dsn, DAY).blocked
+    assert not entry_points.run_signals(dsn, DAY).blocked
     full = derived.read_day(dsn, derived.TRADE_SIGNALS, DAY)[["sym", *causal]]
     assert len(live) == len(full) > 0
     pd.testing.assert_frame_equal(live, full, check_exact=True)

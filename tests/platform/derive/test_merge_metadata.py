@@ -1,9 +1,9 @@
-"""One asset's metadata over the days of a run (derive.daily.merge_metadata, used by the
+"""One asset's metadata over the days of a run (derive.entry_points.merge_metadata, used by the
 bars, signals and ML assets alike)."""
 
 from __future__ import annotations
 
-from tickflow.derive.daily import merge_metadata
+from tickflow.derive.entry_points import merge_metadata
 
 
 def test_one_day_is_its_own_metadata_without_nulls() -> None:

@@ -14,7 +14,7 @@ import pandas as pd
 import psycopg
 import pytest
 
-from tickflow.derive import daily
+from tickflow.derive import entry_points
 from tickflow.derive.jump_truth import score_detections
 from tickflow.derive.signals import SignalParams
 from tickflow.kernels.flow import lee_ready, prevailing_quote, tick_rule
@@ -62,8 +62,8 @@ def signal_day(fresh_db) -> tuple[str, object, DayTicks]:  # type: ignore[no-unt
     sim = simulate_day(DAY, n_symbols=4, seed=21, trades_per_symbol=6000, quotes_per_symbol=12000,
                        jumps_per_symbol=4.0)
     write_simulated_day(dsn, sim)
-    daily.run_bars(dsn, DAY)
-    daily.run_signals(dsn, DAY)
+    entry_points.run_bars(dsn, DAY)
+    entry_points.run_signals(dsn, DAY)
     return dsn, sim, load_day_ticks(dsn, DAY)
 
 
@@ -210,9 +210,9 @@ def anomaly_day(fresh_db):  # type: ignore[no-untyped-def]
     assert surge.sum() >= 3
     t["size"][surge] *= 40
     write_simulated_day(dsn, sim)
-    daily.run_bars(dsn, DAY)
-    daily.run_indicators(dsn, DAY)
-    report = daily.run_anomalies(dsn, DAY)
+    entry_points.run_bars(dsn, DAY)
+    entry_points.run_indicators(dsn, DAY)
+    report = entry_points.run_anomalies(dsn, DAY)
     return dsn, sim, report
 
 

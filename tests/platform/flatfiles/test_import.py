@@ -17,7 +17,7 @@ from tests.platform.conditions_reference import flags_of
 from tickflow import conditions as C
 from tickflow import sessions
 from tickflow.config import Settings
-from tickflow.derive.daily import run_bars
+from tickflow.derive.entry_points import run_bars
 from tickflow.flatfiles.importer import dead_letter_topic, import_day, repair_gaps
 from tickflow.simulate import to_flatfiles as vf
 from tickflow.simulate.day import simulate_day

@@ -10,7 +10,7 @@ import pytest
 
 from tests.conftest import ML_DAYS as DAYS
 from tickflow import sessions
-from tickflow.derive.daily import run_bars, run_indicators, run_signals
+from tickflow.derive.entry_points import run_bars, run_indicators, run_signals
 from tickflow.ml import pipeline, registry
 from tickflow.ml.feature_store import features_for_day, read_features
 from tickflow.ml.features import FEATURE_NAMES, FeatureParams

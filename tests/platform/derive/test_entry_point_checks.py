@@ -12,7 +12,7 @@ import psycopg
 import pytest
 
 from tickflow.derive import bars as bars_mod
-from tickflow.derive import daily
+from tickflow.derive import entry_points
 from tickflow.quality.expectations import bar_checks
 from tickflow.simulate.day import simulate_day
 from tickflow.simulate.to_store import write_simulated_day
@@ -63,9 +63,9 @@ def test_a_wrong_vwap_fails_vwap_within_range(monkeypatch: pytest.MonkeyPatch) -
 def test_rows_lost_on_load_fail_the_reconciliation_and_the_day_is_not_written(plain_dsn: str) -> None:
     write_simulated_day(plain_dsn, simulate_day(DAY, n_symbols=2, seed=3, trades_per_symbol=1500,
                                                 quotes_per_symbol=3000))
-    good = daily.run_bars(plain_dsn, DAY)
+    good = entry_points.run_bars(plain_dsn, DAY)
     assert not good.blocked
-    assert all(o.passed for o in daily.check_bars(good, "bars_1m"))
+    assert all(o.passed for o in entry_points.check_bars(good, "bars_1m"))
     ticks = load_day_ticks(plain_dsn, DAY)
     # The load "loses" 5 trades of the first symbol.
     keep = np.ones(ticks.trades["ts_ns"].size, bool)
@@ -76,8 +76,8 @@ def test_rows_lost_on_load_fail_the_reconciliation_and_the_day_is_not_written(pl
                      ticks.quotes, ticks.quote_starts)
     with psycopg.connect(plain_dsn) as conn:
         before = conn.execute("SELECT count(*), sum(volume) FROM bars WHERE day = %s", (DAY,)).fetchone()
-    report = daily.run_bars(plain_dsn, DAY, ticks=lossy)
-    rec = {o.name: o for o in daily.check_bars(report, "bars_1m")}["volume_reconciles_with_raw"]
+    report = entry_points.run_bars(plain_dsn, DAY, ticks=lossy)
+    rec = {o.name: o for o in entry_points.check_bars(report, "bars_1m")}["volume_reconciles_with_raw"]
     assert not rec.passed and rec.metadata["mismatched_symbols"] == 1
     assert "bars_1m.volume_reconciles_with_raw" in report.blocked
     with psycopg.connect(plain_dsn) as conn:
@@ -87,32 +87,32 @@ def test_rows_lost_on_load_fail_the_reconciliation_and_the_day_is_not_written(pl
 
 def test_ticks_are_read_once_per_run_and_again_when_the_ledger_moves(plain_dsn: str, tmp_path,  # type: ignore[no-untyped-def]
                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(daily, "_CACHE_ROOT", tmp_path / "ticks")
+    monkeypatch.setattr(entry_points, "_CACHE_ROOT", tmp_path / "ticks")
     write_simulated_day(plain_dsn, simulate_day(DAY, n_symbols=2, seed=3, trades_per_symbol=500,
                                                 quotes_per_symbol=1000))
     reads: list[dt.date] = []
-    real = daily.load_day_ticks
+    real = entry_points.load_day_ticks
 
     def counted(dsn: str, day: dt.date) -> DayTicks:
         reads.append(day)
         return real(dsn, day)
 
-    monkeypatch.setattr(daily, "load_day_ticks", counted)
-    first = daily.day_ticks(plain_dsn, DAY, "run-a")
-    assert daily.day_ticks(plain_dsn, DAY, "run-a") is first and len(reads) == 1
-    daily._MEMO.clear()  # another process of the same run: the file cache
-    again = daily.day_ticks(plain_dsn, DAY, "run-a")
+    monkeypatch.setattr(entry_points, "load_day_ticks", counted)
+    first = entry_points.day_ticks(plain_dsn, DAY, "run-a")
+    assert entry_points.day_ticks(plain_dsn, DAY, "run-a") is first and len(reads) == 1
+    entry_points._MEMO.clear()  # another process of the same run: the file cache
+    again = entry_points.day_ticks(plain_dsn, DAY, "run-a")
     assert len(reads) == 1 and again is not first
     for k in first.trades:
         np.testing.assert_array_equal(again.trades[k], first.trades[k])
     np.testing.assert_array_equal(again.quote_starts, first.quote_starts)
     assert again.symbols == first.symbols
-    daily.day_ticks(plain_dsn, DAY, "run-b")  # another run reads the store
+    entry_points.day_ticks(plain_dsn, DAY, "run-b")  # another run reads the store
     assert len(reads) == 2
     with psycopg.connect(plain_dsn) as conn:  # an ingest commit (late ticks) moves the ledger
         conn.execute("INSERT INTO offset_ledger (topic, partition, start_offset, end_offset, messages, trades, "
                      "quotes, duplicates, dead_letters) VALUES ('trades', 0, 0, 5, 5, 5, 0, 0, 0)")
-    daily.day_ticks(plain_dsn, DAY, "run-b")
+    entry_points.day_ticks(plain_dsn, DAY, "run-b")
     assert len(reads) == 3
 
 
