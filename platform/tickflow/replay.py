@@ -22,13 +22,14 @@ import heapq
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-from confluent_kafka import Producer
-from tqdm import tqdm
-
 from tickflow.config import Settings
-from tickflow.feed.simulate import SimulatedDay, render_messages, simulate_day
+
+if TYPE_CHECKING:  # imported where used: every `tickflow` command builds this parser, and
+    # the simulator pulls in numpy, pandas and numba (seconds of start-up for `tickflow status`)
+    from tickflow.feed.simulate import SimulatedDay
 
 _NY = ZoneInfo("America/New_York")
 MINUTE_MS = 60_000
@@ -54,6 +55,8 @@ def ny_time_ms(day: dt.date, hhmm: str) -> int:
 def merged_messages(sim: SimulatedDay, settings: Settings, batch_ms: int | None = None
                     ) -> Iterator[tuple[int, str, bytes, bytes]]:
     """``(exchange ms, topic, key, value)`` of the day's trades and quotes, in exchange-time order."""
+    from tickflow.feed.simulate import render_messages
+
     def tagged(kind: str, topic: str) -> Iterator[tuple[int, str, bytes, bytes]]:
         for key, value, ts_ms in render_messages(sim, kind, batch_ms=batch_ms):  # type: ignore[arg-type]
             yield ts_ms, topic, key, value
@@ -68,6 +71,9 @@ def replay(settings: Settings, sim: SimulatedDay, speed: float, start: str | Non
     """Produce ``sim`` to Kafka paced at ``speed`` x real time from ``start`` (HH:MM New York,
     default the first message) to ``until`` (exclusive, default the end of the day); with
     ``catch_up``, what lies before ``start`` (from ``skip_before`` on) is sent at once first."""
+    from confluent_kafka import Producer
+    from tqdm import tqdm
+
     if not speed > 0:
         raise ValueError("speed must be > 0")
     report = ReplayReport()
@@ -148,6 +154,8 @@ def replay_simulated(settings: Settings, day: dt.date, speed: float, start: str 
                      catch_up: bool = False, batch_ms: int | None = None, progress: bool | None = None
                      ) -> tuple[SimulatedDay, ReplayReport]:
     """Simulate ``day`` (as ``tickflow simulate`` does) and replay it; returns both."""
+    from tickflow.feed.simulate import simulate_day
+
     sim = simulate_day(day, n_symbols=n_symbols, seed=seed, trades_per_symbol=trades_per_symbol,
                        quotes_per_symbol=2 * trades_per_symbol)
     return sim, replay(settings, sim, speed, start, until, catch_up, batch_ms, progress)
