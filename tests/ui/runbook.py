@@ -13,6 +13,7 @@ import re
 import subprocess
 import sys
 import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -41,6 +42,7 @@ class Result:
     returncode: int
     stdout: str
     stderr: str
+    seconds: float
 
 
 @dataclass
@@ -59,9 +61,10 @@ class RunbookRun:
         return env
 
     def run_one(self, cmd: str) -> Result:
+        t0 = time.monotonic()
         res = subprocess.run(["bash", "-c", cmd], capture_output=True, text=True, env=self.env(), cwd=REPO,
                              timeout=420)
-        result = Result(cmd, res.returncode, res.stdout, res.stderr)
+        result = Result(cmd, res.returncode, res.stdout, res.stderr, time.monotonic() - t0)
         self.results.append(result)
         return result
 
