@@ -36,10 +36,17 @@ def live(workdir: Path) -> Iterator[Live]:
 def runbook(live: Live, request: pytest.FixtureRequest) -> Iterator[RunbookRun | None]:
     """docs/oncall.md's commands before its restart section, started with the first test of
     tests/ui so that they run beside the browser tests (test_oncall_doc.py joins them)."""
-    if not any(item.nodeid.endswith("test_every_runbook_command_runs") for item in request.session.items):
+    names = [item.nodeid.split("::")[-1] for item in request.session.items]
+    if "test_every_runbook_command_runs" not in names:
         yield None
         return
-    run = RunbookRun(live, split_at_restart(DOC.read_text())[0]).start()
+    if "test_backfill_from_the_dialog_succeeded" not in names:
+        live.ui_backfill_done.set()
+    # The runbook's derived backfill waits for the UI's bars and signals backfill: two runs
+    # that replace days of tables one of them reads or writes can deadlock in PostgreSQL (a
+    # run holds the ACCESS EXCLUSIVE lock of a table it swapped while it waits for the next).
+    run = RunbookRun(live, split_at_restart(DOC.read_text())[0],
+                     gates={"tickflow backfill --select features": live.ui_backfill_done}).start()
     yield run
     try:  # the doc test did not get to join it (it failed, or was interrupted)
         run.join(timeout=5)

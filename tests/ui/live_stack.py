@@ -11,6 +11,7 @@ import datetime as dt
 import os
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -44,6 +45,7 @@ class Live:
     retrain: subprocess.Popen | None = None  # type: ignore[type-arg]  # `tickflow retrain --wait` of FAIL_DAY
     timings: dict[str, float] = field(default_factory=dict)
     ui_backfill: dict | None = None  # type: ignore[type-arg]  # launched from the UI's Materialize dialog
+    ui_backfill_done: threading.Event = field(default_factory=threading.Event)  # followed to its end
 
     @property
     def url(self) -> str:

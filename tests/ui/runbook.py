@@ -51,6 +51,7 @@ class RunbookRun:
 
     live: Live
     cmds: list[str]
+    gates: dict[str, threading.Event] = field(default_factory=dict)  # command prefix: wait for it first
     results: list[Result] = field(default_factory=list)
     error: BaseException | None = None
     _thread: threading.Thread | None = None
@@ -71,6 +72,9 @@ class RunbookRun:
     def _run_all(self) -> None:
         try:
             for cmd in self.cmds:
+                for prefix, gate in self.gates.items():
+                    if cmd.startswith(prefix) and not gate.wait(timeout=900):
+                        raise TimeoutError(f"{cmd!r} waited 900 s for {prefix!r}'s gate")
                 if self.run_one(cmd).returncode != 0:
                     return
         except BaseException as e:  # noqa: BLE001 - reported by join()

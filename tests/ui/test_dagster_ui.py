@@ -153,10 +153,20 @@ def test_failed_run_and_its_alert(ui: UiPage, live: Live) -> None:
 
 
 def test_backfill_from_the_dialog_succeeded(ui: UiPage, live: Live) -> None:
-    backfill = live.ui_backfill or _launch_from_the_materialize_dialog(ui, live)  # alone (-k): launch it now
+    if live.ui_backfill is None:  # alone (-k): launch it now
+        try:
+            _launch_from_the_materialize_dialog(ui, live)
+        except BaseException:
+            live.ui_backfill_done.set()
+            raise
+    backfill = live.ui_backfill
+    assert backfill is not None
     first, last = (d.isoformat() for d in BACKFILL_DAYS)
     assert sorted(backfill["partitionNames"] or []) == [first, last]
-    progress = wait_backfill(live.api, backfill["id"], timeout_s=900, poll_s=1)  # a minute on a quiet machine
+    try:
+        progress = wait_backfill(live.api, backfill["id"], timeout_s=900, poll_s=1)  # a minute on a quiet machine
+    finally:
+        live.ui_backfill_done.set()  # the runbook's features backfill may start (tests/ui/conftest.py)
     assert progress.status == "COMPLETED_SUCCESS" and progress.failed == 0, progress
     assert progress.done == progress.targeted == 9 * 2
     # one run for the range and both groups (BackfillPolicy.single_run, same partitions)
