@@ -42,7 +42,7 @@ def runbook(live: Live, request: pytest.FixtureRequest) -> Iterator[RunbookRun |
         return
     if "test_backfill_from_the_dialog_succeeded" not in names:
         live.ui_backfill_done.set()
-    # The runbook's derived backfill waits for the UI's bars and signals backfill: two runs
+    # The runbook's derived backfill waits for the run of the UI's bars and signals backfill: two runs
     # that replace days of tables one of them reads or writes can deadlock in PostgreSQL (a
     # run holds the ACCESS EXCLUSIVE lock of a table it swapped while it waits for the next).
     run = RunbookRun(live, split_at_restart(DOC.read_text())[0],

@@ -164,15 +164,20 @@ def test_backfill_from_the_dialog_succeeded(ui: UiPage, live: Live) -> None:
     first, last = (d.isoformat() for d in BACKFILL_DAYS)
     assert sorted(backfill["partitionNames"] or []) == [first, last]
     try:
+        # the runbook's features backfill may start once this one's run has ended (tests/ui/conftest.py),
+        # before the daemon's next iteration marks the backfill done
+        deadline = time.monotonic() + 900
+        while not ((runs := _runs_of(live, backfill["id"])) and all(r in RUN_ENDED for r in runs)) \
+                and time.monotonic() < deadline:
+            time.sleep(1)
+        live.ui_backfill_done.set()
         progress = wait_backfill(live.api, backfill["id"], timeout_s=900, poll_s=1)  # a minute on a quiet machine
     finally:
-        live.ui_backfill_done.set()  # the runbook's features backfill may start (tests/ui/conftest.py)
+        live.ui_backfill_done.set()
     assert progress.status == "COMPLETED_SUCCESS" and progress.failed == 0, progress
     assert progress.done == progress.targeted == 9 * 2
     # one run for the range and both groups (BackfillPolicy.single_run, same partitions)
-    runs = live.api.query('query($t: [ExecutionTag!]) { runsOrError(filter: {tags: $t}) { ... on Runs { results '
-                          '{ runId status } } } }', {"t": [{"key": "dagster/backfill", "value": backfill["id"]}]})
-    assert [r["status"] for r in runs["runsOrError"]["results"]] == ["SUCCESS"], runs
+    assert _runs_of(live, backfill["id"]) == ["SUCCESS"]
     # the UI's backfill page, then the new materializations on the assets
     ui.open(f"/runs/b/{backfill['id']}", "Succeeded")
     assert f"{first}…{last}" in ui.page.inner_text("body") or f"{first}...{last}" in ui.page.inner_text("body")
@@ -182,3 +187,13 @@ def test_backfill_from_the_dialog_succeeded(ui: UiPage, live: Live) -> None:
         body = ui.page.inner_text("body")
         assert "Materialized" in body and re.search(r"Run\n\s*[0-9a-f]{8}", body)
         assert f"{asset}\n" in body
+
+
+RUN_ENDED = {"SUCCESS", "FAILURE", "CANCELED"}
+
+
+def _runs_of(live: Live, backfill_id: str) -> list[str]:
+    """The statuses of a backfill's runs."""
+    runs = live.api.query('query($t: [ExecutionTag!]) { runsOrError(filter: {tags: $t}) { ... on Runs { results '
+                          '{ runId status } } } }', {"t": [{"key": "dagster/backfill", "value": backfill_id}]})
+    return [r["status"] for r in runs["runsOrError"]["results"]]
