@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.ui.live_stack import REPO, Live, live_stack, reused
+from tests.ui.runbook import DOC, RunbookRun, split_at_restart
 
 CHROMIUM = "/usr/bin/chromium"  # Debian's package (make chromium); Playwright's download is unreachable
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -29,6 +30,28 @@ def live(workdir: Path) -> Iterator[Live]:
     home.mkdir()
     with live_stack(home) as deployment:
         yield deployment
+
+
+@pytest.fixture(scope="session", autouse=True)
+def runbook(live: Live, request: pytest.FixtureRequest) -> Iterator[RunbookRun | None]:
+    """docs/oncall.md's commands before its restart section, started with the first test of
+    tests/ui so that they run beside the browser tests (test_oncall_doc.py joins them)."""
+    names = [item.nodeid.split("::")[-1] for item in request.session.items]
+    if "test_every_runbook_command_runs" not in names:
+        yield None
+        return
+    if "test_backfill_from_the_dialog_succeeded" not in names:
+        live.ui_backfill_done.set()
+    # The runbook's derived backfill waits for the run of the UI's bars and signals backfill: two runs
+    # that replace days of tables one of them reads or writes can deadlock in PostgreSQL (a
+    # run holds the ACCESS EXCLUSIVE lock of a table it swapped while it waits for the next).
+    run = RunbookRun(live, split_at_restart(DOC.read_text())[0],
+                     gates={"tickflow backfill --select features": live.ui_backfill_done}).start()
+    yield run
+    try:  # the doc test did not get to join it (it failed, or was interrupted)
+        run.join(timeout=5)
+    except Exception:  # noqa: BLE001, S110 - the doc test reports its own failure
+        pass
 
 
 @pytest.fixture(scope="session")

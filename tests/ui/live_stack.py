@@ -11,6 +11,7 @@ import datetime as dt
 import os
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -43,6 +44,8 @@ class Live:
     reused: bool = False
     retrain: subprocess.Popen | None = None  # type: ignore[type-arg]  # `tickflow retrain --wait` of FAIL_DAY
     timings: dict[str, float] = field(default_factory=dict)
+    ui_backfill: dict | None = None  # type: ignore[type-arg]  # launched from the UI's Materialize dialog
+    ui_backfill_done: threading.Event = field(default_factory=threading.Event)  # followed to its end
 
     @property
     def url(self) -> str:
@@ -72,15 +75,33 @@ def _wait_webserver(api: Dagster, dev: subprocess.Popen, timeout: float) -> None
     raise TimeoutError("the Dagster webserver did not load the code location")
 
 
-def _prepare_data(settings: Settings) -> None:
-    """History, two models, and one day ingested through a Dagster run (in this process,
-    on the deployment's own instance)."""
-    from dagster import AssetMaterialization, DagsterInstance
+def _stream_and_ingest(settings: Settings) -> None:
+    """One day streamed to Kafka and ingested through a Dagster run (in this process, on the
+    deployment's own instance), before the daemon starts: its offset sensor then finds
+    nothing left to ingest and requests no run of its own."""
+    from dagster import DagsterInstance
 
     import definitions
     from tickflow.kafka.reader import watermarks
-    from tickflow.ml import pipeline
     from tickflow.simulate.to_kafka import simulate_to_kafka
+
+    simulate_to_kafka(settings, LIVE_DAY, 3, seed=5, trades_per_symbol=400, bad_messages=12)
+    ingest = definitions.defs.resolve_job_def("ingest_job")
+    # one run for every topic, as the offset sensor asks for it
+    ranges = {topic: {str(p): [lo, hi] for p, (lo, hi) in watermarks(settings, topic).items() if hi > lo}
+              for topic in settings.topics}
+    cfg = {"ops": {"ingest_offsets": {"config": {"ranges": ranges}}}}
+    assert ingest.execute_in_process(run_config=cfg, instance=DagsterInstance.get(),
+                                     tags={"tickflow/topics": ",".join(sorted(settings.topics))}).success
+
+
+def _history_and_models(settings: Settings) -> None:
+    """A simulated history and two models trained on it (in this process, on the
+    deployment's own instance), while `tickflow dev` starts: both take tens of seconds."""
+    from dagster import AssetMaterialization, DagsterInstance
+
+    import definitions
+    from tickflow.ml import pipeline
     from tickflow.simulate.to_store import simulate_history
 
     dsn = settings.dsn
@@ -95,14 +116,6 @@ def _prepare_data(settings: Settings) -> None:
     train = definitions.defs.resolve_job_def("train_job")
     for day in TRAIN_DAYS:
         assert train.execute_in_process(partition_key=day.isoformat(), instance=instance).success
-    simulate_to_kafka(settings, LIVE_DAY, 3, seed=5, trades_per_symbol=400, bad_messages=12)
-    ingest = definitions.defs.resolve_job_def("ingest_job")
-    # one run for every topic, as the offset sensor asks for it
-    ranges = {topic: {str(p): [lo, hi] for p, (lo, hi) in watermarks(settings, topic).items() if hi > lo}
-              for topic in settings.topics}
-    cfg = {"ops": {"ingest_offsets": {"config": {"ranges": ranges}}}}
-    assert ingest.execute_in_process(run_config=cfg, instance=instance,
-                                     tags={"tickflow/topics": ",".join(sorted(settings.topics))}).success
 
 
 @contextmanager
@@ -127,19 +140,26 @@ def live_stack(home: Path, base_port: int | None = None) -> Iterator[Live]:
         # The tests drive every run themselves: no automation (eager re-runs would compete
         # for the two cores) and no retries (the failed run must stay failed).
         yaml = stack.dagster_home / "dagster.yaml"
+        # Queued runs are looked at every second, not five: the tests wait on a few runs.
         yaml.write_text(yaml.read_text().replace("run_retries:\n  enabled: true", "run_retries:\n  enabled: false")
+                        .replace("    max_concurrent_runs: 3\n",
+                                 "    max_concurrent_runs: 3\n    dequeue_interval_seconds: 1\n")
                         + "auto_materialize:\n  enabled: false\n  use_sensors: false\n")
+        assert "dequeue_interval_seconds: 1" in yaml.read_text() and "enabled: false" in yaml.read_text()
         timings["stack_up_s"] = time.monotonic() - t0
         dev = None
         live = None
         try:
-            _prepare_data(settings)
-            timings["data_s"] = time.monotonic() - t0 - timings["stack_up_s"]
+            _stream_and_ingest(settings)
+            timings["ingest_s"] = time.monotonic() - t0 - timings["stack_up_s"]
             log = (home / "dev.log").open("w")
             # `tickflow dev` starts `dagster dev` in a session of its own and writes its pid file
             dev = subprocess.Popen([sys.executable, "-m", "tickflow.cli", "dev"], cwd=REPO, env={**os.environ},
                                    stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
             live = Live(settings, env, recorder, dev, timings=timings)
+            t1 = time.monotonic()
+            _history_and_models(settings)  # while the webserver and the daemon start
+            timings["data_s"] = time.monotonic() - t1
             _wait_webserver(live.api, dev, timeout=180)
             # made to fail on purpose (no features for the day), launched now so that it runs
             # while the other tests do; test_failed_run_and_its_alert waits for it
@@ -147,7 +167,7 @@ def live_stack(home: Path, base_port: int | None = None) -> Iterator[Live]:
                 [sys.executable, "-m", "tickflow.cli", "retrain", "--as-of", FAIL_DAY.isoformat(), "--wait",
                  "--timeout", "600"], cwd=REPO, env={**os.environ}, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                 text=True)
-            timings["dev_up_s"] = time.monotonic() - t0 - timings["stack_up_s"] - timings["data_s"]
+            timings["dev_up_s"] = time.monotonic() - t1  # history and models included
             yield live
         finally:
             if live is not None and live.retrain is not None and live.retrain.poll() is None:

@@ -24,6 +24,44 @@ def _lineage_section(ui: UiPage, heading: str) -> str:
     return text[start:min(ends)]
 
 
+def _launch_from_the_materialize_dialog(ui: UiPage, live: Live) -> dict:  # type: ignore[type-arg]
+    """A backfill of BACKFILL_DAYS for the bars and signals groups, launched from the lineage
+    page's Materialize dialog; returns it as the API lists it."""
+    ui.open("/asset-groups", "Global asset lineage")
+    ui.page.locator(".CodeMirror").first.click()
+    ui.page.keyboard.type("group:bars or group:signals")
+    ui.page.keyboard.press("Enter")
+    ui.page.get_by_role("button", name=re.compile("Materialize")).first.click()
+    dialog = ui.page.get_by_role("dialog")
+    dialog.get_by_text("Launch runs to materialize 9 assets").wait_for()
+    dialog.get_by_text("Show all partitions").click()
+    first, last = (d.isoformat() for d in BACKFILL_DAYS)
+    box = dialog.locator("input").first
+    box.click()
+    box.fill(f"[{first}...{last}]")
+    box.press("Enter")
+    dialog.get_by_text("2 partitions").wait_for()
+    before = {b["id"] for b in _backfills(live)}
+    dialog.get_by_role("button", name="Launch backfill").click()
+    dialog.wait_for(state="detached")
+    deadline = time.monotonic() + 30
+    # the runbook's `tickflow backfill` commands run meanwhile (tests/ui/runbook.py): not ours
+    while not (new := [b for b in _backfills(live) if b["id"] not in before and not b["cli"]]) \
+            and time.monotonic() < deadline:
+        time.sleep(0.5)
+    [backfill] = new
+    live.ui_backfill = backfill
+    return backfill
+
+
+def test_backfill_launched_from_the_materialize_dialog(ui: UiPage, live: Live) -> None:
+    """First, so that the daemon runs it while the next tests look at other pages;
+    test_backfill_from_the_dialog_succeeded (the last test) follows it to the end."""
+    backfill = _launch_from_the_materialize_dialog(ui, live)
+    assert sorted(backfill["partitionNames"] or []) == [d.isoformat() for d in BACKFILL_DAYS]
+    assert backfill["status"] in ("REQUESTED", "COMPLETED_SUCCESS"), backfill
+
+
 def test_asset_graph_groups_and_lineage(ui: UiPage) -> None:
     ui.open("/asset-groups", "Global asset lineage")
     tree = ui.page.locator("body")
@@ -75,47 +113,11 @@ def test_price_model_champion_metrics_and_plots(ui: UiPage) -> None:
         ui.page.get_by_role("dialog").wait_for(state="detached")
 
 
-def test_backfill_from_the_materialize_dialog(ui: UiPage, live: Live) -> None:
-    ui.open("/asset-groups", "Global asset lineage")
-    ui.page.locator(".CodeMirror").first.click()
-    ui.page.keyboard.type("group:bars or group:signals")
-    ui.page.keyboard.press("Enter")
-    ui.page.get_by_role("button", name=re.compile("Materialize")).first.click()
-    dialog = ui.page.get_by_role("dialog")
-    dialog.get_by_text("Launch runs to materialize 9 assets").wait_for()
-    dialog.get_by_text("Show all partitions").click()
-    first, last = (d.isoformat() for d in BACKFILL_DAYS)
-    box = dialog.locator("input").first
-    box.click()
-    box.fill(f"[{first}...{last}]")
-    box.press("Enter")
-    dialog.get_by_text("2 partitions").wait_for()
-    before = {b["id"] for b in _backfills(live)}
-    dialog.get_by_role("button", name="Launch backfill").click()
-    dialog.wait_for(state="detached")
-    deadline = time.monotonic() + 30
-    while not (new := [b for b in _backfills(live) if b["id"] not in before]) and time.monotonic() < deadline:
-        time.sleep(0.5)
-    [backfill] = new
-    assert sorted(backfill["partitionNames"] or []) == [first, last]
-    progress = wait_backfill(live.api, backfill["id"], timeout_s=900, poll_s=2)  # a minute on a quiet machine
-    assert progress.status == "COMPLETED_SUCCESS" and progress.failed == 0, progress
-    assert progress.done == progress.targeted == 9 * 2
-    # the UI's backfill page, then the new materializations on the assets
-    ui.open(f"/runs/b/{backfill['id']}", "Succeeded")
-    assert f"{first}…{last}" in ui.page.inner_text("body") or f"{first}...{last}" in ui.page.inner_text("body")
-    for asset in ("bars_1m", "trade_signals", "daily_measures"):
-        ui.open(f"/assets/{asset}?view=partitions&partition={last}", "Latest materialization")
-        ui.page.get_by_text(re.compile(r"View all historical events \([1-9]")).first.wait_for()  # loaded
-        body = ui.page.inner_text("body")
-        assert "Materialized" in body and re.search(r"Run\n\s*[0-9a-f]{8}", body)
-        assert f"{asset}\n" in body
-
-
 def _backfills(live: Live) -> list[dict]:  # type: ignore[type-arg]
     data = live.api.query("{ partitionBackfillsOrError(limit: 20) { ... on PartitionBackfills { results { id "
-                          "partitionNames status } } } }")
-    return list(data["partitionBackfillsOrError"]["results"])
+                          "partitionNames status tags { key value } } } } }")
+    return [{**b, "cli": {"key": "tickflow/launched-by", "value": "cli"} in b["tags"]}
+            for b in data["partitionBackfillsOrError"]["results"]]
 
 
 def test_failed_run_and_its_alert(ui: UiPage, live: Live) -> None:
@@ -148,3 +150,50 @@ def test_failed_run_and_its_alert(ui: UiPage, live: Live) -> None:
     expected = (f"{run_id} failed again within the cooldown" if live.reused  # the fixture's run alerted
                 else f"ALERT train_job run {run_id} (partition {FAIL_DAY.isoformat()}) failed")
     logs.get_by_text(expected).first.wait_for()
+
+
+def test_backfill_from_the_dialog_succeeded(ui: UiPage, live: Live) -> None:
+    if live.ui_backfill is None:  # alone (-k): launch it now
+        try:
+            _launch_from_the_materialize_dialog(ui, live)
+        except BaseException:
+            live.ui_backfill_done.set()
+            raise
+    backfill = live.ui_backfill
+    assert backfill is not None
+    first, last = (d.isoformat() for d in BACKFILL_DAYS)
+    assert sorted(backfill["partitionNames"] or []) == [first, last]
+    try:
+        # the runbook's features backfill may start once this one's run has ended (tests/ui/conftest.py),
+        # before the daemon's next iteration marks the backfill done
+        deadline = time.monotonic() + 900
+        while not ((runs := _runs_of(live, backfill["id"])) and all(r in RUN_ENDED for r in runs)) \
+                and time.monotonic() < deadline:
+            time.sleep(1)
+        live.ui_backfill_done.set()
+        progress = wait_backfill(live.api, backfill["id"], timeout_s=900, poll_s=1)  # a minute on a quiet machine
+    finally:
+        live.ui_backfill_done.set()
+    assert progress.status == "COMPLETED_SUCCESS" and progress.failed == 0, progress
+    assert progress.done == progress.targeted == 9 * 2
+    # one run for the range and both groups (BackfillPolicy.single_run, same partitions)
+    assert _runs_of(live, backfill["id"]) == ["SUCCESS"]
+    # the UI's backfill page, then the new materializations on the assets
+    ui.open(f"/runs/b/{backfill['id']}", "Succeeded")
+    assert f"{first}…{last}" in ui.page.inner_text("body") or f"{first}...{last}" in ui.page.inner_text("body")
+    for asset in ("bars_1m", "trade_signals", "daily_measures"):
+        ui.open(f"/assets/{asset}?view=partitions&partition={last}", "Latest materialization")
+        ui.page.get_by_text(re.compile(r"View all historical events \([1-9]")).first.wait_for()  # loaded
+        body = ui.page.inner_text("body")
+        assert "Materialized" in body and re.search(r"Run\n\s*[0-9a-f]{8}", body)
+        assert f"{asset}\n" in body
+
+
+RUN_ENDED = {"SUCCESS", "FAILURE", "CANCELED"}
+
+
+def _runs_of(live: Live, backfill_id: str) -> list[str]:
+    """The statuses of a backfill's runs."""
+    runs = live.api.query('query($t: [ExecutionTag!]) { runsOrError(filter: {tags: $t}) { ... on Runs { results '
+                          '{ runId status } } } }', {"t": [{"key": "dagster/backfill", "value": backfill_id}]})
+    return [r["status"] for r in runs["runsOrError"]["results"]]

@@ -26,14 +26,15 @@ import heapq
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-from confluent_kafka import Producer
-from tqdm import tqdm
-
 from tickflow.config import Settings
-from tickflow.simulate.day import SimulatedDay, render_messages, simulate_day
 from tickflow.store.day_events import StoredDay
+
+if TYPE_CHECKING:  # imported where used: every `tickflow` command builds this parser, and
+    # the simulator pulls in numpy, pandas and numba (seconds of start-up for `tickflow status`)
+    from tickflow.simulate.day import SimulatedDay
 
 _NY = ZoneInfo("America/New_York")
 MINUTE_MS = 60_000
@@ -59,6 +60,8 @@ def ny_time_ms(day: dt.date, hhmm: str) -> int:
 def merged_messages(sim: SimulatedDay, settings: Settings, batch_ms: int | None = None
                     ) -> Iterator[tuple[int, str, bytes, bytes]]:
     """``(exchange ms, topic, key, value)`` of the day's trades and quotes, in exchange-time order."""
+    from tickflow.simulate.day import render_messages
+
     def tagged(kind: str, topic: str) -> Iterator[tuple[int, str, bytes, bytes]]:
         for key, value, ts_ms in render_messages(sim, kind, batch_ms=batch_ms):  # type: ignore[arg-type]
             yield ts_ms, topic, key, value
@@ -73,11 +76,14 @@ def replay(settings: Settings, sim: SimulatedDay | StoredDay, speed: float, star
     """Produce ``sim`` (simulated, or a day of the tick store) to Kafka paced at ``speed`` x real time from ``start`` (HH:MM New York,
     default the first message) to ``until`` (exclusive, default the end of the day); with
     ``catch_up``, what lies before ``start`` (from ``skip_before`` on) is sent at once first."""
+    from confluent_kafka import Producer
+    from tqdm import tqdm
+
     if not speed > 0:
         raise ValueError("speed must be > 0")
     if isinstance(sim, StoredDay) and batch_ms is not None:
         raise ValueError("batch_ms applies to a simulated day only (a stored day is replayed one event a message)")
-    messages = merged_messages(sim, settings, batch_ms) if isinstance(sim, SimulatedDay) else sim.messages(settings)
+    messages = sim.messages(settings) if isinstance(sim, StoredDay) else merged_messages(sim, settings, batch_ms)
     report = ReplayReport()
     t_from = ny_time_ms(sim.date, start) if start else None
     t_until = ny_time_ms(sim.date, until) if until else None
@@ -156,6 +162,8 @@ def replay_simulated(settings: Settings, day: dt.date, speed: float, start: str 
                      catch_up: bool = False, batch_ms: int | None = None, progress: bool | None = None
                      ) -> tuple[SimulatedDay, ReplayReport]:
     """Simulate ``day`` (as ``tickflow simulate`` does) and replay it; returns both."""
+    from tickflow.simulate.day import simulate_day
+
     sim = simulate_day(day, n_symbols=n_symbols, seed=seed, trades_per_symbol=trades_per_symbol,
                        quotes_per_symbol=2 * trades_per_symbol)
     return sim, replay(settings, sim, speed, start, until, catch_up, batch_ms, progress)
