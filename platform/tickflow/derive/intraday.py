@@ -54,7 +54,6 @@ from tickflow.derive.provisional import open_days
 from tickflow.quality.expectations import bar_checks, signal_checks, volume_reconciliation
 from tickflow.store import derived
 from tickflow.store.day_ticks import DayTicks, _align, _fetch_columns
-from tickflow.store.locks import Lock
 
 MIN_NS = 60_000_000_000
 ALIGN_MIN = 15  # the coarsest bar interval: a tail from its boundary rebuilds whole 5/15-minute bars
@@ -210,7 +209,7 @@ def replace_tail(conn: psycopg.Connection, table: derived.Table, day: dt.date, t
     caller's transaction. The day's partition is not swapped: the tail is a bounded slice
     of a small table, where a swap would copy the whole day (the design's
     swap-not-delete rule is for whole days)."""
-    conn.execute("SELECT pg_advisory_xact_lock(%s, %s)", (int(Lock.DAY_REPLACE), _day_key(table, day)))
+    derived.lock_tables(conn, [table])
     part = derived.partition_name(table, day)
     if derived._relkind(conn, table.name) == "p" and derived._relkind(conn, part) is None:
         conn.execute(sql.SQL("CREATE TABLE {} PARTITION OF {} FOR VALUES FROM ({}) TO ({})").format(
@@ -219,12 +218,6 @@ def replace_tail(conn: psycopg.Connection, table: derived.Table, day: dt.date, t
     conn.execute(sql.SQL("DELETE FROM {} WHERE day = %s AND ts >= %s").format(sql.Identifier(table.name)),
                  (day, dt.datetime.fromtimestamp(ts_from_ns / 1e9, tz=dt.UTC)))
     return derived._copy_frame(conn, table, table.name, day, symbols, frame)
-
-
-def _day_key(table: derived.Table, day: dt.date) -> int:
-    import zlib
-
-    return zlib.crc32(f"{table.name}/{day.isoformat()}".encode()) - (1 << 31)  # the key replace_days takes
 
 
 def _tail_volume(conn: psycopg.Connection, day: dt.date, ts_from_ns: int) -> pd.Series:

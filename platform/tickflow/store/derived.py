@@ -206,6 +206,21 @@ def replace_day(conn: psycopg.Connection, table: Table, day: dt.date, symbols: l
     return replace_days(conn, [DayRows(table, day, symbols, frame, interval_min)])[0]
 
 
+def lock_tables(conn: psycopg.Connection, tables: list[Table]) -> None:
+    """Make the caller's transaction the only writer of ``tables`` until it ends (advisory
+    transaction locks, taken in name order).
+
+    Two writers of one table, even of different days, must not overlap: each holds a weak
+    lock on the parent from staging (``CREATE TABLE ... LIKE``) or writing, then asks for
+    the parent's ACCESS EXCLUSIVE lock to swap its day in, so two of them wait for each
+    other and PostgreSQL kills one (seen: a UI backfill of bars and signals beside a CLI
+    backfill of bars). Taking every table's lock first, in one global order, leaves no
+    cycle. Re-entrant within a transaction."""
+    for name in sorted({t.name for t in tables}):
+        key = zlib.crc32(name.encode()) - (1 << 31)
+        conn.execute("SELECT pg_advisory_xact_lock(%s, %s)", (int(Lock.DAY_REPLACE), key))
+
+
 class SwapRefused(Exception):
     """``before_swap`` said no: the caller's transaction must roll back, the old days stay."""
 
@@ -219,9 +234,7 @@ def replace_days(conn: psycopg.Connection, items: list[DayRows],
     ``before_swap`` (e.g. waiting for the day's checks, which can run meanwhile) is called
     before anything visible changes; if it returns False, :class:`SwapRefused` is raised."""
     timescale = detect(conn).timescaledb is not None
-    for it in sorted(items, key=lambda it: (it.table.name, it.day)):
-        key = zlib.crc32(f"{it.table.name}/{it.day.isoformat()}".encode())
-        conn.execute("SELECT pg_advisory_xact_lock(%s, %s)", (int(Lock.DAY_REPLACE), key - (1 << 31)))
+    lock_tables(conn, [it.table for it in items])
     if timescale:  # nothing to stage: the chunk is emptied and refilled
         if before_swap is not None and not before_swap():
             raise SwapRefused

@@ -161,3 +161,41 @@ def test_replacing_one_interval_keeps_the_others(store_dsn: str) -> None:
     assert len(derived.read_day(store_dsn, derived.BARS, DAY, interval_min=1)) == 6
     five = derived.read_day(store_dsn, derived.BARS, DAY, interval_min=5)
     assert list(five["close"]) == [7.0, 7.0]
+
+
+def test_two_writers_of_one_table_on_different_days_do_not_deadlock(store_dsn: str) -> None:
+    """Two runs replacing different days of one table at once (a UI backfill beside a CLI
+    one): the second waits for the first instead of both waiting for each other's swap."""
+    import threading
+
+    other = DAY - dt.timedelta(days=1)
+    for day in (DAY, other):  # both days exist, so each swap detaches an old partition
+        with psycopg.connect(store_dsn) as conn, conn.transaction():
+            derived.replace_day(conn, derived.ANOMALIES, day, ["AAA"], _version(5, 1.0))
+    first_staged, go_on = threading.Event(), threading.Event()
+    errors: list[BaseException] = []
+
+    def hold_before_swap() -> bool:
+        first_staged.set()
+        return go_on.wait(30)
+
+    def write(day: dt.date, before_swap) -> None:  # type: ignore[no-untyped-def]
+        try:
+            with psycopg.connect(store_dsn) as conn, conn.transaction():
+                derived.replace_days(conn, [derived.DayRows(derived.ANOMALIES, day, ["AAA"], _version(7, 2.0))],
+                                     before_swap=before_swap)
+        except BaseException as e:  # noqa: BLE001 - reported below
+            errors.append(e)
+
+    first = threading.Thread(target=write, args=(DAY, hold_before_swap))
+    first.start()
+    assert first_staged.wait(30)
+    second = threading.Thread(target=write, args=(other, None))
+    second.start()
+    second.join(2.5)  # time for the second to stage and reach its swap (deadlock_timeout is 1 s)
+    go_on.set()
+    first.join(60)
+    second.join(60)
+    assert errors == []
+    assert _day_state(store_dsn, DAY) == (7, 2.0, 2.0)
+    assert _day_state(store_dsn, other) == (7, 2.0, 2.0)
