@@ -48,6 +48,13 @@ def _frame(conn: psycopg.Connection, query: str, params: tuple, columns: list[st
 
 def load_inputs(conn: psycopg.Connection, day: dt.date, interval_min: int) -> dict[str, pd.DataFrame]:
     """The stored bars, indicators, per-bar trade-signal aggregates and measure bars of ``day``."""
+    # The reads hold their tables' locks to the transaction's end. A day writer swaps its
+    # partitions in under each parent's ACCESS EXCLUSIVE lock, in table-name order
+    # (store/derived.py); reading in another order could leave this transaction and a
+    # writer each waiting for the other, so the parents are locked first, in that order.
+    if not conn.autocommit:
+        conn.execute("LOCK TABLE ONLY bar_measures, bars, daily_measures, indicators, trade_signals "
+                     "IN ACCESS SHARE MODE")
     ts = _NS_SQL.format("ts")
     open_ns, close_ns = sessions.session_bounds_ns(day)
     open_ts = pd.Timestamp(open_ns, tz="UTC").to_pydatetime()
