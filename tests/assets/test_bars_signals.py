@@ -19,6 +19,7 @@ import definitions
 from assets.bars import bars, indicators
 from assets.signals import anomalies, signals
 from resources.tickflow import TickflowResource
+from tests.platform.derived_reading import read_day
 from tickflow.simulate.day import simulate_day
 from tickflow.simulate.to_store import write_simulated_day
 
@@ -179,7 +180,7 @@ def test_an_open_day_updates_its_tail_and_agrees_with_the_full_run(plain_dsn: st
                     for t in ("trades", "quotes"):
                         conn.execute(f"INSERT INTO {t} SELECT * FROM {t}_later")  # noqa: S608
     assert updates == [("full", "tail", "full"), ("tail", "tail", "tail")]
-    live = [derived.read_day(plain_dsn, t, DAY) for t in (derived.BARS, derived.INDICATORS)]
+    live = [read_day(plain_dsn, t, DAY) for t in (derived.BARS, derived.INDICATORS)]
     monkeypatch.delenv("TICKFLOW_REHEARSAL_DAYS")  # the session has closed: the full recompute
     with DagsterInstance.ephemeral() as instance:
         res = materialize([bars, indicators], partition_key=DAY.isoformat(), instance=instance,
@@ -191,4 +192,4 @@ def test_an_open_day_updates_its_tail_and_agrees_with_the_full_run(plain_dsn: st
     for a, t in zip(live, (derived.BARS, derived.INDICATORS), strict=True):
         import pandas as pd
 
-        pd.testing.assert_frame_equal(a, derived.read_day(plain_dsn, t, DAY), check_exact=True)
+        pd.testing.assert_frame_equal(a, read_day(plain_dsn, t, DAY), check_exact=True)

@@ -270,18 +270,3 @@ def _replace_chunk(conn: psycopg.Connection, it: DayRows) -> int:
         for chunk in chunks:
             conn.execute(sql.SQL("TRUNCATE {}").format(sql.SQL(str(chunk))))
     return _copy_frame(conn, it.table, it.table.name, it.day, it.symbols, it.frame)
-
-
-def read_day(dsn: str, table: Table, day: dt.date, interval_min: int | None = None):  # type: ignore[no-untyped-def]
-    """One day of a derived table as a pandas DataFrame, ordered by its key."""
-    import pandas as pd
-
-    where = sql.SQL("day = {}").format(sql.Literal(day))
-    if interval_min is not None:
-        where = sql.SQL("{} AND interval_min = {}").format(where, sql.Literal(int(interval_min)))
-    q = sql.SQL("SELECT * FROM {} WHERE {} ORDER BY {}").format(
-        sql.Identifier(table.name), where, sql.SQL(", ").join(sql.Identifier(c) for c in table.key))
-    with psycopg.connect(dsn) as conn, conn.cursor() as cur:
-        cur.execute(q)
-        names = [d.name for d in cur.description or []]
-        return pd.DataFrame(cur.fetchall(), columns=names)

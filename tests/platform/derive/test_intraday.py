@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 import psycopg
 
+from tests.platform.derived_reading import read_day
 from tickflow import sessions
 from tickflow.derive import entry_points, intraday
 from tickflow.simulate.day import simulate_day
@@ -53,7 +54,7 @@ def _update(dsn: str, now_ns: int) -> tuple[str, str]:
 
 
 def _stored(dsn: str) -> dict[str, pd.DataFrame]:
-    return {"bars": derived.read_day(dsn, derived.BARS, DAY), "indicators": derived.read_day(dsn, derived.INDICATORS,
+    return {"bars": read_day(dsn, derived.BARS, DAY), "indicators": read_day(dsn, derived.INDICATORS,
                                                                                             DAY)}
 
 
@@ -156,8 +157,8 @@ def test_trade_signals_of_a_chunked_day_equal_the_full_recompute_in_every_causal
     # only the tail's trades were written: after two minutes, the trades from the 15-minute boundary on
     assert 0 < written[2][0] < written[2][1] and 0 < written[3][0] < written[3][1] / 5, written
     causal = [c for c in derived.TRADE_SIGNALS.value_columns if c not in WHOLE_DAY_COLUMNS["trade_signals"]]
-    live = derived.read_day(dsn, derived.TRADE_SIGNALS, DAY)[["sym", *causal]]
+    live = read_day(dsn, derived.TRADE_SIGNALS, DAY)[["sym", *causal]]
     assert not entry_points.run_signals(dsn, DAY).blocked
-    full = derived.read_day(dsn, derived.TRADE_SIGNALS, DAY)[["sym", *causal]]
+    full = read_day(dsn, derived.TRADE_SIGNALS, DAY)[["sym", *causal]]
     assert len(live) == len(full) > 0
     pd.testing.assert_frame_equal(live, full, check_exact=True)

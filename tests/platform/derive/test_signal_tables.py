@@ -1,5 +1,5 @@
 """The stored signal tables, value by value, on a simulated day: what ``run_signals`` writes
-(read back with ``store.derived.read_day``) against the kernels run here on the stored ticks,
+(read back with ``tests.platform.derived_reading.read_day``) against the kernels run here on the stored ticks,
 and the jump events against the simulator's ground truth. ``run_anomalies`` on a day with
 planted anomalies: a price jump, a volume surge and the RSI extremes they cause."""
 
@@ -14,6 +14,7 @@ import pandas as pd
 import psycopg
 import pytest
 
+from tests.platform.derived_reading import read_day
 from tickflow.derive import entry_points
 from tickflow.derive.jump_truth import score_detections
 from tickflow.derive.signals import SignalParams
@@ -79,7 +80,7 @@ def test_jump_events_are_the_lee_mykland_flags_and_the_bns_bars(signal_day) -> N
     dsn, _, ticks = signal_day
     r, step, n_steps, per_bar = _grid(ticks)
     lm = lee_mykland(r, n_steps, K=P.lm_window, alpha=P.lm_alpha)
-    ev = derived.read_day(dsn, derived.JUMP_EVENTS, DAY)
+    ev = read_day(dsn, derived.JUMP_EVENTS, DAY)
     stored = ev[ev["test"] == "lee_mykland"]
     rows = []
     for s, sym in enumerate(ticks.symbols):
@@ -101,7 +102,7 @@ def test_jump_events_are_the_lee_mykland_flags_and_the_bns_bars(signal_day) -> N
                for b in np.flatnonzero(np.nan_to_num(bb["z"], nan=-np.inf) > crit)}
     bns = ev[ev["test"] == "bns"]
     assert set(zip(bns["sym"], _ns(bns["ts"]).tolist(), strict=True)) == flagged
-    bars = derived.read_day(dsn, derived.BAR_MEASURES, DAY)
+    bars = read_day(dsn, derived.BAR_MEASURES, DAY)
     assert set(zip(bars.loc[bars["bns_jump"], "sym"], _ns(bars.loc[bars["bns_jump"], "ts"]).tolist(),
                    strict=True)) == flagged
     assert np.allclose(bns["critical"], crit)
@@ -112,7 +113,7 @@ def test_stored_garch_sigma_is_the_kernels_sigma_at_bar_ends(signal_day) -> None
     r, _, n_steps, per_bar = _grid(ticks)
     starts = np.arange(0, r.size + 1, n_steps)
     sigma = fit_garch11_grouped(np.nan_to_num(r, nan=0.0), starts)["sigma"]
-    bars = derived.read_day(dsn, derived.BAR_MEASURES, DAY)
+    bars = read_day(dsn, derived.BAR_MEASURES, DAY)
     n_bars = n_steps // per_bar
     assert len(bars) == ticks.n_symbols * n_bars
     for s, sym in enumerate(ticks.symbols):
@@ -135,10 +136,10 @@ def test_stored_spreads_are_the_effective_and_realized_spreads(signal_day) -> No
     n_bars = ticks.n_minutes // P.measure_bar_minutes
     spr = spreads(t["ts_ns"], t["price"], t["size"], lr, ticks.trade_starts, q["ts_ns"], q["bid"], q["ask"],
                   ticks.quote_starts, ticks.open_ns, bar_ns, n_bars, delay_ns=P.realized_spread_seconds * S)
-    bars = derived.read_day(dsn, derived.BAR_MEASURES, DAY)
+    bars = read_day(dsn, derived.BAR_MEASURES, DAY)
     np.testing.assert_allclose(bars["effective_spread"].to_numpy(np.float64), spr["effective_bar"], rtol=1e-12)
     np.testing.assert_allclose(bars["realized_spread"].to_numpy(np.float64), spr["realized_bar"], rtol=1e-12)
-    day = derived.read_day(dsn, derived.DAILY_MEASURES, DAY)
+    day = read_day(dsn, derived.DAILY_MEASURES, DAY)
     np.testing.assert_allclose(day["effective_spread"].to_numpy(np.float64), spr["effective_day"], rtol=1e-12)
     np.testing.assert_allclose(day["realized_spread"].to_numpy(np.float64), spr["realized_day"], rtol=1e-12)
     # The two differ (the quotes move after a trade), so a swap cannot pass unnoticed;
@@ -151,7 +152,7 @@ def test_stored_signals_follow_the_rule(signal_day) -> None:  # type: ignore[no-
     """Each stored signal recomputed from the row's own stored statistics with the rule as
     README states it; the day has BUYs, SELLs and HOLDs."""
     dsn, _, ticks = signal_day
-    ts = derived.read_day(dsn, derived.TRADE_SIGNALS, DAY)
+    ts = read_day(dsn, derived.TRADE_SIGNALS, DAY)
     assert len(ts) == ticks.trades["ts_ns"].size
     n = ts.groupby("sym")["trade_no"].transform("size").to_numpy()
     crit = lm_critical_value(n, P.lm_alpha)
@@ -175,7 +176,7 @@ def test_stored_signals_follow_the_rule(signal_day) -> None:  # type: ignore[no-
 
 def test_jump_events_find_the_simulated_jumps(signal_day) -> None:  # type: ignore[no-untyped-def]
     dsn, sim, _ = signal_day
-    ev = derived.read_day(dsn, derived.JUMP_EVENTS, DAY)
+    ev = read_day(dsn, derived.JUMP_EVENTS, DAY)
     lm = ev[ev["test"] == "lee_mykland"]
     score = score_detections(pd.DataFrame({"sym": lm["sym"], "ts": _ns(lm["ts"])}), sim.jumps,
                              P.grid_seconds * S)
@@ -218,8 +219,8 @@ def anomaly_day(fresh_db):  # type: ignore[no-untyped-def]
 
 def test_anomalies_are_the_planted_spike_surge_and_rsi_extremes(anomaly_day) -> None:  # type: ignore[no-untyped-def]
     dsn, sim, report = anomaly_day
-    bars = derived.read_day(dsn, derived.BARS, DAY, interval_min=1)
-    ind = derived.read_day(dsn, derived.INDICATORS, DAY)
+    bars = read_day(dsn, derived.BARS, DAY, interval_min=1)
+    ind = read_day(dsn, derived.INDICATORS, DAY)
     expected = []
     for sym, b in bars.groupby("sym", sort=True):
         close, vol = b["close"].astype(float), b["volume"].astype(float)
@@ -237,7 +238,7 @@ def test_anomalies_are_the_planted_spike_surge_and_rsi_extremes(anomaly_day) -> 
                 expected.append((sym, ts, "rsi_oversold", rsi[i], 30.0))
     cols = ["sym", "ts", "kind", "value", "threshold"]
     want = pd.DataFrame(expected, columns=cols).sort_values(["sym", "kind", "ts"]).reset_index(drop=True)
-    stored = derived.read_day(dsn, derived.ANOMALIES, DAY)
+    stored = read_day(dsn, derived.ANOMALIES, DAY)
     got = stored.assign(ts=_ns(stored["ts"]))[cols].sort_values(["sym", "kind", "ts"]).reset_index(drop=True)
     pd.testing.assert_frame_equal(got, want, check_dtype=False, rtol=1e-9)
 

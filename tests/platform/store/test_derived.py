@@ -9,6 +9,7 @@ import math
 import numpy as np
 import psycopg
 
+from tests.platform.derived_reading import read_day
 from tickflow.store import derived
 
 DAY = dt.date(2024, 6, 21)
@@ -23,7 +24,7 @@ def _anomalies(n: int, shift: float = 0.0) -> dict[str, np.ndarray]:
 def test_replace_day_round_trips_types_and_replaces(store_dsn: str) -> None:
     with psycopg.connect(store_dsn) as conn, conn.transaction():
         assert derived.replace_day(conn, derived.ANOMALIES, DAY, ["AAA", "BB"], _anomalies(6)) == 6
-    got = derived.read_day(store_dsn, derived.ANOMALIES, DAY)
+    got = read_day(store_dsn, derived.ANOMALIES, DAY)
     assert len(got) == 6
     assert set(got["sym"]) == {"AAA", "BB"}
     assert set(got["kind"]) == set(derived.VOCABULARIES[("anomalies", "kind")])
@@ -38,9 +39,9 @@ def test_replace_day_round_trips_types_and_replaces(store_dsn: str) -> None:
     with psycopg.connect(store_dsn) as conn, conn.transaction():
         derived.replace_day(conn, derived.ANOMALIES, DAY - dt.timedelta(days=1), ["AAA"], _anomalies(1))
         derived.replace_day(conn, derived.ANOMALIES, DAY, ["AAA", "BB"], _anomalies(4, shift=100.0))
-    got = derived.read_day(store_dsn, derived.ANOMALIES, DAY)
+    got = read_day(store_dsn, derived.ANOMALIES, DAY)
     assert len(got) == 4 and got["value"].dropna().min() >= 100.0
-    assert len(derived.read_day(store_dsn, derived.ANOMALIES, DAY - dt.timedelta(days=1))) == 1
+    assert len(read_day(store_dsn, derived.ANOMALIES, DAY - dt.timedelta(days=1))) == 1
 
 
 def test_failed_replace_keeps_the_old_day(store_dsn: str) -> None:
@@ -54,7 +55,7 @@ def test_failed_replace_keeps_the_old_day(store_dsn: str) -> None:
         raise AssertionError("a short column must be refused")
     except ValueError as e:
         assert "rows, expected" in str(e)
-    assert len(derived.read_day(store_dsn, derived.ANOMALIES, DAY)) == 3
+    assert len(read_day(store_dsn, derived.ANOMALIES, DAY)) == 3
 
 
 def _version(n: int, v: float) -> dict[str, np.ndarray]:
@@ -158,8 +159,8 @@ def test_replacing_one_interval_keeps_the_others(store_dsn: str) -> None:
         derived.replace_day(conn, derived.BARS, DAY, ["AAA"], {k: np.concatenate([bars(6, 1, 1.0)[k], bars(2, 5, 5.0)[k]])
                                                                for k in bars(1, 1, 1.0)})
         derived.replace_day(conn, derived.BARS, DAY, ["AAA"], bars(2, 5, 7.0), interval_min=5)
-    assert len(derived.read_day(store_dsn, derived.BARS, DAY, interval_min=1)) == 6
-    five = derived.read_day(store_dsn, derived.BARS, DAY, interval_min=5)
+    assert len(read_day(store_dsn, derived.BARS, DAY, interval_min=1)) == 6
+    five = read_day(store_dsn, derived.BARS, DAY, interval_min=5)
     assert list(five["close"]) == [7.0, 7.0]
 
 

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 import psycopg
 import pytest
 
+from tests.platform.derived_reading import read_day
 from tickflow.ml.feature_store import ML_TABLES
 from tickflow.stack.postgres import PgServer
 from tickflow.store import derived, vendor_bars
@@ -150,8 +151,8 @@ def test_a_store_made_before_versions_is_brought_to_the_current_schema(empty_db:
     got = snapshot(dsn)
     for part in want:
         assert got[part] == want[part], f"{part} differ"
-    assert list(derived.read_day(dsn, derived.ANOMALIES, dt.date(2024, 6, 20))["sym"]) == ["OLD"]
-    assert list(derived.read_day(dsn, derived.ANOMALIES, dt.date(2024, 6, 21))["value"]) == [3.0]
+    assert list(read_day(dsn, derived.ANOMALIES, dt.date(2024, 6, 20))["sym"]) == ["OLD"]
+    assert list(read_day(dsn, derived.ANOMALIES, dt.date(2024, 6, 21))["value"]) == [3.0]
     with psycopg.connect(dsn) as conn:
         assert conn.execute("SELECT count(*) FROM offset_ledger").fetchone() == (1,)
         assert conn.execute("SELECT to_regclass('anomalies_unpartitioned')").fetchone() == (None,)
