@@ -204,6 +204,12 @@ def measure(args: argparse.Namespace, day: dt.date, settings, stack: LocalStack,
             time.sleep(5)
         poller.stop.set()
         poller.join(10)
+        # run statuses before the stack stops (stopping it interrupts the live session run)
+        from dagster import DagsterInstance as _Instance
+
+        os.environ.update(env)
+        with _Instance.get() as inst:
+            status_at_end = {r.run_id: r.status for r in inst.get_runs()}
     finally:
         stop_pid(dev.pid, timeout=30)
         log.close()
@@ -214,10 +220,10 @@ def measure(args: argparse.Namespace, day: dt.date, settings, stack: LocalStack,
     os.environ.update(env)
     instance = DagsterInstance.get()
     records = [r for r in instance.get_run_records(RunsFilter(created_after=dt.datetime.fromtimestamp(t_start, dt.UTC)))]
-    runs = {"ingest": [], "derived": [], "other": []}  # type: dict[str, list]
+    runs = {"ingest": [], "derived": [], "live": [], "other": []}  # type: dict[str, list]
     for r in records:
         runs[r.dagster_run.tags.get("tickflow/queue", "other")].append(r)
-    failed = [r for r in records if r.dagster_run.status == DagsterRunStatus.FAILURE]
+    failed = [r for r in records if status_at_end.get(r.dagster_run.run_id) == DagsterRunStatus.FAILURE]
     print(f"\nmachine: {os.cpu_count()} cores, load {os.getloadavg()}")
     print(f"replay: window 1 {rep1.messages:,} msgs, max {rep1.max_behind_s:.2f}s behind schedule; window 2 "
           f"{rep2.caught_up:,} at once + {rep2.messages - rep2.caught_up:,} paced, max {rep2.max_behind_s:.2f}s behind")
@@ -226,6 +232,9 @@ def measure(args: argparse.Namespace, day: dt.date, settings, stack: LocalStack,
         p50, p95, mx = stats(waits)
         print(f"runs {kind:8s} {len(rs):4d}   queue wait p50 {p50:6.1f}s p95 {p95:6.1f}s max {mx:6.1f}s")
     print(f"failed runs {len(failed)}; most derived runs queued at once {poller.max_derived_queued}")
+    for r in runs["live"]:  # the live session run is stopped with the stack (it would run to the close)
+        print(f"live session run {r.dagster_run.run_id[:8]}: {status_at_end.get(r.dagster_run.run_id)} before the "
+              f"stack stopped, {r.dagster_run.status.value} after")
     if poller.errors:
         print(f"poller errors ({len(poller.errors)}): {poller.errors[:3]}")
     print(f"\n{'window':8s} {'stage':9s} {'minutes':>7s} {'p50 s':>7s} {'p95 s':>7s} {'max s':>7s} {'slope s/min':>11s} "

@@ -41,3 +41,8 @@ class MlResource(ConfigurableResource):  # type: ignore[misc]
                            walk_forward_folds=self.walk_forward_folds, num_boost_round=self.num_boost_round,
                            early_stopping_rounds=self.early_stopping_rounds, max_depth=self.max_depth,
                            learning_rate=self.learning_rate)
+
+
+# The code location's ML settings (definitions.py binds it as the ``ml`` resource; the live
+# session run, whose first step computes features too, reads the same object).
+ML = MlResource()

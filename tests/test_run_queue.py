@@ -14,6 +14,7 @@ from dagster._core.run_coordinator import QueuedRunCoordinator
 from assets.raw_ticks import QUEUE_TAG, ingest_job
 from sensors.automation import automation_sensor
 from sensors.kafka_offsets import ingest_request
+from sensors.live_session import live_session_job
 from tickflow.config import Settings
 from tickflow.stack.local import LocalStack
 
@@ -26,12 +27,13 @@ def test_local_run_queue_has_an_ingest_and_a_derived_pool(tmp_path: Path) -> Non
     conf = yaml.safe_load((stack.dagster_home / "dagster.yaml").read_text())["run_coordinator"]["config"]
     QueuedRunCoordinator(**conf)  # Dagster accepts it
     pools = {lim["value"]: lim["limit"] for lim in conf["tag_concurrency_limits"] if lim["key"] == QUEUE_TAG}
-    assert pools == {"ingest": 1, "derived": 1}
+    assert pools == {"ingest": 2, "derived": 1, "live": 1}
     # a slot beyond the two pools, so training or a UI backfill never waits for both
     assert conf["max_concurrent_runs"] > sum(pools.values())
     request = ingest_request("t:p0=0-1", [("t", {0: (0, 1)})])
     assert {**ingest_job.tags, **request.tags}[QUEUE_TAG] == "ingest"
     assert automation_sensor.run_tags[QUEUE_TAG] == "derived"
+    assert live_session_job.tags[QUEUE_TAG] == "live"
 
 
 def test_a_run_does_not_import_what_only_some_assets_need() -> None:

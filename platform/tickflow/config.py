@@ -74,6 +74,9 @@ class Settings:
     # Trading days (YYYY-MM-DD) whose session counts as open whatever the clock says: a
     # rehearsal replaying a past day (tickflow replay) takes the intraday path of a live day.
     rehearsal_days: tuple[str, ...] = ()
+    # The live session run (tickflow.derive.live): it ends after this long without an ingest
+    # commit (a rehearsal's end, a halted market); the next commit of an open day starts another.
+    live_idle_exit_s: float = 600.0
     consumer_lag_max: int = 100_000  # messages behind the high watermark, summed per topic
     dead_letter_max_share: float = 0.01  # of a run's messages
 
@@ -192,6 +195,7 @@ def load_settings() -> Settings:
         ui_url=_env("TICKFLOW_UI_URL", ""),
         freshness_lag_s=int(_env("TICKFLOW_FRESHNESS_LAG_S", "900")),
         rehearsal_days=tuple(x.strip() for x in _env("TICKFLOW_REHEARSAL_DAYS", "").split(",") if x.strip()),
+        live_idle_exit_s=float(_env("TICKFLOW_LIVE_IDLE_EXIT_S", "600")),
         consumer_lag_max=int(_env("TICKFLOW_CONSUMER_LAG_MAX", "100000")),
         dead_letter_max_share=float(_env("TICKFLOW_DEAD_LETTER_MAX_SHARE", "0.01")),
         crash_at=_env("TICKFLOW_CRASH_AT", ""),

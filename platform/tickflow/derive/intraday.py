@@ -342,15 +342,16 @@ BAR_TABLES = ("bars_1m", "bars_5m", "bars_15m")
 
 
 def bars_tail_or_full(dsn: str, day: dt.date, run_id: str | None = None, force_full: str | None = None,
-                      now_ns: int | None = None, live: bool = False) -> DayReport:
+                      now_ns: int | None = None, live: bool = False, ticks: DayTicks | None = None) -> DayReport:
     """``day``'s bars by the tail update when it applies, else by the full one (then a mark
-    is recorded for an open day). ``force_full``: the reason to skip the tail (a backfill)."""
+    is recorded for an open day). ``force_full``: the reason to skip the tail (a backfill).
+    ``ticks``: the day as stored now, when the caller holds it (else read if needed)."""
     from tickflow.derive.entry_points import day_ticks, run_bars
 
     reason = force_full or update_bars(dsn, day, now_ns, live)
     if isinstance(reason, DayReport):
         return reason
-    ticks = day_ticks(dsn, day, run_id)
+    ticks = ticks if ticks is not None else day_ticks(dsn, day, run_id)
     report = run_bars(dsn, day, ticks=ticks, run_id=run_id)
     if not report.blocked:
         record_full_day(dsn, ticks, now_ns, live)

@@ -94,16 +94,23 @@ run_coordinator:
   module: dagster._core.run_coordinator
   class: QueuedRunCoordinator
   config:
-    # Two pools, so neither starves the other (tickflow/queue tags: ingest runs from
-    # ingest_job, derived runs from the tickflow_automation sensor): one ingest run and one
-    # derived run at a time, and a third slot for the rest (training, backfills from the UI).
-    max_concurrent_runs: 3
+    # Three pools, so none starves another (tickflow/queue tags): ingest (ingest_job), derived
+    # (the tickflow_automation sensor) and the live session run (live_session_sensor), and a
+    # slot for the rest (training, backfills from the UI). Two ingest runs at a time: a run
+    # spends most of its seconds starting (process, imports), so the next one starts while
+    # the previous one writes; their writes take turns on the ledger's per-partition locks.
+    max_concurrent_runs: 5
+    # Runs of the live path wait for this as well as for their slot (default 5 s).
+    dequeue_interval_seconds: 1
     tag_concurrency_limits:
       - key: tickflow/queue
         value: ingest
-        limit: 1
+        limit: 2
       - key: tickflow/queue
         value: derived
+        limit: 1
+      - key: tickflow/queue
+        value: live
         limit: 1
 run_retries:
   enabled: true

@@ -241,3 +241,67 @@ def load_day_ticks(dsn: str, day: dt.date) -> DayTicks:
               "ask": q_vals[4].view(f8), "ask_size": q_vals[5].view(f8)}
     return DayTicks(day, symbols, open_ns, close_ns, trades, _align(t_syms, t_starts, symbols),
                     quotes, _align(q_syms, q_starts, symbols))
+
+
+@nb.njit(cache=True, nogil=True)
+def splice_groups(old, old_starts, keep, new, new_starts, out_starts, out):  # type: ignore[no-untyped-def]
+    """``out``, group by group: the first ``keep[g]`` rows of ``old``'s group ``g`` followed by
+    all of ``new``'s group ``g`` (starts of all three over the same groups). No arithmetic:
+    a day's stored prefix and its newly read tail joined, each group kept in time order."""
+    for g in range(out_starts.shape[0] - 1):
+        o, a, k = out_starts[g], old_starts[g], keep[g]
+        for i in range(k):
+            out[o + i] = old[a + i]
+        b, n = new_starts[g], new_starts[g + 1] - new_starts[g]
+        for i in range(n):
+            out[o + k + i] = new[b + i]
+    return out
+
+
+def _prefix_counts(ts: np.ndarray, starts: np.ndarray, before_ns: int) -> np.ndarray:
+    """Per group, how many of its (time-ordered) rows are before ``before_ns``."""
+    below = np.concatenate([[0], np.cumsum(ts < before_ns)])
+    return below[starts[1:]] - below[starts[:-1]]
+
+
+def _splice(old: dict[str, np.ndarray], old_starts: np.ndarray, before_ns: int, new: dict[str, np.ndarray],
+            new_starts: np.ndarray) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    keep = _prefix_counts(old["ts_ns"], old_starts, before_ns)
+    out_starts = np.concatenate([[0], np.cumsum(keep + np.diff(new_starts))]).astype(np.int64)
+    cols = {k: splice_groups(v, old_starts, keep, new[k], new_starts, out_starts,
+                             np.empty(int(out_starts[-1]), dtype=v.dtype)) for k, v in old.items()}
+    return cols, out_starts
+
+
+def refresh_day_ticks(dsn: str, prev: DayTicks, margin_ns: int = 60_000_000_000) -> tuple[DayTicks, str]:
+    """``prev.day``'s ticks as stored now, reading only what ``prev`` cannot hold: the rows from
+    ``margin_ns`` before ``prev``'s newest tick on. Rows are only ever added (ingest is
+    idempotent), so when the store has as many rows before that boundary as ``prev`` has, they
+    are ``prev``'s; otherwise (late ticks, a re-ingest) the whole day is read again.
+    Returns the ticks and ``"tail"`` or why the day was read whole."""
+    t, q = prev.trades["ts_ns"], prev.quotes["ts_ns"]
+    newest = max(int(t.max()) if t.size else prev.open_ns, int(q.max()) if q.size else prev.open_ns)
+    before = max(newest - margin_ns, prev.open_ns)
+    lo, hi = (sql.Literal(dt.datetime.fromtimestamp(x / 1e9, tz=dt.UTC)) for x in (prev.open_ns, prev.close_ns))
+    tail = sql.SQL("ts_ns >= {}").format(sql.Literal(before))
+    with psycopg.connect(dsn) as conn, conn.transaction():
+        conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        stored = conn.execute(sql.SQL(
+            "SELECT (SELECT count(*) FROM trades WHERE ts >= {lo} AND ts < {hi} AND ts_ns < {b}), "
+            "(SELECT count(*) FROM quotes WHERE ts >= {lo} AND ts < {hi} AND ts_ns < {b})").format(
+                lo=lo, hi=hi, b=sql.Literal(before))).fetchone()
+        if stored != (int((t < before).sum()), int((q < before).sum())):
+            return load_day_ticks(dsn, prev.day), "ticks before the tail changed (late data or a re-ingest)"
+        t_syms, t_starts, t_vals = _fetch_columns(conn, "trades", ("price", "size", "cond_mask"), lo, hi, tail)
+        q_syms, q_starts, q_vals = _fetch_columns(conn, "quotes", ("bid_price", "bid_size", "ask_price",
+                                                                   "ask_size"), lo, hi, tail)
+    symbols = sorted(set(prev.symbols) | set(t_syms) | set(q_syms))
+    f8 = np.float64
+    new_t = {"ts_ns": t_vals[0], "price": t_vals[2].view(f8), "size": t_vals[3].view(f8), "cond_mask": t_vals[4]}
+    new_q = {"ts_ns": q_vals[0], "bid": q_vals[2].view(f8), "bid_size": q_vals[3].view(f8),
+             "ask": q_vals[4].view(f8), "ask_size": q_vals[5].view(f8)}
+    trades, trade_starts = _splice(prev.trades, _align(prev.symbols, prev.trade_starts, symbols), before, new_t,
+                                   _align(t_syms, t_starts, symbols))
+    quotes, quote_starts = _splice(prev.quotes, _align(prev.symbols, prev.quote_starts, symbols), before, new_q,
+                                   _align(q_syms, q_starts, symbols))
+    return DayTicks(prev.day, symbols, prev.open_ns, prev.close_ns, trades, trade_starts, quotes, quote_starts), "tail"

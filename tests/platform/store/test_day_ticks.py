@@ -59,3 +59,49 @@ def test_trades_and_quotes_are_read_in_one_snapshot(plain_dsn: str, monkeypatch)
         np.testing.assert_array_equal(during.quotes[k], before.quotes[k])
     monkeypatch.setattr(day_ticks, "_fetch_in_snapshot", real)
     assert load_day_ticks(plain_dsn, DAY).quotes["ts_ns"].size == 0  # the deletion, seen by the next read
+
+
+def _same(a, b) -> None:  # type: ignore[no-untyped-def]
+    assert a.symbols == b.symbols
+    np.testing.assert_array_equal(a.trade_starts, b.trade_starts)
+    np.testing.assert_array_equal(a.quote_starts, b.quote_starts)
+    for k in a.trades:
+        np.testing.assert_array_equal(a.trades[k], b.trades[k], err_msg=k)
+    for k in a.quotes:
+        np.testing.assert_array_equal(a.quotes[k], b.quotes[k], err_msg=k)
+
+
+def test_refresh_reads_the_tail_and_equals_a_whole_read(plain_dsn: str) -> None:
+    """The live session keeps the day in memory and reads only its tail; the result is what
+    a whole read gives, also when a symbol appears late, and late ticks before the tail make
+    it read the whole day."""
+    import psycopg
+
+    from tickflow.store.day_ticks import refresh_day_ticks
+
+    day = dt.date(2024, 6, 21)
+    write_simulated_day(plain_dsn, simulate_day(day, n_symbols=4, seed=21, trades_per_symbol=3000,
+                                                quotes_per_symbol=3000))
+    with psycopg.connect(plain_dsn) as conn:
+        first_sym = conn.execute("SELECT min(sym) FROM trades").fetchone()[0]  # type: ignore[index]
+        cut = conn.execute("SELECT percentile_disc(0.5) WITHIN GROUP (ORDER BY ts_ns) FROM trades").fetchone()[0]  # type: ignore[index]
+        for t in ("trades", "quotes"):  # hold back the second half, and one symbol entirely
+            conn.execute(f"CREATE TABLE {t}_held AS SELECT * FROM {t} WHERE ts_ns >= %s OR sym = %s", (cut, first_sym))  # noqa: S608
+            conn.execute(f"DELETE FROM {t} WHERE ts_ns >= %s OR sym = %s", (cut, first_sym))  # noqa: S608
+        conn.commit()
+        prev = load_day_ticks(plain_dsn, day)
+        assert first_sym not in prev.symbols
+        for t in ("trades", "quotes"):  # the tail lands, with the new symbol's ticks after the cut
+            conn.execute(f"INSERT INTO {t} SELECT * FROM {t}_held WHERE ts_ns >= %s", (cut,))  # noqa: S608
+        conn.commit()
+        refreshed, how = refresh_day_ticks(plain_dsn, prev)
+        assert how == "tail"
+        _same(refreshed, load_day_ticks(plain_dsn, day))
+        assert refreshed.trades["ts_ns"].size > prev.trades["ts_ns"].size
+        # late ticks: the symbol's first half lands before the boundary
+        for t in ("trades", "quotes"):
+            conn.execute(f"INSERT INTO {t} SELECT * FROM {t}_held WHERE ts_ns < %s", (cut,))  # noqa: S608
+        conn.commit()
+    again, how = refresh_day_ticks(plain_dsn, refreshed)
+    assert how.startswith("ticks before the tail changed")
+    _same(again, load_day_ticks(plain_dsn, day))

@@ -1,0 +1,167 @@
+"""The live session: one long-lived process that keeps an open day's derived tables current.
+
+A Dagster run costs seconds before its first step (a process, the code location's imports,
+Great Expectations' ~4 s import on the first check), and on this project's 2-core reference
+machine those seconds, paid by one derived run after another, were most of the tick-to-bar
+lag (README, "The live session"). So while a day's session is open, one run holds the day's
+derived assets and updates them in a loop, warm: each time an ingest commit lands in the
+offset ledger it runs the same intraday updates a single run would (bars and indicators
+from the tail, trade signals written from the tail, anomalies, features), and reports each
+update through ``on_update`` (the Dagster layer logs them as observations of the assets). It stops when
+the session closes (or the day has been quiet for ``idle_exit_s``, which also ends a
+rehearsal of a past day); the run's ordinary steps then recompute the day whole.
+
+A day whose bar checks fail keeps its previous rows and nothing is built on it in that
+pass (the rule of the blocking checks); the next commit tries again.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import psycopg
+import psycopg.errors
+
+from tickflow import sessions
+from tickflow.derive import intraday
+from tickflow.derive.entry_points import SIGNAL_TABLES, DayReport, run_anomalies
+from tickflow.derive.provisional import provisional_metadata
+from tickflow.store.day_ticks import DayTicks, load_day_ticks, refresh_day_ticks
+
+BAR_TABLES = intraday.BAR_TABLES
+# What one pass updates, in order: the assets of a derived run of the day.
+ASSETS = (*BAR_TABLES, "indicators", *SIGNAL_TABLES, "anomalies", "features")
+
+
+@dataclass(frozen=True)
+class LiveParams:
+    poll_s: float = 1.0  # how often the ledger is looked at between passes
+    idle_exit_s: float = 600.0  # a day with no commit for this long ends the loop
+    max_attempts: int = 3  # live runs a day gets (a failed one is restarted this often)
+
+
+@dataclass
+class SessionReport:
+    passes: int = 0
+    skipped: list[str] = field(default_factory=list)  # why a pass built nothing downstream
+    stopped_because: str = ""
+    seconds: list[float] = field(default_factory=list)  # per pass
+    reloads: list[str] = field(default_factory=list)  # why a pass read the whole day again
+
+
+Update = list[tuple[str, dict[str, Any]]]  # (asset, metadata) of one pass
+
+
+def ledger_head(conn: psycopg.Connection) -> tuple[int, str]:
+    """What the offset ledger holds: every ingest commit changes it (a small table)."""
+    row = conn.execute("SELECT count(*), coalesce(max(committed_at)::text, '') FROM offset_ledger").fetchone()
+    assert row is not None
+    return int(row[0]), str(row[1])
+
+
+def has_ticks(conn: psycopg.Connection, day: dt.date) -> bool:
+    """Whether any trade of ``day``'s session is stored (one indexed probe)."""
+    lo, hi = sessions.session_bounds_ns(day)
+    return conn.execute("SELECT EXISTS (SELECT 1 FROM trades WHERE ts >= to_timestamp(%s / 1e9) "
+                        "AND ts < to_timestamp(%s / 1e9))", (lo, hi)).fetchone()[0]  # type: ignore[index]
+
+
+def live_days(now_s: float, rehearsal_days: Iterable[str]) -> list[dt.date]:
+    """The days that may have a live session now: today in New York while its regular
+    session is open, and the rehearsed past days (``TICKFLOW_REHEARSAL_DAYS``)."""
+    today = dt.datetime.fromtimestamp(now_s, ZoneInfo(sessions.NY)).date()
+    days = [dt.date.fromisoformat(d) for d in rehearsal_days]
+    if intraday.is_open(today, int(now_s * 1e9)) and today not in days:
+        days.append(today)
+    return sorted(days)
+
+
+def start_reason(ticks: bool, in_flight: int, attempts: int, params: LiveParams) -> str | None:
+    """``None`` when a live run should start for one of :func:`live_days`, else why not."""
+    if not ticks:
+        return "no ticks stored for the day yet"
+    if in_flight:
+        return "a derived run of the day is in flight"
+    if attempts >= params.max_attempts:
+        return f"the day has had {attempts} live runs; derived runs follow the automation sensor"
+    return None
+
+
+def update_once(dsn: str, day: dt.date, ticks: DayTicks, live: bool,
+                features: Callable[[], dict[str, Any]] | None = None, now_ns: int | None = None) -> tuple[Update, str]:
+    """One pass over the day's derived assets, as a run of them would do it during the
+    session, on ``ticks`` (the day as stored now). Returns each asset's metadata and, when
+    checks failed, why the rest of the pass was skipped."""
+    out: Update = []
+    bars = intraday.bars_tail_or_full(dsn, day, now_ns=now_ns, live=live, ticks=ticks)
+    out += [(t, bars.metadata(t)) for t in BAR_TABLES if not bars.blocked]
+    if bars.blocked:
+        return out, f"bars not written, failed: {bars.blocked}"
+    ind = intraday.indicators_tail_or_full(dsn, day, now_ns=now_ns, live=live)
+    if ind.blocked:
+        return out, f"indicators not written, failed: {ind.blocked}"
+    out.append(("indicators", ind.metadata("indicators")))
+    sig: DayReport = intraday.signals_tail_or_full(dsn, day, ticks, now_ns=now_ns, live=live)
+    if not sig.blocked:
+        # a rehearsed day is judged as of its open: its whole-day fits are as provisional as a live day's
+        as_of = sessions.session_bounds_ns(day)[0] if live else now_ns
+        out += [(t, {**sig.metadata(t), **provisional_metadata(t, [day], as_of)}) for t in SIGNAL_TABLES]
+    out.append(("anomalies", run_anomalies(dsn, day).metadata("anomalies")))
+    if features is not None:
+        out.append(("features", features()))
+    return out, (f"signals not written, failed: {sig.blocked}" if sig.blocked else "")
+
+
+def run_session(dsn: str, day: dt.date, on_update: Callable[[Update], None], live: bool = False,
+                features: Callable[[], dict[str, Any]] | None = None, params: LiveParams | None = None,
+                clock: Callable[[], float] = time.time, sleep: Callable[[float], None] = time.sleep) -> SessionReport:
+    """Update ``day``'s derived tables after every ingest commit while its session is open.
+
+    ``live``: the day is rehearsed (open whatever the clock). Returns when the session has
+    closed or no commit has landed for ``params.idle_exit_s``."""
+    p = params or LiveParams()
+    report = SessionReport()
+    seen: tuple[int, str] | None = None
+    ticks: DayTicks | None = None
+    last_change = clock()
+    while True:
+        now = clock()
+        if not intraday.is_open(day, int(now * 1e9), live):
+            report.stopped_because = "the session has closed"
+            return report
+        with psycopg.connect(dsn) as conn:
+            head = ledger_head(conn)
+            fresh = head != seen and has_ticks(conn, day)
+        if not fresh:
+            if now - last_change >= p.idle_exit_s:
+                report.stopped_because = f"no ingest commit for {p.idle_exit_s:.0f}s"
+                return report
+            sleep(p.poll_s)
+            continue
+        seen, last_change = head, now
+        t0 = time.perf_counter()
+        # the day stays in memory between passes; a pass reads only its new tail
+        if ticks is None:
+            ticks = load_day_ticks(dsn, day)
+        else:
+            ticks, how = refresh_day_ticks(dsn, ticks)
+            if how != "tail":
+                report.reloads.append(how)
+        try:
+            update, skipped = update_once(dsn, day, ticks, live, features)
+        except (psycopg.errors.SerializationFailure, psycopg.errors.DeadlockDetected) as e:
+            # another writer of the day's tables (a backfill) won; the next look tries again
+            report.skipped.append(f"pass retried: {type(e).__name__}")
+            seen = None
+            sleep(p.poll_s)
+            continue
+        report.passes += 1
+        report.seconds.append(time.perf_counter() - t0)
+        if skipped:
+            report.skipped.append(skipped)
+        on_update(update)

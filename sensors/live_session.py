@@ -1,0 +1,74 @@
+"""The live session: while a day's session is open and its ticks are landing, one run holds
+the day's derived assets and keeps them current (tickflow.derive.live), instead of a derived
+run started, one after another, for every few ingest commits.
+
+The run is a run of the derived assets for the day, so the automation sensor sees them in
+progress and asks for no other derived run of the day while it lasts; its first step loops
+until the session closes (or the day has had no commit for ``TICKFLOW_LIVE_IDLE_EXIT_S``),
+logging each pass as observations of the assets, then every step recomputes the day as usual. It runs
+in a pool of its own (``tickflow/queue: live``), so it never holds the ingest or derived slot.
+A day gets at most ``LiveParams.max_attempts`` live runs; after a failure the next starts on
+the sensor's next tick, and past the limit the automation sensor's runs carry on alone."""
+
+
+import time
+
+from dagster import (
+    AssetSelection,
+    DagsterRunStatus,
+    DefaultSensorStatus,
+    RunRequest,
+    RunsFilter,
+    SensorEvaluationContext,
+    SensorResult,
+    SkipReason,
+    define_asset_job,
+    sensor,
+)
+
+from assets.partitions import trading_days
+from assets.raw_ticks import QUEUE_TAG
+from resources.tickflow import TickflowResource
+from sensors.kafka_offsets import IN_FLIGHT
+from tickflow.derive import live
+
+DAY_TAG = "tickflow/live-day"
+
+live_session_job = define_asset_job(
+    "live_session",
+    selection=AssetSelection.groups("bars", "signals") | AssetSelection.assets("features"),
+    partitions_def=trading_days,
+    tags={QUEUE_TAG: "live", "tickflow/kind": "live"},
+    config={"ops": {"bars": {"config": {"live_session": True}}}},
+    description="An open day's derived assets kept current while its ticks land; then the day recomputed whole.",
+)
+
+
+def _runs(context: SensorEvaluationContext, tags: dict[str, str], statuses: list[DagsterRunStatus] | None) -> int:
+    return context.instance.get_runs_count(RunsFilter(tags=tags, statuses=statuses or []))
+
+
+@sensor(job=live_session_job, minimum_interval_seconds=10, default_status=DefaultSensorStatus.RUNNING,
+        description="Starts the live session run of a day whose session is open (or is rehearsed: "
+                    "TICKFLOW_REHEARSAL_DAYS) once its ticks are stored and no derived run of it is in flight.")
+def live_session_sensor(context: SensorEvaluationContext, tickflow: TickflowResource) -> SensorResult | SkipReason:
+    import psycopg
+
+    settings = tickflow.settings()
+    params = live.LiveParams(idle_exit_s=settings.live_idle_exit_s)
+    now = time.time()
+    requests, skipped = [], []
+    for day in live.live_days(now, settings.rehearsal_days):
+        key = day.isoformat()
+        with psycopg.connect(settings.dsn) as conn:
+            ticks = live.has_ticks(conn, day)
+        in_flight = sum(_runs(context, {"dagster/partition": key, QUEUE_TAG: q}, IN_FLIGHT) for q in ("live", "derived"))
+        attempts = _runs(context, {DAY_TAG: key}, None)
+        why = live.start_reason(ticks, in_flight, attempts, params)
+        if why:
+            skipped.append(f"{key}: {why}")
+            continue
+        requests.append(RunRequest(run_key=f"live-{key}-{attempts}", partition_key=key, tags={DAY_TAG: key}))
+    if not requests:
+        return SkipReason("; ".join(skipped) or "no open session")
+    return SensorResult(run_requests=requests)

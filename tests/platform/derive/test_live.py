@@ -1,0 +1,103 @@
+"""The live session loop: a pass after each ingest commit while the session is open, each pass
+the intraday update a derived run would make; what it leaves equals the full recompute."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import psycopg
+import pytest
+
+from tests.platform.derive.test_intraday import (
+    DAY,
+    MIN,
+    OPEN_NS,
+    _assert_same,
+    _feed,
+    _full_recompute,
+    _stage,
+    _stored,
+)
+from tickflow.derive import live
+from tickflow.derive.entry_points import SIGNAL_TABLES
+
+
+class _Session:
+    """A session's ingest: each wait of the loop lands the next chunk of ticks and its
+    offset-ledger row, as an ingest run's transaction would; the clock moves with the waits."""
+
+    def __init__(self, dsn: str, cuts: list[int]) -> None:
+        self.dsn, self.cuts, self.lo, self.now, self.commits = dsn, list(cuts), 0, 1_000.0, 0
+
+    def commit_next(self) -> None:
+        hi = self.cuts.pop(0)
+        assert _feed(self.dsn, self.lo, hi) > 0
+        self.lo = hi
+        self.commits += 1
+        with psycopg.connect(self.dsn) as conn:
+            conn.execute("INSERT INTO offset_ledger (topic, partition, start_offset, end_offset, messages, trades, "
+                         "quotes, duplicates, dead_letters) VALUES ('t', 0, %s, %s, 1, 1, 0, 0, 0)",
+                         (self.commits, self.commits + 1))
+
+    def sleep(self, s: float) -> None:
+        self.now += s
+        if self.cuts and self.now % 30 < s:  # a commit about every 30 s of the fake clock
+            self.commit_next()
+
+    def clock(self) -> float:
+        return self.now
+
+
+def test_a_pass_per_commit_until_idle_and_the_day_equals_the_full_recompute(plain_dsn: str) -> None:
+    dsn = plain_dsn
+    _stage(dsn)
+    session = _Session(dsn, [OPEN_NS + m * MIN + 7_000_000_000 for m in (5, 33, 34, 120, 250)])
+    session.commit_next()
+    updates: list[live.Update] = []
+    report = live.run_session(dsn, DAY, updates.append, live=True, features=lambda: {"rows": 0},
+                              params=live.LiveParams(poll_s=1.0, idle_exit_s=60.0),
+                              clock=session.clock, sleep=session.sleep)
+    assert report.stopped_because == "no ingest commit for 60s"
+    assert report.passes == session.commits == 5 and report.skipped == []
+    assert [[a for a, _ in u] for u in updates] == [list(live.ASSETS)] * 5
+    modes = [dict(u)["bars_1m"]["update"] for u in updates]
+    assert modes[0] == "full" and modes[-1] == "tail", modes
+    # every pass wrote the trade signals of all stored trades
+    last = dict(updates[-1])
+    with psycopg.connect(dsn) as conn:
+        stored = conn.execute("SELECT count(*) FROM trades").fetchone()[0]  # type: ignore[index]
+        signals = conn.execute("SELECT count(*) FROM trade_signals").fetchone()[0]  # type: ignore[index]
+    assert signals == stored and last["trade_signals"]["update"] == "tail"
+    assert all(last[t]["provisional"] is (t != "jump_events") for t in SIGNAL_TABLES)
+    _assert_same(_stored(dsn), _full_recompute(dsn))
+
+
+def test_the_loop_ends_when_the_session_closes(plain_dsn: str) -> None:
+    """A past day, not rehearsed: closed whatever it holds, so no pass at all."""
+    passes: list[live.Update] = []
+    report = live.run_session(plain_dsn, DAY, passes.append, live=False, sleep=lambda s: None)
+    assert report.stopped_because == "the session has closed" and passes == []
+
+
+def test_no_pass_before_the_day_has_ticks(plain_dsn: str) -> None:
+    t = [0.0]
+
+    def sleep(s: float) -> None:
+        t[0] += s
+
+    report = live.run_session(plain_dsn, DAY, lambda u: pytest.fail("a pass without ticks"), live=True,
+                              params=live.LiveParams(idle_exit_s=5.0), clock=lambda: t[0], sleep=sleep)
+    assert report.passes == 0 and report.stopped_because == "no ingest commit for 5s"
+
+
+def test_which_days_are_live_and_when_a_live_run_starts() -> None:
+    p = live.LiveParams(max_attempts=2)
+    friday_noon = dt.datetime(2024, 6, 21, 16, 0, tzinfo=dt.UTC).timestamp()  # 12:00 New York
+    friday_night = dt.datetime(2024, 6, 22, 1, 0, tzinfo=dt.UTC).timestamp()
+    assert live.live_days(friday_noon, []) == [DAY]
+    assert live.live_days(friday_night, []) == []
+    assert live.live_days(friday_night, ["2024-06-20"]) == [dt.date(2024, 6, 20)]
+    assert live.start_reason(True, 0, 0, p) is None
+    assert "no ticks" in (live.start_reason(False, 0, 0, p) or "")
+    assert "in flight" in (live.start_reason(True, 1, 0, p) or "")
+    assert "2 live runs" in (live.start_reason(True, 0, 2, p) or "")
