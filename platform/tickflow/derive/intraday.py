@@ -57,6 +57,9 @@ from tickflow.store.day_ticks import DayTicks, _align, _fetch_columns
 
 MIN_NS = 60_000_000_000
 ALIGN_MIN = 15  # the coarsest bar interval: a tail from its boundary rebuilds whole 5/15-minute bars
+# Per-trade signal rows have no bar to keep whole: their tail starts at a minute, so an update
+# in the session's first quarter hour rewrites a minute or two of trades, not all of them.
+SIGNALS_ALIGN_MIN = 1
 # Ticks of different Kafka partitions land out of step by a few seconds; a tick this much
 # older than the newest stored one is still in the next tail (an older one forces a full update).
 LATE_MARGIN_NS = 60 * 1_000_000_000
@@ -101,18 +104,19 @@ def forget_mark(dsn: str, day: dt.date) -> None:
         conn.execute("DELETE FROM intraday_marks WHERE day = %s", (day,))
 
 
-def next_tail_from(newest_ns: int, open_ns: int, close_ns: int) -> int:
-    """The 15-minute boundary at or before ``newest_ns - LATE_MARGIN_NS``, within the session."""
+def next_tail_from(newest_ns: int, open_ns: int, close_ns: int, align_min: int = ALIGN_MIN) -> int:
+    """The ``align_min``-minute boundary at or before ``newest_ns - LATE_MARGIN_NS``, within the session."""
     t = min(max(newest_ns - LATE_MARGIN_NS, open_ns), close_ns)
-    step = ALIGN_MIN * MIN_NS
+    step = align_min * MIN_NS
     return open_ns + (t - open_ns) // step * step
 
 
-def mark_of_full_day(ticks: DayTicks) -> Mark:
-    """The mark of bars just computed from the whole stored day ``ticks``."""
+def mark_of_full_day(ticks: DayTicks, align_min: int = ALIGN_MIN) -> Mark:
+    """The mark of bars (or, with ``align_min=SIGNALS_ALIGN_MIN``, trade signals) just
+    computed from the whole stored day ``ticks``."""
     t, q = ticks.trades["ts_ns"], ticks.quotes["ts_ns"]
     newest = max(int(t.max()) if t.size else ticks.open_ns, int(q.max()) if q.size else ticks.open_ns)
-    tail_from = next_tail_from(newest, ticks.open_ns, ticks.close_ns)
+    tail_from = next_tail_from(newest, ticks.open_ns, ticks.close_ns, align_min)
     return Mark(tail_from, int((t < tail_from).sum()), int((q < tail_from).sum()), list(ticks.symbols),
                 dirty_from=ticks.open_ns)
 
@@ -403,13 +407,13 @@ def signals_tail_or_full(dsn: str, day: dt.date, ticks: DayTicks, run_id: str | 
         if not report.blocked:
             with psycopg.connect(dsn) as conn:
                 if is_live:
-                    write_mark(conn, day, mark_of_full_day(ticks), asset="signals")
+                    write_mark(conn, day, mark_of_full_day(ticks, SIGNALS_ALIGN_MIN), asset="signals")
                 else:
                     conn.execute("DELETE FROM intraday_marks WHERE day = %s AND asset = 'signals'", (day,))
         report.extra.setdefault("trade_signals", {}).update({"update": "full", "full_because": reason})
         return report
     assert mark is not None
-    nxt = mark_of_full_day(ticks)
+    nxt = mark_of_full_day(ticks, SIGNALS_ALIGN_MIN)
     written: list[int] = []
 
     def write_tail(conn: psycopg.Connection, frame: dict[str, np.ndarray]) -> None:
