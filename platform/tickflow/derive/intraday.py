@@ -53,7 +53,15 @@ from tickflow.derive.entry_points import DayReport, DayWrites, _ns, _timed
 from tickflow.derive.provisional import open_days
 from tickflow.quality.expectations import bar_checks, signal_checks, volume_reconciliation
 from tickflow.store import derived
-from tickflow.store.day_ticks import DayTicks, _align, _fetch_columns
+from tickflow.store.day_ticks import (
+    QUOTE_COLUMNS,
+    TRADE_COLUMNS,
+    DayTicks,
+    _align,
+    _fetch_columns,
+    quote_columns,
+    trade_columns,
+)
 
 MIN_NS = 60_000_000_000
 ALIGN_MIN = 15  # the coarsest bar interval: a tail from its boundary rebuilds whole 5/15-minute bars
@@ -167,9 +175,8 @@ def load_tail(conn: psycopg.Connection, day: dt.date, mark: Mark) -> Tail | str:
     if (int(counts[0]), int(counts[1])) != (mark.trades_before, mark.quotes_before):
         return (f"ticks before the tail changed (late data or a re-ingest): trades {mark.trades_before} -> "
                 f"{counts[0]}, quotes {mark.quotes_before} -> {counts[1]}")
-    t_syms, t_starts, t_vals = _fetch_columns(conn, "trades", ("price", "size", "cond_mask"), lo, hi, pad)
-    q_syms, q_starts, q_vals = _fetch_columns(
-        conn, "quotes", ("bid_price", "bid_size", "ask_price", "ask_size"), lo, hi, pad)
+    t_syms, t_starts, t_vals = _fetch_columns(conn, "trades", TRADE_COLUMNS, lo, hi, pad)
+    q_syms, q_starts, q_vals = _fetch_columns(conn, "quotes", QUOTE_COLUMNS, lo, hi, pad)
     symbols = mark.symbols
     new = (set(t_syms) | set(q_syms)) - set(symbols)
     if new:
@@ -184,10 +191,7 @@ def load_tail(conn: psycopg.Connection, day: dt.date, mark: Mark) -> Tail | str:
                                (day, dt.datetime.fromtimestamp((frm - MIN_NS) / 1e9, tz=dt.UTC))).fetchall())
     if set(closes) != set(symbols):
         return "the stored bars do not hold the minute before the tail"
-    f8 = np.float64
-    trades = {"ts_ns": t_vals[0], "price": t_vals[2].view(f8), "size": t_vals[3].view(f8), "cond_mask": t_vals[4]}
-    quotes = {"ts_ns": q_vals[0], "bid": q_vals[2].view(f8), "bid_size": q_vals[3].view(f8),
-              "ask": q_vals[4].view(f8), "ask_size": q_vals[5].view(f8)}
+    trades, quotes = trade_columns(t_vals), quote_columns(q_vals)
     q_starts = _align(q_syms, q_starts, symbols)
     seed = np.array([closes[s] for s in symbols], dtype=np.float64)  # NULL -> NaN
     has_quote_in_tail = q_starts[1:] > q_starts[:-1]

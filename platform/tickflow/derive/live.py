@@ -86,7 +86,7 @@ def start_reason(ticks: bool, in_flight: int, attempts: int, params: LiveParams)
     if not ticks:
         return "no ticks stored for the day yet"
     if in_flight:
-        return "a derived run of the day is in flight"
+        return "a derived or live run of the day is in flight"
     if attempts >= params.max_attempts:
         return f"the day has had {attempts} live runs; derived runs follow the automation sensor"
     return None

@@ -32,6 +32,23 @@ from tickflow.conditions import COND_MASK_SQL
 from tickflow.kernels.grouping import group_starts
 
 FLOAT8_ARRAY_OID, INT8_ARRAY_OID = 1022, 1016  # pg_type oids of float8[] and int8[]
+# The stored columns a day's trades and quotes are read with (:func:`_fetch_columns`), and
+# their names in :class:`DayTicks`.
+TRADE_COLUMNS = ("price", "size", "cond_mask")
+QUOTE_COLUMNS = ("bid_price", "bid_size", "ask_price", "ask_size")
+
+
+def trade_columns(vals: list[np.ndarray]) -> dict[str, np.ndarray]:
+    """:class:`DayTicks` trade columns from :func:`_fetch_columns` of ``TRADE_COLUMNS``."""
+    f8 = np.float64
+    return {"ts_ns": vals[0], "price": vals[2].view(f8), "size": vals[3].view(f8), "cond_mask": vals[4]}
+
+
+def quote_columns(vals: list[np.ndarray]) -> dict[str, np.ndarray]:
+    """:class:`DayTicks` quote columns from :func:`_fetch_columns` of ``QUOTE_COLUMNS``."""
+    f8 = np.float64
+    return {"ts_ns": vals[0], "bid": vals[2].view(f8), "bid_size": vals[3].view(f8), "ask": vals[4].view(f8),
+            "ask_size": vals[5].view(f8)}
 
 
 @dataclass
@@ -229,18 +246,12 @@ def load_day_ticks(dsn: str, day: dt.date) -> DayTicks:
         conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
         snapshot = conn.execute("SELECT pg_export_snapshot()").fetchone()[0]  # type: ignore[index]
         with ThreadPoolExecutor(1) as pool:
-            quotes_job = pool.submit(_fetch_in_snapshot, dsn, snapshot, "quotes",
-                                     ("bid_price", "bid_size", "ask_price", "ask_size"), lo, hi)
-            t_syms, t_starts, t_vals = _fetch_columns(conn, "trades", ("price", "size", "cond_mask"), lo, hi)
+            quotes_job = pool.submit(_fetch_in_snapshot, dsn, snapshot, "quotes", QUOTE_COLUMNS, lo, hi)
+            t_syms, t_starts, t_vals = _fetch_columns(conn, "trades", TRADE_COLUMNS, lo, hi)
             q_syms, q_starts, q_vals = quotes_job.result()  # before the exporting transaction ends
     symbols = sorted(set(t_syms) | set(q_syms))
-    f8 = np.float64
-    trades = {"ts_ns": t_vals[0], "price": t_vals[2].view(f8), "size": t_vals[3].view(f8),
-              "cond_mask": t_vals[4]}
-    quotes = {"ts_ns": q_vals[0], "bid": q_vals[2].view(f8), "bid_size": q_vals[3].view(f8),
-              "ask": q_vals[4].view(f8), "ask_size": q_vals[5].view(f8)}
-    return DayTicks(day, symbols, open_ns, close_ns, trades, _align(t_syms, t_starts, symbols),
-                    quotes, _align(q_syms, q_starts, symbols))
+    return DayTicks(day, symbols, open_ns, close_ns, trade_columns(t_vals), _align(t_syms, t_starts, symbols),
+                    quote_columns(q_vals), _align(q_syms, q_starts, symbols))
 
 
 @nb.njit(cache=True, nogil=True)
@@ -292,16 +303,11 @@ def refresh_day_ticks(dsn: str, prev: DayTicks, margin_ns: int = 60_000_000_000)
                 lo=lo, hi=hi, b=sql.Literal(before))).fetchone()
         if stored != (int((t < before).sum()), int((q < before).sum())):
             return load_day_ticks(dsn, prev.day), "ticks before the tail changed (late data or a re-ingest)"
-        t_syms, t_starts, t_vals = _fetch_columns(conn, "trades", ("price", "size", "cond_mask"), lo, hi, tail)
-        q_syms, q_starts, q_vals = _fetch_columns(conn, "quotes", ("bid_price", "bid_size", "ask_price",
-                                                                   "ask_size"), lo, hi, tail)
+        t_syms, t_starts, t_vals = _fetch_columns(conn, "trades", TRADE_COLUMNS, lo, hi, tail)
+        q_syms, q_starts, q_vals = _fetch_columns(conn, "quotes", QUOTE_COLUMNS, lo, hi, tail)
     symbols = sorted(set(prev.symbols) | set(t_syms) | set(q_syms))
-    f8 = np.float64
-    new_t = {"ts_ns": t_vals[0], "price": t_vals[2].view(f8), "size": t_vals[3].view(f8), "cond_mask": t_vals[4]}
-    new_q = {"ts_ns": q_vals[0], "bid": q_vals[2].view(f8), "bid_size": q_vals[3].view(f8),
-             "ask": q_vals[4].view(f8), "ask_size": q_vals[5].view(f8)}
-    trades, trade_starts = _splice(prev.trades, _align(prev.symbols, prev.trade_starts, symbols), before, new_t,
-                                   _align(t_syms, t_starts, symbols))
-    quotes, quote_starts = _splice(prev.quotes, _align(prev.symbols, prev.quote_starts, symbols), before, new_q,
-                                   _align(q_syms, q_starts, symbols))
+    trades, trade_starts = _splice(prev.trades, _align(prev.symbols, prev.trade_starts, symbols), before,
+                                   trade_columns(t_vals), _align(t_syms, t_starts, symbols))
+    quotes, quote_starts = _splice(prev.quotes, _align(prev.symbols, prev.quote_starts, symbols), before,
+                                   quote_columns(q_vals), _align(q_syms, q_starts, symbols))
     return DayTicks(prev.day, symbols, prev.open_ns, prev.close_ns, trades, trade_starts, quotes, quote_starts), "tail"
