@@ -67,7 +67,8 @@ def _live_session(context: AssetExecutionContext, tickflow: TickflowResource) ->
         os.setpriority(os.PRIO_PROCESS, 0, max(os.getpriority(os.PRIO_PROCESS, 0), LIVE_NICENESS))
     params = live.LiveParams(idle_exit_s=settings.live_idle_exit_s)
     session = live.run_session(settings.dsn, day, report, live=key in settings.rehearsal_days,
-                               features=lambda: pipeline.run_features(settings.dsn, day, ML.feature_params()),
+                               features=lambda signals: pipeline.run_features(settings.dsn, day, ML.feature_params(),
+                                                                              signals),
                                params=params)
     secs = sorted(session.seconds)
     context.log.info(f"live session {key}: {session.passes} passes (median {secs[len(secs) // 2] if secs else 0:.1f}s"

@@ -48,6 +48,8 @@ class DayReport:
     extra: dict[str, Any] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
     checks: dict[str, list[CheckOutcome]] = field(default_factory=dict)
+    # the day's trade-signal columns, kept by an intraday update for the next one (else None)
+    suite: dict[str, np.ndarray] | None = None
 
     @property
     def blocked(self) -> list[str]:
@@ -443,7 +445,8 @@ SIGNAL_TABLES = ("trade_signals", "bar_measures", "daily_measures", "jump_events
 def run_signals(dsn: str, day: dt.date, params: SignalParams | None = None,
                 ticks: DayTicks | None = None, run_id: str | None = None,
                 trade_tail: tuple[int, Callable[..., None]] | None = None,
-                writes: DayWrites | None = None) -> DayReport:
+                writes: DayWrites | None = None, prev_suite: dict[str, np.ndarray] | None = None,
+                keep_suite: bool = False) -> DayReport:
     """Trade signals, bar and daily measures and jump events of ``day``, checked, then
     written together (the four day partitions swapped in one transaction).
 
@@ -451,7 +454,12 @@ def run_signals(dsn: str, day: dt.date, params: SignalParams | None = None,
     written, by ``write(conn, frame)`` in the same transaction (the intraday path,
     :mod:`tickflow.derive.intraday`). With ``writes`` (a range run), the write may still be
     running on return: the report's checks are final, ``writes.drain()`` waits for it (and
-    its ``seconds["write"]``)."""
+    its ``seconds["write"]``).
+
+    ``prev_suite`` (with ``trade_tail``): the day's trade signals as an earlier update left
+    them; the trades before the tail keep their causal columns and only the tail is computed
+    (:func:`~tickflow.derive.signals.trade_suite`). ``keep_suite``: the report keeps this
+    update's trade-signal columns (``report.suite``) for the next one."""
     report = DayReport(day, [])
     with _timed(report, "load"):
         ticks = ticks or day_ticks(dsn, day, run_id)
@@ -462,14 +470,21 @@ def run_signals(dsn: str, day: dt.date, params: SignalParams | None = None,
     if sorted(b["sym"].unique().tolist()) != ticks.symbols or len(b) != n_sym * ticks.n_minutes:
         raise RuntimeError(f"1-minute bars of {day} do not match its ticks: materialize bars_1m first")
     with _timed(report, "compute"):
-        out = compute_signals(ticks, b["close"].to_numpy(np.float64), b["volume"].to_numpy(np.float64), params)
+        prev = None if prev_suite is None or trade_tail is None else (prev_suite, trade_tail[0])
+        out = compute_signals(ticks, b["close"].to_numpy(np.float64), b["volume"].to_numpy(np.float64), params,
+                              prev)
+    if keep_suite:
+        report.suite = out["trade_signals"]
     for name in SIGNAL_TABLES:
         report.rows[name] = int(out[name]["sym"].shape[0])
     also = None
+    checked_rows = out
     if trade_tail is not None:
         ts_from, write_tail = trade_tail
         keep = out["trade_signals"]["ts"] >= ts_from
         tail_frame = {k: v[keep] for k, v in out["trade_signals"].items()}
+        # only the tail is written, so only the tail is checked (the rest passed when written)
+        checked_rows = {**out, "trade_signals": tail_frame}
 
         def also(conn: psycopg.Connection) -> None:
             write_tail(conn, tail_frame)
@@ -481,7 +496,8 @@ def run_signals(dsn: str, day: dt.date, params: SignalParams | None = None,
             for name in FINITE_COLUMNS:
                 cols = FINITE_COLUMNS[name] + P_VALUE_COLUMNS.get(name, [])
                 # only the checked columns: a frame of the whole table would copy every column
-                report.checks[name] = signal_checks(pd.DataFrame({c: out[name][c] for c in cols}, copy=False),
+                report.checks[name] = signal_checks(pd.DataFrame({c: checked_rows[name][c] for c in cols},
+                                                                 copy=False),
                                                     FINITE_COLUMNS[name], P_VALUE_COLUMNS.get(name, []))
     except BaseException:
         report.checks["run_signals"] = [CheckOutcome("completed", False, "the checks raised")]

@@ -51,6 +51,7 @@ from tickflow import sessions
 from tickflow.derive import bars as bars_mod
 from tickflow.derive.entry_points import DayReport, DayWrites, _ns, _timed
 from tickflow.derive.provisional import open_days
+from tickflow.derive.signals import suite_fits
 from tickflow.quality.expectations import bar_checks, signal_checks, volume_reconciliation
 from tickflow.store import derived
 from tickflow.store.day_ticks import (
@@ -160,17 +161,27 @@ def _lit_ts(ns: int) -> sql.Literal:
     return sql.Literal(dt.datetime.fromtimestamp(ns // 1000 / 1e6, tz=dt.UTC))
 
 
-def load_tail(conn: psycopg.Connection, day: dt.date, mark: Mark) -> Tail | str:
+def load_tail(conn: psycopg.Connection, day: dt.date, mark: Mark, held: DayTicks | None = None) -> Tail | str:
     """The tail of ``day`` after ``mark``, or why it cannot be used (a string). Runs in the
-    caller's (repeatable read) transaction."""
+    caller's (repeatable read) transaction.
+
+    ``held``: the day as the caller last read it and checked against the store (the live
+    session's :func:`~tickflow.store.day_ticks.refresh_day_ticks`). Its counts before the tail
+    stand in for the store's, which would cost a scan of the day per update: a tick stored
+    before the tail since that read makes the caller's next refresh read the day whole, and
+    the mark written here then fails this check, so that update is full."""
     open_ns, close_ns = sessions.session_bounds_ns(day)
     lo, hi, frm = _lit_ts(open_ns), _lit_ts(close_ns), mark.tail_from
     # ``ts`` (microseconds) bounds the scan to the right partitions; ``ts_ns`` decides.
     pad = sql.SQL("ts >= {} AND ts_ns >= {}").format(_lit_ts(frm - 1000), sql.Literal(frm))
-    counts = conn.execute(sql.SQL(
-        "SELECT (SELECT count(*) FROM trades WHERE ts >= {lo} AND ts < {hi} AND ts < {up} AND ts_ns < {frm}), "
-        "(SELECT count(*) FROM quotes WHERE ts >= {lo} AND ts < {hi} AND ts < {up} AND ts_ns < {frm})").format(
-        lo=lo, hi=hi, up=_lit_ts(frm + 1000), frm=sql.Literal(frm))).fetchone()
+    if held is not None:
+        counts: tuple[int, int] | None = (int((held.trades["ts_ns"] < frm).sum()),
+                                          int((held.quotes["ts_ns"] < frm).sum()))
+    else:
+        counts = conn.execute(sql.SQL(
+            "SELECT (SELECT count(*) FROM trades WHERE ts >= {lo} AND ts < {hi} AND ts < {up} AND ts_ns < {frm}), "
+            "(SELECT count(*) FROM quotes WHERE ts >= {lo} AND ts < {hi} AND ts < {up} AND ts_ns < {frm})").format(
+            lo=lo, hi=hi, up=_lit_ts(frm + 1000), frm=sql.Literal(frm))).fetchone()
     assert counts is not None
     if (int(counts[0]), int(counts[1])) != (mark.trades_before, mark.quotes_before):
         return (f"ticks before the tail changed (late data or a re-ingest): trades {mark.trades_before} -> "
@@ -241,9 +252,11 @@ def _tail_volume(conn: psycopg.Connection, day: dt.date, ts_from_ns: int) -> pd.
     return pd.Series([float(v) for _, v in rows], index=[s for s, _ in rows], dtype=np.float64)
 
 
-def update_bars(dsn: str, day: dt.date, now_ns: int | None = None, live: bool = False) -> DayReport | str:
+def update_bars(dsn: str, day: dt.date, now_ns: int | None = None, live: bool = False,
+                held: DayTicks | None = None) -> DayReport | str:
     """The tail update of ``day``'s bars, or why it must be a full one (a string): the day
-    is closed, has no mark, or its tail cannot reproduce the full day."""
+    is closed, has no mark, or its tail cannot reproduce the full day. ``held``: see
+    :func:`load_tail`."""
     if not is_open(day, now_ns, live):
         return "the session has closed"
     report = DayReport(day, [])
@@ -256,7 +269,7 @@ def update_bars(dsn: str, day: dt.date, now_ns: int | None = None, live: bool = 
         if mark.tail_from <= open_ns:
             return "the tail starts at the open"
         with _timed(report, "load"):
-            tail = load_tail(conn, day, mark)
+            tail = load_tail(conn, day, mark, held)
             if isinstance(tail, str):
                 return tail
             raw_volume = _tail_volume(conn, day, mark.tail_from)
@@ -353,10 +366,11 @@ def bars_tail_or_full(dsn: str, day: dt.date, run_id: str | None = None, force_f
                       now_ns: int | None = None, live: bool = False, ticks: DayTicks | None = None) -> DayReport:
     """``day``'s bars by the tail update when it applies, else by the full one (then a mark
     is recorded for an open day). ``force_full``: the reason to skip the tail (a backfill).
-    ``ticks``: the day as stored now, when the caller holds it (else read if needed)."""
+    ``ticks``: the day as stored now, when the caller holds it (else read if needed; its
+    counts then stand in for the store's, see :func:`load_tail`)."""
     from tickflow.derive.entry_points import day_ticks, run_bars
 
-    reason = force_full or update_bars(dsn, day, now_ns, live)
+    reason = force_full or update_bars(dsn, day, now_ns, live, held=ticks)
     if isinstance(reason, DayReport):
         return reason
     ticks = ticks if ticks is not None else day_ticks(dsn, day, run_id)
@@ -379,7 +393,8 @@ def indicators_tail_or_full(dsn: str, day: dt.date, force_full: str | None = Non
 
 def signals_tail_or_full(dsn: str, day: dt.date, ticks: DayTicks, run_id: str | None = None,
                          force_full: str | None = None, now_ns: int | None = None, live: bool = False,
-                         writes: DayWrites | None = None) -> DayReport:
+                         writes: DayWrites | None = None, prev_suite: dict[str, np.ndarray] | None = None,
+                         ) -> DayReport:
     """``day``'s signal tables from its whole stored day so far (``ticks``); while the session
     is open and the day's ``signals`` mark still holds, only the trade signals from the
     mark's ``tail_from`` on are written (the per-trade rows are most of the day's bytes; the
@@ -387,7 +402,12 @@ def signals_tail_or_full(dsn: str, day: dt.date, ticks: DayTicks, run_id: str | 
     have changed; their whole-day columns (ACD, jump, signal) keep the value of the update that
     wrote them, provisional until the full recompute after the close. ``writes`` (a range
     run's :class:`~tickflow.derive.entry_points.DayWrites`) lets a closed day's write overlap the
-    next day's work; an open day is written before return (its mark follows the write)."""
+    next day's work; an open day is written before return (its mark follows the write).
+
+    ``prev_suite``: the trade-signal columns an earlier update of this open day left
+    (``report.suite``, which an open day's report keeps): with it the tail's trades are
+    computed from a look-back slice, not the whole day
+    (:func:`~tickflow.derive.signals.trade_suite`)."""
     from tickflow.derive.entry_points import run_signals
 
     reason = force_full or ("" if is_open(day, now_ns, live) else "the session has closed")
@@ -407,7 +427,8 @@ def signals_tail_or_full(dsn: str, day: dt.date, ticks: DayTicks, run_id: str | 
             reason = "ticks before the tail changed (late data or a re-ingest)"
     if reason:
         is_live = is_open(day, now_ns, live)
-        report = run_signals(dsn, day, ticks=ticks, run_id=run_id, writes=None if is_live else writes)
+        report = run_signals(dsn, day, ticks=ticks, run_id=run_id, writes=None if is_live else writes,
+                             keep_suite=is_live)
         if not report.blocked:
             with psycopg.connect(dsn) as conn:
                 if is_live:
@@ -417,6 +438,8 @@ def signals_tail_or_full(dsn: str, day: dt.date, ticks: DayTicks, run_id: str | 
         report.extra.setdefault("trade_signals", {}).update({"update": "full", "full_because": reason})
         return report
     assert mark is not None
+    if prev_suite is not None and not suite_fits(prev_suite, ticks, mark.tail_from):
+        prev_suite = None
     nxt = mark_of_full_day(ticks, SIGNALS_ALIGN_MIN)
     written: list[int] = []
 
@@ -424,8 +447,9 @@ def signals_tail_or_full(dsn: str, day: dt.date, ticks: DayTicks, run_id: str | 
         written.append(replace_tail(conn, derived.TRADE_SIGNALS, day, mark.tail_from, ticks.symbols, frame))
         write_mark(conn, day, nxt, asset="signals")
 
-    report = run_signals(dsn, day, ticks=ticks, run_id=run_id, trade_tail=(mark.tail_from, write_tail))
+    report = run_signals(dsn, day, ticks=ticks, run_id=run_id, trade_tail=(mark.tail_from, write_tail),
+                         prev_suite=prev_suite, keep_suite=True)
     report.extra.setdefault("trade_signals", {}).update({
         "update": "tail", "tail_from": pd.Timestamp(mark.tail_from, tz="UTC").isoformat(),
-        "rows_written": written[0] if written else 0})
+        "rows_written": written[0] if written else 0, "computed_from_tail": prev_suite is not None})
     return report

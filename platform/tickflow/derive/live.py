@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import numpy as np
 import psycopg
 import psycopg.errors
 
@@ -55,6 +56,9 @@ class SessionReport:
 
 
 Update = list[tuple[str, dict[str, Any]]]  # (asset, metadata) of one pass
+# The features of the day: given its symbols and trade signals as the pass left them (the
+# features aggregate those per bar in memory, not from the stored rows), returns metadata.
+Features = Callable[[tuple[list[str], dict[str, np.ndarray]] | None], dict[str, Any]]
 
 
 def ledger_head(conn: psycopg.Connection) -> tuple[int, str]:
@@ -92,33 +96,46 @@ def start_reason(ticks: bool, in_flight: int, attempts: int, params: LiveParams)
     return None
 
 
+@dataclass
+class Pass:
+    """What one pass made: each asset's metadata, why it stopped short (when checks failed),
+    and the day's trade-signal columns it left (the next pass computes only their tail)."""
+
+    update: Update
+    skipped: str = ""
+    suite: dict[str, np.ndarray] | None = None
+
+
 def update_once(dsn: str, day: dt.date, ticks: DayTicks, live: bool,
-                features: Callable[[], dict[str, Any]] | None = None, now_ns: int | None = None) -> tuple[Update, str]:
+                features: Features | None = None, now_ns: int | None = None,
+                suite: dict[str, np.ndarray] | None = None) -> Pass:
     """One pass over the day's derived assets, as a run of them would do it during the
-    session, on ``ticks`` (the day as stored now). Returns each asset's metadata and, when
-    checks failed, why the rest of the pass was skipped."""
+    session, on ``ticks`` (the day as stored now); ``suite``: the trade signals the previous
+    pass left."""
     out: Update = []
     bars = intraday.bars_tail_or_full(dsn, day, now_ns=now_ns, live=live, ticks=ticks)
     out += [(t, bars.metadata(t)) for t in BAR_TABLES if not bars.blocked]
     if bars.blocked:
-        return out, f"bars not written, failed: {bars.blocked}"
+        return Pass(out, f"bars not written, failed: {bars.blocked}", suite)
     ind = intraday.indicators_tail_or_full(dsn, day, now_ns=now_ns, live=live)
     if ind.blocked:
-        return out, f"indicators not written, failed: {ind.blocked}"
+        return Pass(out, f"indicators not written, failed: {ind.blocked}", suite)
     out.append(("indicators", ind.metadata("indicators")))
-    sig: DayReport = intraday.signals_tail_or_full(dsn, day, ticks, now_ns=now_ns, live=live)
+    sig: DayReport = intraday.signals_tail_or_full(dsn, day, ticks, now_ns=now_ns, live=live, prev_suite=suite)
     if not sig.blocked:
         # a rehearsed day is judged as of its open: its whole-day fits are as provisional as a live day's
         as_of = sessions.session_bounds_ns(day)[0] if live else now_ns
         out += [(t, {**sig.metadata(t), **provisional_metadata(t, [day], as_of)}) for t in SIGNAL_TABLES]
     out.append(("anomalies", run_anomalies(dsn, day).metadata("anomalies")))
     if features is not None:
-        out.append(("features", features()))
-    return out, (f"signals not written, failed: {sig.blocked}" if sig.blocked else "")
+        out.append(("features", features(None if sig.blocked or sig.suite is None else (ticks.symbols, sig.suite))))
+    if sig.blocked:
+        return Pass(out, f"signals not written, failed: {sig.blocked}", suite)
+    return Pass(out, "", sig.suite)
 
 
 def run_session(dsn: str, day: dt.date, on_update: Callable[[Update], None], live: bool = False,
-                features: Callable[[], dict[str, Any]] | None = None, params: LiveParams | None = None,
+                features: Features | None = None, params: LiveParams | None = None,
                 clock: Callable[[], float] = time.time, sleep: Callable[[float], None] = time.sleep) -> SessionReport:
     """Update ``day``'s derived tables after every ingest commit while its session is open.
 
@@ -128,6 +145,7 @@ def run_session(dsn: str, day: dt.date, on_update: Callable[[Update], None], liv
     report = SessionReport()
     seen: tuple[int, str] | None = None
     ticks: DayTicks | None = None
+    suite: dict[str, np.ndarray] | None = None
     last_change = clock()
     while True:
         now = clock()
@@ -152,16 +170,18 @@ def run_session(dsn: str, day: dt.date, on_update: Callable[[Update], None], liv
             ticks, how = refresh_day_ticks(dsn, ticks)
             if how != "tail":
                 report.reloads.append(how)
+                suite = None
         try:
-            update, skipped = update_once(dsn, day, ticks, live, features)
+            done = update_once(dsn, day, ticks, live, features, suite=suite)
         except (psycopg.errors.SerializationFailure, psycopg.errors.DeadlockDetected) as e:
             # another writer of the day's tables (a backfill) won; the next look tries again
             report.skipped.append(f"pass retried: {type(e).__name__}")
             seen = None
             sleep(p.poll_s)
             continue
+        suite = done.suite
         report.passes += 1
         report.seconds.append(time.perf_counter() - t0)
-        if skipped:
-            report.skipped.append(skipped)
-        on_update(update)
+        if done.skipped:
+            report.skipped.append(done.skipped)
+        on_update(done.update)

@@ -33,6 +33,7 @@ import numpy as np
 from tickflow.kernels.acd import diurnal_factor, fit_acd11_grouped, trade_durations
 from tickflow.kernels.flow import bvc_vpin, lee_ready, ofi_by_bar, prevailing_quote, tick_rule
 from tickflow.kernels.garch import fit_garch11_grouped
+from tickflow.kernels.grouping import group_starts, prefix_counts, splice_columns
 from tickflow.kernels.jumps import (
     DEFAULT_ALPHA,
     DEFAULT_K,
@@ -43,7 +44,7 @@ from tickflow.kernels.jumps import (
 )
 from tickflow.kernels.liquidity import amihud, kyle_lambda, roll_spread, spreads
 from tickflow.kernels.sampling import grid_log_returns
-from tickflow.kernels.trade_stats import signal_rule, trade_stats
+from tickflow.kernels.trade_stats import lookback, signal_rule, trade_stats
 from tickflow.store.day_ticks import DayTicks
 
 _S = 1_000_000_000
@@ -60,6 +61,9 @@ class SignalParams:
     lm_alpha: float = DEFAULT_ALPHA
     bns_alpha: float = 1e-4
     trade_window: int = 100
+    # trade_stats' intensity windows (its defaults): the look-back of an intraday update
+    intensity_count_s: float = 60.0
+    intensity_window_s: float = 1800.0
     realized_spread_seconds: int = 300
     vpin_buckets: int = 50
     signal_z: float = 2.0
@@ -71,17 +75,97 @@ def _bin_sum(values: np.ndarray, bins: np.ndarray, n_bins: int) -> np.ndarray:
     return np.bincount(bins[ok], weights=values[ok], minlength=n_bins)[:n_bins]
 
 
-def trade_suite(ticks: DayTicks, params: SignalParams | None = None
-                ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
-    """The per-trade signal suite (``trade_signals`` columns) and the per-symbol ACD fits."""
-    p = params or SignalParams()
-    n_sym = ticks.n_symbols
+# The per-trade columns that look only backwards (a trade's value depends on the trades and
+# quotes up to it): what an intraday update keeps from an earlier computation of the day.
+CAUSAL = ("log_return", "std_return", "lm_stat", "bns_z", "intensity_z", "tick_sign", "lr_sign")
+
+
+def _causal(ticks: DayTicks, p: SignalParams, first_index: np.ndarray | None = None,
+            seed: np.ndarray | None = None) -> dict[str, np.ndarray]:
     t, q = ticks.trades, ticks.quotes
     ts_, qs = ticks.trade_starts, ticks.quote_starts
     bid_at, ask_at = prevailing_quote(t["ts_ns"], ts_, q["ts_ns"], q["bid"], q["ask"], qs)
-    tick = tick_rule(t["price"], ts_)
-    lr = lee_ready(t["price"], bid_at, ask_at, tick)
-    stats = trade_stats(t["ts_ns"], t["price"], ts_, K=p.trade_window)
+    tick = tick_rule(t["price"], ts_, seed)
+    return {**trade_stats(t["ts_ns"], t["price"], ts_, K=p.trade_window, count_window_s=p.intensity_count_s,
+                          z_window_s=p.intensity_window_s, first_index=first_index),
+            "tick_sign": tick, "lr_sign": lee_ready(t["price"], bid_at, ask_at, tick)}
+
+
+def _gather(starts: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Row indices of each group's rows ``lo[g]:hi[g]`` (offsets within the group) and their starts."""
+    n = hi - lo
+    new_starts = np.concatenate([[0], np.cumsum(n)]).astype(np.int64)
+    idx = np.arange(new_starts[-1], dtype=np.int64) + np.repeat(starts[:-1] + lo - new_starts[:-1], n)
+    return idx, new_starts
+
+
+def suite_fits(prev: dict[str, np.ndarray], ticks: DayTicks, from_ns: int) -> bool:
+    """Whether ``prev`` (trade-signal columns) covers, symbol by symbol, the same trades of
+    ``ticks`` before ``from_ns`` (count and each symbol's last time)."""
+    if prev["sym"].size and int(prev["sym"].max()) >= ticks.n_symbols:
+        return False
+    prev_starts = group_starts(prev["sym"], ticks.n_symbols)
+    keep = prefix_counts(ticks.trades["ts_ns"], ticks.trade_starts, from_ns)
+    if not np.array_equal(keep, prefix_counts(prev["ts"], prev_starts, from_ns)):
+        return False
+    last = keep > 0
+    return bool(np.array_equal(prev["ts"][(prev_starts[:-1] + keep - 1)[last]],
+                               ticks.trades["ts_ns"][(ticks.trade_starts[:-1] + keep - 1)[last]]))
+
+
+def _causal_from(ticks: DayTicks, p: SignalParams, prev: dict[str, np.ndarray], from_ns: int) -> dict[str, np.ndarray]:
+    """The causal columns of ``ticks``: ``prev``'s rows before ``from_ns`` (the suite of an
+    earlier state of the day whose ticks before ``from_ns`` were these) and the trades from
+    ``from_ns`` on computed from a slice that starts a look-back before them."""
+    t, ts_, q, qs = ticks.trades, ticks.trade_starts, ticks.quotes, ticks.quote_starts
+    n_sym = ticks.n_symbols
+    if not suite_fits(prev, ticks, from_ns):
+        raise ValueError("the earlier trade signals do not hold the day's trades before the tail")
+    prev_starts = group_starts(prev["sym"], n_sym)
+    keep = prefix_counts(t["ts_ns"], ts_, from_ns)
+    n = np.diff(ts_)
+    # the slice: a look-back of rows (the rolling windows) and of time (the intensity windows)
+    window_ns = int(round((p.intensity_window_s + p.intensity_count_s) * _S))
+    lo = np.maximum(keep - lookback(p.trade_window), 0)
+    for s in np.flatnonzero(keep < n):  # per symbol, not per trade
+        sym_ts = t["ts_ns"][ts_[s]:ts_[s + 1]]
+        lo[s] = min(lo[s], int(np.searchsorted(sym_ts, sym_ts[keep[s]] - window_ns, side="left")))
+    lo = np.minimum(lo, keep)
+    t_idx, t_starts = _gather(ts_, lo, n)
+    # each symbol's quotes from the one prevailing at its slice's first trade
+    first_ts = t["ts_ns"][np.minimum(ts_[:-1] + lo, max(t["ts_ns"].size - 1, 0))] if t["ts_ns"].size else lo
+    q_lo = np.array([max(int(np.searchsorted(q["ts_ns"][qs[s]:qs[s + 1]], first_ts[s], side="right")) - 1, 0)
+                     for s in range(n_sym)], dtype=np.int64)
+    q_idx, q_starts = _gather(qs, q_lo, np.diff(qs))
+    part = DayTicks(ticks.day, ticks.symbols, ticks.open_ns, ticks.close_ns,
+                    {k: t[k][t_idx] for k in ("ts_ns", "price")}, t_starts,
+                    {k: q[k][q_idx] for k in ("ts_ns", "bid", "ask")}, q_starts)
+    # the tick rule carries the sign of the slice's first row, known from before
+    seed = np.zeros(n_sym, dtype=np.int8)
+    seed[lo > 0] = prev["tick_sign"][(prev_starts[:-1] + lo)[lo > 0]]  # lo > 0: a kept row (lo < keep)
+    new = _causal(part, p, first_index=lo, seed=seed)
+    cols, _ = splice_columns({k: prev[k] for k in CAUSAL}, prev_starts, keep, new, t_starts, skip=keep - lo)
+    return cols
+
+
+def trade_suite(ticks: DayTicks, params: SignalParams | None = None,
+                prev: tuple[dict[str, np.ndarray], int] | None = None,
+                ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """The per-trade signal suite (``trade_signals`` columns) and the per-symbol ACD fits.
+
+    ``prev = (columns, from_ns)``: this suite computed earlier on the same day, when its ticks
+    before ``from_ns`` were those of ``ticks``. The causal columns (:data:`CAUSAL`) of the
+    trades before ``from_ns`` are then taken from it and only the later trades are computed,
+    each kernel on a slice that starts its look-back before them (the intraday update of a
+    live day: a pass costs the new trades, not the day). The whole-day columns (ACD, jump and
+    signal, which depend on the day so far) are computed on the whole day either way, so the
+    result is the same array for array."""
+    p = params or SignalParams()
+    n_sym = ticks.n_symbols
+    t = ticks.trades
+    ts_ = ticks.trade_starts
+    causal = _causal(ticks, p) if prev is None else _causal_from(ticks, p, *prev)
+    stats, tick, lr = causal, causal["tick_sign"], causal["lr_sign"]
     dur = trade_durations(t["ts_ns"], ts_)
     phi = diurnal_factor(t["ts_ns"], ts_, ticks.open_ns, (ticks.close_ns - ticks.open_ns) / _S, durations=dur)
     # In place from here on: each fresh 10M-row array costs its page faults.
@@ -105,8 +189,10 @@ def trade_suite(ticks: DayTicks, params: SignalParams | None = None
 
 
 def compute_signals(ticks: DayTicks, close_1m: np.ndarray, volume_1m: np.ndarray,
-                    params: SignalParams | None = None) -> dict[str, dict[str, np.ndarray]]:
-    """All signal tables of one day (see the module docstring)."""
+                    params: SignalParams | None = None, prev_suite: tuple[dict[str, np.ndarray], int] | None = None,
+                    ) -> dict[str, dict[str, np.ndarray]]:
+    """All signal tables of one day (see the module docstring); ``prev_suite``: see
+    :func:`trade_suite`."""
     p = params or SignalParams()
     n_sym, n_min = ticks.n_symbols, ticks.n_minutes
     t, q = ticks.trades, ticks.quotes
@@ -131,7 +217,7 @@ def compute_signals(ticks: DayTicks, close_1m: np.ndarray, volume_1m: np.ndarray
     lm_abs = np.abs(lm["L"]).reshape(n_sym * n_bars, per_bar)
     lm_jump = lm["jump"].reshape(n_sym * n_bars, per_bar)
 
-    suite, acd = trade_suite(ticks, p)
+    suite, acd = trade_suite(ticks, p, prev_suite)
     tick, lr, n_trades = suite["tick_sign"], suite["lr_sign"], np.diff(ts_)
     trade_sym = suite["sym"]
 

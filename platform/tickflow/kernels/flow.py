@@ -173,13 +173,13 @@ def prevailing_arrays(t_ts: np.ndarray, t_starts: np.ndarray, q_ts: np.ndarray, 
 
 
 @numba.njit(cache=True, parallel=True)
-def _tick_rule(price: np.ndarray, starts: np.ndarray, out: np.ndarray) -> None:
+def _tick_rule(price: np.ndarray, starts: np.ndarray, seed: np.ndarray, out: np.ndarray) -> None:
     for s in numba.prange(starts.shape[0] - 1):
         lo = starts[s]
         hi = starts[s + 1]
-        sign = 0
+        sign = seed[s]
         if hi > lo:
-            out[lo] = 0
+            out[lo] = sign
         for i in range(lo + 1, hi):
             d = price[i] - price[i - 1]
             if d > 0.0:
@@ -189,14 +189,22 @@ def _tick_rule(price: np.ndarray, starts: np.ndarray, out: np.ndarray) -> None:
             out[i] = sign
 
 
-def tick_rule(price: np.ndarray, starts: np.ndarray) -> np.ndarray:
+def tick_rule(price: np.ndarray, starts: np.ndarray, seed: np.ndarray | None = None) -> np.ndarray:
     """Tick-rule trade signs (int8): ``+1`` uptick / zero-uptick, ``-1`` downtick /
-    zero-downtick, ``0`` while undetermined at the start of a symbol."""
+    zero-downtick, ``0`` while undetermined at the start of a symbol.
+
+    ``seed[s]``: the sign of symbol ``s``'s first row, known when the rows are a slice of its
+    day (its price change is before the slice); default 0, the start of the day. The rows
+    after it then get the whole day's signs: the rule carries only the last sign forward."""
     p = _as_f8(price)
     if p.ndim != 1:
         raise ValueError("price must be 1-D")
+    st = check_starts(starts, p.size)
+    sd = np.zeros(st.size - 1, dtype=np.int8) if seed is None else np.ascontiguousarray(seed, dtype=np.int8)
+    if sd.shape != (st.size - 1,):
+        raise ValueError("seed must give one sign per symbol")
     out = np.empty(p.size, dtype=np.int8)
-    _tick_rule(p, check_starts(starts, p.size), out)
+    _tick_rule(p, st, sd, out)
     return out
 
 

@@ -70,7 +70,11 @@ def _symbol_stats(
     lm_out: np.ndarray,
     bns_out: np.ndarray,
     iz_out: np.ndarray,
+    i0: int,
 ) -> None:
+    # ``i0``: the symbol's index of row 0 (rows before it are not given): the ring slots,
+    # re-sum points and warm-up conditions follow the symbol's own index, so from the first
+    # re-sum of each window after it has filled the values are those of the whole symbol.
     m = ts.shape[0]
     if m == 0:
         return
@@ -99,20 +103,21 @@ def _symbol_stats(
     bns_out[0] = np.nan
     # i % k, i % (k-1), i % (k-2) kept as wrapping counters: an integer division per use
     # cost more than the rest of the loop body.
-    slot = 0
-    mod1 = 0
-    mod2 = 0
+    slot = i0 % k
+    mod1 = i0 % (k - 1)
+    mod2 = i0 % (k - 2)
     k2 = float(k - 2)
     c_bv = k / (k - 1) / (MU1 * MU1)  # BV = c_bv * sum b (module doc)
     c_tq = k * k / (k - 2) / (MU43 * MU43 * MU43)
-    for i in range(1, m):
+    for j in range(1, m):
+        i = i0 + j
         slot = slot + 1 if slot + 1 < k else 0
         mod1 = mod1 + 1 if mod1 + 1 < k - 1 else 0
         mod2 = mod2 + 1 if mod2 + 1 < k - 2 else 0
         slot1 = slot + 1 if slot + 1 < k else slot + 1 - k  # (i - k + 1) % k
         slot2 = slot + 2 if slot + 2 < k else slot + 2 - k  # (i - k + 2) % k
-        r = math.log(px[i] / px[i - 1])
-        r_out[i] = r
+        r = math.log(px[j] / px[j - 1])
+        r_out[j] = r
         ar = abs(r)
         q = ar * np.cbrt(ar)  # |r|^{4/3}: a cube root, cheaper than a pow
         # a: k terms ending at i; term i-k leaves (it shares the slot)
@@ -168,13 +173,13 @@ def _symbol_stats(
         sb1 = max(sb1, 0.0)
         sb2 = max(sb2, 0.0)
         sc = max(sc, 0.0)
-        z_out[i] = r * math.sqrt(k / sa_prev) if i >= k + 1 and sa_prev > 0.0 else np.nan
-        lm_out[i] = r * math.sqrt(k2 / sb2_prev) if i >= k and sb2_prev > 0.0 else np.nan
+        z_out[j] = r * math.sqrt(k / sa_prev) if i >= k + 1 and sa_prev > 0.0 else np.nan
+        lm_out[j] = r * math.sqrt(k2 / sb2_prev) if i >= k and sb2_prev > 0.0 else np.nan
         if i >= k and sa > 0.0 and sb1 > 0.0:
             bv = sb1 * c_bv
-            bns_out[i] = (sa - bv) / sa * math.sqrt(k / (THETA * max(1.0, sc * c_tq / (bv * bv))))
+            bns_out[j] = (sa - bv) / sa * math.sqrt(k / (THETA * max(1.0, sc * c_tq / (bv * bv))))
         else:
-            bns_out[i] = np.nan
+            bns_out[j] = np.nan
         sa_prev = sa if i >= k else np.nan
         sb2_prev = sb2 if i >= k - 1 else np.nan
         q2 = q1
@@ -222,14 +227,14 @@ def _symbol_stats(
 
 @numba.njit(cache=True, parallel=True)
 def _trade_stats(ts: np.ndarray, px: np.ndarray, starts: np.ndarray, k: int, w_count: int, w_z: int,
-                 min_periods: int, r: np.ndarray, z: np.ndarray, lm: np.ndarray, bns: np.ndarray,
-                 iz: np.ndarray) -> None:
+                 min_periods: int, first_index: np.ndarray, r: np.ndarray, z: np.ndarray, lm: np.ndarray,
+                 bns: np.ndarray, iz: np.ndarray) -> None:
     # Every row is written by its symbol's worker (NaN where undefined): no fill pass.
     for s in numba.prange(starts.shape[0] - 1):
         lo = starts[s]
         hi = starts[s + 1]
         _symbol_stats(ts[lo:hi], px[lo:hi], k, w_count, w_z, min_periods,
-                      r[lo:hi], z[lo:hi], lm[lo:hi], bns[lo:hi], iz[lo:hi])
+                      r[lo:hi], z[lo:hi], lm[lo:hi], bns[lo:hi], iz[lo:hi], first_index[s])
 
 
 def _inputs(ts_ns: np.ndarray, price: np.ndarray, starts: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -268,12 +273,22 @@ def trade_stats(
     count_window_s: float = 60.0,
     z_window_s: float = 1800.0,
     intensity_min_periods: int = 30,
+    first_index: np.ndarray | None = None,
 ) -> dict[str, np.ndarray]:
     """Rolling per-trade statistics of symbol-major trades (module doc for the formulas).
 
     Returns arrays aligned with the rows: ``log_return`` (``r_i``), ``std_return`` (``z_i``),
-    ``lm_stat`` (Lee-Mykland ``L_i``), ``bns_z`` (rolling BNS z) and ``intensity_z``."""
+    ``lm_stat`` (Lee-Mykland ``L_i``), ``bns_z`` (rolling BNS z) and ``intensity_z``.
+
+    ``first_index[s]``: the rows given for symbol ``s`` start at its trade number
+    ``first_index[s]`` (default 0: all its trades). Rows from :func:`lookback` rows on then
+    equal, bit for bit, what the whole symbol gives (the window sums' exact re-sums fall on
+    the same trades), so a day's new trades are computed from a bounded slice of it."""
     ts, px, st = _inputs(ts_ns, price, starts)
+    i0 = np.zeros(st.size - 1, dtype=np.int64) if first_index is None else np.ascontiguousarray(first_index,
+                                                                                                   dtype=np.int64)
+    if i0.shape != (st.size - 1,) or np.any(i0 < 0):
+        raise ValueError("first_index must give a trade number >= 0 per symbol")
     if K < 4:
         raise ValueError("K must be >= 4")
     w_count = int(round(count_window_s * _NS))
@@ -281,8 +296,16 @@ def trade_stats(
     if w_count <= 0 or w_z <= 0:
         raise ValueError("windows must be > 0")
     out = {name: np.empty(ts.size) for name in ("log_return", "std_return", "lm_stat", "bns_z", "intensity_z")}
-    _trade_stats(ts, px, st, int(K), w_count, w_z, int(intensity_min_periods), *out.values())
+    _trade_stats(ts, px, st, int(K), w_count, w_z, int(intensity_min_periods), i0, *out.values())
     return out
+
+
+def lookback(K: int = 100) -> int:
+    """Rows before a trade that :func:`trade_stats` needs, in a slice starting at
+    ``first_index``, to give that trade its whole-symbol value: a full window of each running
+    sum before its next exact re-sum (at most ``2K``), and the trade before it. The intensity
+    z-score needs, besides, every trade of the ``z_window_s + count_window_s`` before it."""
+    return 2 * K + 2
 
 
 @numba.njit(cache=True, parallel=True)

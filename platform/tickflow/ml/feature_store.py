@@ -14,7 +14,14 @@ import pandas as pd
 import psycopg
 
 from tickflow import sessions
-from tickflow.ml.features import FEATURE_NAMES, MEASURES, PREVIOUS_DAY, FeatureParams, compute_features
+from tickflow.ml.features import (
+    FEATURE_NAMES,
+    MEASURES,
+    PREVIOUS_DAY,
+    FeatureParams,
+    compute_features,
+    trade_bins,
+)
 from tickflow.store import derived
 
 FEATURES = derived.Table(
@@ -46,8 +53,10 @@ def _frame(conn: psycopg.Connection, query: str, params: tuple, columns: list[st
     return pd.DataFrame(conn.execute(query, params).fetchall(), columns=columns)
 
 
-def load_inputs(conn: psycopg.Connection, day: dt.date, interval_min: int) -> dict[str, pd.DataFrame]:
-    """The stored bars, indicators, per-bar trade-signal aggregates and measure bars of ``day``."""
+def load_inputs(conn: psycopg.Connection, day: dt.date, interval_min: int,
+                with_trade_bins: bool = True) -> dict[str, pd.DataFrame]:
+    """The stored bars, indicators, per-bar trade-signal aggregates (unless the caller has
+    them: ``with_trade_bins=False``) and measure bars of ``day``."""
     # The reads hold their tables' locks to the transaction's end. A day writer swaps its
     # partitions in under each parent's ACCESS EXCLUSIVE lock, in table-name order
     # (store/derived.py); reading in another order could leave this transaction and a
@@ -66,7 +75,7 @@ def load_inputs(conn: psycopg.Connection, day: dt.date, interval_min: int) -> di
                  "WHERE day = %s", (day,), ["sym", "ts", "close", "rsi_14", "macd_hist", "bb_upper", "bb_lower"])
     # Aggregated in the database: a day of trade_signals has a row per trade.
     bin_ts = _NS_SQL.format("date_bin(make_interval(mins => %s), ts, %s::timestamptz)")
-    trade_bins = _frame(
+    trade_bins = pd.DataFrame() if not with_trade_bins else _frame(
         conn,
         f"SELECT sym, {bin_ts} AS bin, max(abs(lm_stat)), sum(lr_sign * size), sum(tick_sign * size), "  # noqa: S608
         "sum(size), (array_agg(intensity_z ORDER BY trade_no DESC))[1] "
@@ -86,13 +95,18 @@ def load_inputs(conn: psycopg.Connection, day: dt.date, interval_min: int) -> di
     return {"bars": bars, "indicators": ind, "trade_bins": trade_bins, "measures": measures, "previous_day": previous}
 
 
-def features_for_day(conn: psycopg.Connection, day: dt.date, params: FeatureParams) -> pd.DataFrame:
-    """Compute ``day``'s features from the stored inputs (empty frame when it has no bars)."""
-    inputs = load_inputs(conn, day, params.interval_min)
+def features_for_day(conn: psycopg.Connection, day: dt.date, params: FeatureParams,
+                     signals: tuple[list[str], dict[str, np.ndarray]] | None = None) -> pd.DataFrame:
+    """Compute ``day``'s features from the stored inputs (empty frame when it has no bars).
+    ``signals``: the day's symbols and stored trade-signal columns, when the caller holds them
+    (the live session): their per-bar aggregates are then made here, not read."""
+    inputs = load_inputs(conn, day, params.interval_min, with_trade_bins=signals is None)
     if inputs["bars"].empty:
         return pd.DataFrame(columns=["sym", "ts", *FEATURE_NAMES, "target", "baseline_last"])
     open_ns, close_ns = sessions.session_bounds_ns(day)
-    return compute_features(inputs["bars"], inputs["indicators"], inputs["trade_bins"], inputs["measures"],
+    bins = inputs["trade_bins"] if signals is None else trade_bins(signals[1], signals[0], open_ns, close_ns,
+                                                                   params.interval_min)
+    return compute_features(inputs["bars"], inputs["indicators"], bins, inputs["measures"],
                             inputs["previous_day"], open_ns, close_ns, params)
 
 

@@ -99,6 +99,36 @@ def _trailing_mean(a: np.ndarray, w: int) -> np.ndarray:
     return out
 
 
+def trade_bins(signals: dict[str, np.ndarray], symbols: list[str], open_ns: int, close_ns: int,
+               interval_min: int) -> pd.DataFrame:
+    """The ``trade_bins`` input of :func:`compute_features` from a day's trade-signal columns
+    held in memory (symbol-major, as :func:`tickflow.derive.signals.trade_suite` returns
+    them): what :func:`tickflow.ml.feature_store.load_inputs` aggregates in the database from
+    the stored rows (the live session holds them; all its inputs are causal columns)."""
+    step = interval_min * _MIN_NS
+    ts = signals["ts"]
+    inside = (ts >= open_ns) & (ts < close_ns)
+    sym = signals["sym"][inside].astype(np.int64)
+    key = sym * ((close_ns - open_ns) // step + 1) + (ts[inside] - open_ns) // step
+    if key.size == 0:
+        return pd.DataFrame(columns=["sym", "ts", "lm_max_abs", "lr_volume", "tick_volume", "volume",
+                                     "intensity_z_last"])
+    first = np.flatnonzero(np.concatenate([[True], key[1:] != key[:-1]]))  # rows are ordered by symbol, time
+    last = np.concatenate([first[1:], [key.size]]) - 1
+    size = signals["size"][inside]
+    with np.errstate(invalid="ignore"):
+        lm = np.fmax.reduceat(np.abs(signals["lm_stat"][inside]), first)  # NaN-skipping, as SQL's max
+    return pd.DataFrame({
+        "sym": np.asarray(symbols, dtype=object)[sym[first]],
+        "ts": open_ns + (ts[inside][first] - open_ns) // step * step,
+        "lm_max_abs": lm,
+        "lr_volume": np.add.reduceat(signals["lr_sign"][inside] * size, first),
+        "tick_volume": np.add.reduceat(signals["tick_sign"][inside] * size, first),
+        "volume": np.add.reduceat(size, first),
+        "intensity_z_last": signals["intensity_z"][inside][last],
+    })
+
+
 def compute_features(bars: pd.DataFrame, indicators: pd.DataFrame, trade_bins: pd.DataFrame,
                      measures: pd.DataFrame, previous_day: pd.DataFrame, open_ns: int, close_ns: int,
                      params: FeatureParams | None = None) -> pd.DataFrame:

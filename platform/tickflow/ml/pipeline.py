@@ -41,11 +41,13 @@ def _round(d: dict[str, float], digits: int = 8) -> dict[str, float]:
     return {k: (float(f"{float(v):.{digits}g}") if np.isfinite(v) else float("nan")) for k, v in d.items()}
 
 
-def run_features(dsn: str, day: dt.date, params: FeatureParams | None = None) -> dict[str, Any]:
+def run_features(dsn: str, day: dt.date, params: FeatureParams | None = None,
+                 signals: tuple[list[str], dict[str, np.ndarray]] | None = None) -> dict[str, Any]:
+    """``signals``: see :func:`~tickflow.ml.feature_store.features_for_day`."""
     p = params or FeatureParams()
     t0 = time.perf_counter()
     with psycopg.connect(dsn) as conn:
-        frame = features_for_day(conn, day, p)
+        frame = features_for_day(conn, day, p, signals)
         t1 = time.perf_counter()
         with conn.transaction():
             rows = write_features(conn, day, frame, p)

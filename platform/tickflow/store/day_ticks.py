@@ -29,7 +29,7 @@ from psycopg.pq import Format
 
 from tickflow import sessions
 from tickflow.conditions import COND_MASK_SQL
-from tickflow.kernels.grouping import group_starts
+from tickflow.kernels.grouping import group_starts, prefix_counts, splice_columns
 
 FLOAT8_ARRAY_OID, INT8_ARRAY_OID = 1022, 1016  # pg_type oids of float8[] and int8[]
 # The stored columns a day's trades and quotes are read with (:func:`_fetch_columns`), and
@@ -254,34 +254,10 @@ def load_day_ticks(dsn: str, day: dt.date) -> DayTicks:
                     quote_columns(q_vals), _align(q_syms, q_starts, symbols))
 
 
-@nb.njit(cache=True, nogil=True)
-def splice_groups(old, old_starts, keep, new, new_starts, out_starts, out):  # type: ignore[no-untyped-def]
-    """``out``, group by group: the first ``keep[g]`` rows of ``old``'s group ``g`` followed by
-    all of ``new``'s group ``g`` (starts of all three over the same groups). No arithmetic:
-    a day's stored prefix and its newly read tail joined, each group kept in time order."""
-    for g in range(out_starts.shape[0] - 1):
-        o, a, k = out_starts[g], old_starts[g], keep[g]
-        for i in range(k):
-            out[o + i] = old[a + i]
-        b, n = new_starts[g], new_starts[g + 1] - new_starts[g]
-        for i in range(n):
-            out[o + k + i] = new[b + i]
-    return out
-
-
-def _prefix_counts(ts: np.ndarray, starts: np.ndarray, before_ns: int) -> np.ndarray:
-    """Per group, how many of its (time-ordered) rows are before ``before_ns``."""
-    below = np.concatenate([[0], np.cumsum(ts < before_ns)])
-    return below[starts[1:]] - below[starts[:-1]]
-
-
 def _splice(old: dict[str, np.ndarray], old_starts: np.ndarray, before_ns: int, new: dict[str, np.ndarray],
             new_starts: np.ndarray) -> tuple[dict[str, np.ndarray], np.ndarray]:
-    keep = _prefix_counts(old["ts_ns"], old_starts, before_ns)
-    out_starts = np.concatenate([[0], np.cumsum(keep + np.diff(new_starts))]).astype(np.int64)
-    cols = {k: splice_groups(v, old_starts, keep, new[k], new_starts, out_starts,
-                             np.empty(int(out_starts[-1]), dtype=v.dtype)) for k, v in old.items()}
-    return cols, out_starts
+    keep = prefix_counts(old["ts_ns"], old_starts, before_ns)
+    return splice_columns(old, old_starts, keep, new, new_starts)
 
 
 def refresh_day_ticks(dsn: str, prev: DayTicks, margin_ns: int = 60_000_000_000) -> tuple[DayTicks, str]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pandas as pd
 import psycopg
 import pytest
 
@@ -20,19 +21,23 @@ from tests.platform.derive.test_intraday import (
 )
 from tickflow.derive import live
 from tickflow.derive.entry_points import SIGNAL_TABLES
+from tickflow.ml import pipeline
+from tickflow.ml.feature_store import read_features
+from tickflow.ml.features import FeatureParams
 
 
 class _Session:
     """A session's ingest: each wait of the loop lands the next chunk of ticks and its
     offset-ledger row, as an ingest run's transaction would; the clock moves with the waits."""
 
-    def __init__(self, dsn: str, cuts: list[int]) -> None:
-        self.dsn, self.cuts, self.lo, self.now, self.commits = dsn, list(cuts), 0, 1_000.0, 0
+    def __init__(self, dsn: str, cuts: list[int], chunks: list[tuple[int, int, str]] | None = None) -> None:
+        """``cuts``: each commit the ticks up to the next cut; or ``chunks``: (from, to, filter)."""
+        self.dsn, self.now, self.commits = dsn, 1_000.0, 0
+        self.cuts = chunks or [(lo, hi, "") for lo, hi in zip([0, *cuts], cuts, strict=False)]
 
     def commit_next(self) -> None:
-        hi = self.cuts.pop(0)
-        assert _feed(self.dsn, self.lo, hi) > 0
-        self.lo = hi
+        lo, hi, where = self.cuts.pop(0)
+        assert _feed(self.dsn, lo, hi, where) > 0
         self.commits += 1
         with psycopg.connect(self.dsn) as conn:
             conn.execute("INSERT INTO offset_ledger (topic, partition, start_offset, end_offset, messages, trades, "
@@ -54,7 +59,13 @@ def test_a_pass_per_commit_until_idle_and_the_day_equals_the_full_recompute(plai
     session = _Session(dsn, [OPEN_NS + m * MIN + 7_000_000_000 for m in (5, 33, 34, 120, 250)])
     session.commit_next()
     updates: list[live.Update] = []
-    report = live.run_session(dsn, DAY, updates.append, live=True, features=lambda: {"rows": 0},
+    held: list[bool] = []
+
+    def features(signals):  # type: ignore[no-untyped-def]
+        held.append(signals is not None)
+        return pipeline.run_features(dsn, DAY, FeatureParams(), signals)
+
+    report = live.run_session(dsn, DAY, updates.append, live=True, features=features,
                               params=live.LiveParams(poll_s=1.0, idle_exit_s=60.0),
                               clock=session.clock, sleep=session.sleep)
     assert report.stopped_because == "no ingest commit for 60s"
@@ -68,8 +79,51 @@ def test_a_pass_per_commit_until_idle_and_the_day_equals_the_full_recompute(plai
         stored = conn.execute("SELECT count(*) FROM trades").fetchone()[0]  # type: ignore[index]
         signals = conn.execute("SELECT count(*) FROM trade_signals").fetchone()[0]  # type: ignore[index]
     assert signals == stored and last["trade_signals"]["update"] == "tail"
+    # after the first pass, each computed only the trades of its tail (the rest kept from the pass before)
+    assert [dict(u)["trade_signals"].get("computed_from_tail") for u in updates] == [None] + [True] * 4
+    # the features aggregated the trade signals in memory: the same rows as from the stored table
+    assert held == [True] * 5
+    fp = FeatureParams()
+    live_features = read_features(dsn, [DAY], fp.interval_min, fp.horizon)
+    assert pipeline.run_features(dsn, DAY, fp)["rows"] == len(live_features) > 0
+    assert all(live_features[c].notna().mean() > 0.5 for c in ("lm_max_abs", "lr_imbalance", "intensity_z"))
+    pd.testing.assert_frame_equal(live_features, read_features(dsn, [DAY], fp.interval_min, fp.horizon),
+                                  check_exact=True)
     assert all(last[t]["provisional"] is (t != "jump_events") for t in SIGNAL_TABLES)
     _assert_same(_stored(dsn), _full_recompute(dsn))
+
+
+def test_late_ticks_make_the_loop_read_the_day_again_and_recompute_it(plain_dsn: str) -> None:
+    """One symbol's ticks of an hour arrive after later ones were processed: the loop reads the
+    day whole again, the next pass is a full update, and the day equals the full recompute."""
+    from tests.platform.derived_reading import read_day
+    from tickflow.derive import entry_points
+    from tickflow.derive.provisional import WHOLE_DAY_COLUMNS
+    from tickflow.store import derived
+
+    dsn = plain_dsn
+    _stage(dsn)
+    late = "sym NOT IN (SELECT min(sym) FROM trades_all)"
+    hour, first = OPEN_NS + 60 * MIN, OPEN_NS + 120 * MIN
+    session = _Session(dsn, [], chunks=[(0, hour, ""), (hour, first, f" AND {late}"), (first, first + 5 * MIN, ""),
+                                        (hour, first, f" AND NOT ({late})"), (first + 5 * MIN, first + 7 * MIN, "")])
+    session.commit_next()
+    updates: list[live.Update] = []
+    report = live.run_session(dsn, DAY, updates.append, live=True, params=live.LiveParams(idle_exit_s=60.0),
+                              clock=session.clock, sleep=session.sleep)
+    assert report.passes == 5 and report.skipped == []
+    assert len(report.reloads) == 1 and "late data" in report.reloads[0]
+    bars = [dict(u)["bars_1m"] for u in updates]
+    assert [b["update"] for b in bars] == ["full", "tail", "tail", "full", "tail"], bars
+    assert "before the tail changed" in bars[3]["full_because"]
+    signals = [dict(u)["trade_signals"] for u in updates]
+    assert signals[3]["update"] == "full" and signals[4].get("computed_from_tail") is True
+    _assert_same(_stored(dsn), _full_recompute(dsn))
+    causal = [c for c in derived.TRADE_SIGNALS.value_columns if c not in WHOLE_DAY_COLUMNS["trade_signals"]]
+    kept = read_day(dsn, derived.TRADE_SIGNALS, DAY)[["sym", *causal]]
+    assert not entry_points.run_signals(dsn, DAY).blocked
+    pd.testing.assert_frame_equal(kept, read_day(dsn, derived.TRADE_SIGNALS, DAY)[["sym", *causal]],
+                                  check_exact=True)
 
 
 def test_the_loop_ends_when_the_session_closes(plain_dsn: str) -> None:

@@ -93,6 +93,18 @@ def test_tick_rule_matches_pandas() -> None:
                                   [0, 0, 1, 1, -1, -1, 1])
 
 
+def test_tick_rule_of_a_slice_takes_the_sign_of_its_first_row() -> None:
+    price = np.array([5.0, 5.1, 5.1, 5.1, 5.0, 5.0, 5.0, 5.2])
+    whole = flow.tick_rule(price, np.array([0, 8]))
+    for cut in range(1, 8):  # the slice's first row's sign comes from before it
+        part = flow.tick_rule(price[cut:], np.array([0, 8 - cut]), seed=whole[cut:cut + 1])
+        np.testing.assert_array_equal(part, whole[cut:])
+    # unseeded, a slice of unchanged prices is undetermined
+    np.testing.assert_array_equal(flow.tick_rule(price[2:4], np.array([0, 2])), [0, 0])
+    with pytest.raises(ValueError, match="seed"):
+        flow.tick_rule(price, np.array([0, 8]), seed=np.array([1, 1]))
+
+
 def test_lee_ready_matches_numpy() -> None:
     tr, qu, n = _ticks()
     st = _starts(tr, n)

@@ -10,7 +10,7 @@ import pytest
 
 from tickflow.kernels.grouping import group_starts
 from tickflow.kernels.jumps import MU1, MU43, THETA
-from tickflow.kernels.trade_stats import trade_log_returns, trade_stats
+from tickflow.kernels.trade_stats import lookback, trade_log_returns, trade_stats
 
 NS = 1_000_000_000
 K = 20
@@ -96,10 +96,44 @@ def test_long_series_has_no_drift() -> None:
     assert got["std_return"][i] == pytest.approx(ref, rel=1e-10)
 
 
+@pytest.mark.parametrize("k", [4, 20, 100])
+def test_a_slice_with_its_look_back_gives_the_whole_symbols_values_bit_for_bit(k: int) -> None:
+    """How an intraday update computes only a day's new trades: each symbol's rows from
+    ``first_index`` on, given that index, equal the whole computation exactly from
+    ``lookback(K)`` rows in (and the intensity's time windows), whatever the cut."""
+    rng = np.random.default_rng(k)
+    ts, px, _, starts = _trades(k)
+    n = np.diff(starts)
+    whole = trade_stats(ts, px, starts, K=k, count_window_s=5.0, z_window_s=60.0)
+    for _ in range(20):
+        cut = np.array([rng.integers(0, m + 1) for m in n])  # first row each symbol must get right
+        lo = np.maximum(cut - lookback(k), 0)
+        for s in range(n.size):  # and the intensity's 65 s before it
+            sym_ts = ts[starts[s]:starts[s + 1]]
+            if cut[s] < n[s]:
+                lo[s] = min(lo[s], np.searchsorted(sym_ts, sym_ts[cut[s]] - 65 * NS))
+        idx = np.concatenate([np.arange(starts[s] + lo[s], starts[s + 1]) for s in range(n.size)]).astype(np.int64)
+        part_starts = np.concatenate([[0], np.cumsum(n - lo)])
+        part = trade_stats(ts[idx], px[idx], part_starts, K=k, count_window_s=5.0, z_window_s=60.0, first_index=lo)
+        for s in range(n.size):
+            mine = slice(part_starts[s] + cut[s] - lo[s], part_starts[s + 1])
+            theirs = slice(starts[s] + cut[s], starts[s + 1])
+            for name in whole:
+                np.testing.assert_array_equal(part[name][mine], whole[name][theirs], err_msg=f"{name} sym {s}")
+    # without the index the slice starts the symbol afresh: values differ
+    lo = np.minimum(n, 2 * lookback(k))
+    idx = np.concatenate([np.arange(starts[s] + lo[s], starts[s + 1]) for s in range(n.size)]).astype(np.int64)
+    fresh = trade_stats(ts[idx], px[idx], np.concatenate([[0], np.cumsum(n - lo)]), K=k)
+    rows = int(n[-1] - lo[-1])
+    assert np.isnan(fresh["lm_stat"][-rows:][:k]).all() and not np.isnan(whole["lm_stat"][-rows:][:k]).all()
+
+
 def test_rejects_bad_input() -> None:
     with pytest.raises(ValueError):
         trade_stats(np.arange(5), np.array([1.0, 2, 0, 3, 4]), np.array([0, 5]))
     with pytest.raises(ValueError):
         trade_stats(np.array([0, 2, 1]), np.ones(3), np.array([0, 3]))
+    with pytest.raises(ValueError, match="first_index"):
+        trade_stats(np.arange(5), np.ones(5), np.array([0, 5]), K=4, first_index=np.array([-1]))
     # a time reset at a symbol boundary is fine
     trade_stats(np.array([5, 6, 1, 2]), np.ones(4), np.array([0, 2, 4]), K=4)
