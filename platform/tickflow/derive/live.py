@@ -32,7 +32,7 @@ from tickflow import sessions
 from tickflow.derive import intraday
 from tickflow.derive.entry_points import SIGNAL_TABLES, DayReport, run_anomalies
 from tickflow.derive.provisional import provisional_metadata
-from tickflow.store.day_ticks import DayTicks, load_day_ticks, refresh_day_ticks
+from tickflow.store.day_ticks import DayTicks, load_day_ticks, refresh_day_ticks, tail_boundary
 
 BAR_TABLES = intraday.BAR_TABLES
 # What one pass updates, in order: the assets of a derived run of the day.
@@ -44,6 +44,9 @@ class LiveParams:
     poll_s: float = 1.0  # how often the ledger is looked at between passes
     idle_exit_s: float = 600.0  # a day with no commit for this long ends the loop
     max_attempts: int = 3  # live runs a day gets (a failed one is restarted this often)
+    # how often a pass counts the whole day's stored ticks against the ones it holds (late
+    # ticks); in between it counts only those since the last check (refresh_day_ticks)
+    full_check_s: float = 60.0
 
 
 @dataclass
@@ -146,6 +149,7 @@ def run_session(dsn: str, day: dt.date, on_update: Callable[[Update], None], liv
     seen: tuple[int, str] | None = None
     ticks: DayTicks | None = None
     suite: dict[str, np.ndarray] | None = None
+    verified_ns, checked_at = 0, 0.0  # held ticks before verified_ns are the store's as of checked_at
     last_change = clock()
     while True:
         now = clock()
@@ -165,12 +169,18 @@ def run_session(dsn: str, day: dt.date, on_update: Callable[[Update], None], liv
         t0 = time.perf_counter()
         # the day stays in memory between passes; a pass reads only its new tail
         if ticks is None:
-            ticks = load_day_ticks(dsn, day)
+            ticks, how = load_day_ticks(dsn, day), "read whole"
         else:
-            ticks, how = refresh_day_ticks(dsn, ticks)
-            if how != "tail":
+            whole = now - checked_at >= p.full_check_s
+            boundary = tail_boundary(ticks)
+            ticks, how = refresh_day_ticks(dsn, ticks, verified_ns=None if whole else verified_ns)
+            if how == "tail":
+                verified_ns, checked_at = boundary, now if whole else checked_at
+            else:
                 report.reloads.append(how)
                 suite = None
+        if how != "tail":
+            verified_ns, checked_at = tail_boundary(ticks), now
         try:
             done = update_once(dsn, day, ticks, live, features, suite=suite)
         except (psycopg.errors.SerializationFailure, psycopg.errors.DeadlockDetected) as e:

@@ -130,7 +130,7 @@ def _causal_from(ticks: DayTicks, p: SignalParams, prev: dict[str, np.ndarray], 
     for s in np.flatnonzero(keep < n):  # per symbol, not per trade
         sym_ts = t["ts_ns"][ts_[s]:ts_[s + 1]]
         lo[s] = min(lo[s], int(np.searchsorted(sym_ts, sym_ts[keep[s]] - window_ns, side="left")))
-    lo = np.minimum(lo, keep)
+    lo = np.where(keep < n, np.minimum(lo, keep), n)  # a symbol with no new trade: nothing to compute
     t_idx, t_starts = _gather(ts_, lo, n)
     # each symbol's quotes from the one prevailing at its slice's first trade
     first_ts = t["ts_ns"][np.minimum(ts_[:-1] + lo, max(t["ts_ns"].size - 1, 0))] if t["ts_ns"].size else lo
@@ -142,7 +142,8 @@ def _causal_from(ticks: DayTicks, p: SignalParams, prev: dict[str, np.ndarray], 
                     {k: q[k][q_idx] for k in ("ts_ns", "bid", "ask")}, q_starts)
     # the tick rule carries the sign of the slice's first row, known from before
     seed = np.zeros(n_sym, dtype=np.int8)
-    seed[lo > 0] = prev["tick_sign"][(prev_starts[:-1] + lo)[lo > 0]]  # lo > 0: a kept row (lo < keep)
+    known = (lo > 0) & (lo < keep)  # the slice starts at a kept row
+    seed[known] = prev["tick_sign"][(prev_starts[:-1] + lo)[known]]
     new = _causal(part, p, first_index=lo, seed=seed)
     cols, _ = splice_columns({k: prev[k] for k in CAUSAL}, prev_starts, keep, new, t_starts, skip=keep - lo)
     return cols

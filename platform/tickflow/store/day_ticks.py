@@ -260,24 +260,41 @@ def _splice(old: dict[str, np.ndarray], old_starts: np.ndarray, before_ns: int, 
     return splice_columns(old, old_starts, keep, new, new_starts)
 
 
-def refresh_day_ticks(dsn: str, prev: DayTicks, margin_ns: int = 60_000_000_000) -> tuple[DayTicks, str]:
+def tail_boundary(ticks: DayTicks, margin_ns: int = 60_000_000_000) -> int:
+    """Where :func:`refresh_day_ticks` starts reading: ``margin_ns`` before the newest tick held."""
+    t, q = ticks.trades["ts_ns"], ticks.quotes["ts_ns"]
+    newest = max(int(t.max()) if t.size else ticks.open_ns, int(q.max()) if q.size else ticks.open_ns)
+    return max(newest - margin_ns, ticks.open_ns)
+
+
+def refresh_day_ticks(dsn: str, prev: DayTicks, margin_ns: int = 60_000_000_000,
+                      verified_ns: int | None = None) -> tuple[DayTicks, str]:
     """``prev.day``'s ticks as stored now, reading only what ``prev`` cannot hold: the rows from
-    ``margin_ns`` before ``prev``'s newest tick on. Rows are only ever added (ingest is
-    idempotent), so when the store has as many rows before that boundary as ``prev`` has, they
-    are ``prev``'s; otherwise (late ticks, a re-ingest) the whole day is read again.
+    :func:`tail_boundary` on. Rows are only ever added (ingest is idempotent), so when the
+    store has as many rows before that boundary as ``prev`` has, they are ``prev``'s;
+    otherwise (late ticks, a re-ingest) the whole day is read again.
+
+    ``verified_ns``: the store's rows before it were found equal to ``prev``'s by an earlier
+    refresh, so only the rows from it to the boundary are counted (an index range, not a scan
+    of the day). A tick stored before it since then goes unseen until a refresh without it:
+    the caller bounds that delay (the live session counts the whole day once a minute).
     Returns the ticks and ``"tail"`` or why the day was read whole."""
     t, q = prev.trades["ts_ns"], prev.quotes["ts_ns"]
-    newest = max(int(t.max()) if t.size else prev.open_ns, int(q.max()) if q.size else prev.open_ns)
-    before = max(newest - margin_ns, prev.open_ns)
+    before = tail_boundary(prev, margin_ns)
+    since = prev.open_ns if verified_ns is None else min(verified_ns, before)
     lo, hi = (sql.Literal(dt.datetime.fromtimestamp(x / 1e9, tz=dt.UTC)) for x in (prev.open_ns, prev.close_ns))
     tail = sql.SQL("ts_ns >= {}").format(sql.Literal(before))
+    # ``ts`` (microseconds) bounds the scan; ``ts_ns`` decides
+    span = sql.SQL("ts >= {lo} AND ts < {hi} AND ts >= {s_us} AND ts < {b_us} AND ts_ns >= {s} AND ts_ns < {b}").format(
+        lo=lo, hi=hi, s_us=sql.Literal(dt.datetime.fromtimestamp((since - 1000) / 1e9, tz=dt.UTC)),
+        b_us=sql.Literal(dt.datetime.fromtimestamp((before + 1000) / 1e9, tz=dt.UTC)), s=sql.Literal(since),
+        b=sql.Literal(before))
     with psycopg.connect(dsn) as conn, conn.transaction():
         conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
-        stored = conn.execute(sql.SQL(
-            "SELECT (SELECT count(*) FROM trades WHERE ts >= {lo} AND ts < {hi} AND ts_ns < {b}), "
-            "(SELECT count(*) FROM quotes WHERE ts >= {lo} AND ts < {hi} AND ts_ns < {b})").format(
-                lo=lo, hi=hi, b=sql.Literal(before))).fetchone()
-        if stored != (int((t < before).sum()), int((q < before).sum())):
+        stored = conn.execute(sql.SQL("SELECT (SELECT count(*) FROM trades WHERE {w}), "
+                                      "(SELECT count(*) FROM quotes WHERE {w})").format(w=span)).fetchone()
+        held = (int(((t >= since) & (t < before)).sum()), int(((q >= since) & (q < before)).sum()))
+        if stored != held:
             return load_day_ticks(dsn, prev.day), "ticks before the tail changed (late data or a re-ingest)"
         t_syms, t_starts, t_vals = _fetch_columns(conn, "trades", TRADE_COLUMNS, lo, hi, tail)
         q_syms, q_starts, q_vals = _fetch_columns(conn, "quotes", QUOTE_COLUMNS, lo, hi, tail)

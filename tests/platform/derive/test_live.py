@@ -109,7 +109,9 @@ def test_late_ticks_make_the_loop_read_the_day_again_and_recompute_it(plain_dsn:
                                         (hour, first, f" AND NOT ({late})"), (first + 5 * MIN, first + 7 * MIN, "")])
     session.commit_next()
     updates: list[live.Update] = []
-    report = live.run_session(dsn, DAY, updates.append, live=True, params=live.LiveParams(idle_exit_s=60.0),
+    # every pass counts the whole day (full_check_s=0); between whole counts a late tick waits for the next one
+    report = live.run_session(dsn, DAY, updates.append, live=True,
+                              params=live.LiveParams(idle_exit_s=60.0, full_check_s=0.0),
                               clock=session.clock, sleep=session.sleep)
     assert report.passes == 5 and report.skipped == []
     assert len(report.reloads) == 1 and "late data" in report.reloads[0]

@@ -77,7 +77,7 @@ def test_refresh_reads_the_tail_and_equals_a_whole_read(plain_dsn: str) -> None:
     it read the whole day."""
     import psycopg
 
-    from tickflow.store.day_ticks import refresh_day_ticks
+    from tickflow.store.day_ticks import refresh_day_ticks, tail_boundary
 
     day = dt.date(2024, 6, 21)
     write_simulated_day(plain_dsn, simulate_day(day, n_symbols=4, seed=21, trades_per_symbol=3000,
@@ -102,6 +102,12 @@ def test_refresh_reads_the_tail_and_equals_a_whole_read(plain_dsn: str) -> None:
         for t in ("trades", "quotes"):
             conn.execute(f"INSERT INTO {t} SELECT * FROM {t}_held WHERE ts_ns < %s", (cut,))  # noqa: S608
         conn.commit()
+    # counting only since an earlier check (the live loop between its whole-day counts) sees
+    # late ticks after that check, not before it
+    boundary = tail_boundary(refreshed)
+    assert refresh_day_ticks(plain_dsn, refreshed, verified_ns=boundary - 1_000_000_000)[1] == "tail"
+    early = int(cut) - 600_000_000_000  # the late symbol has ticks in every minute before the cut
+    assert refresh_day_ticks(plain_dsn, refreshed, verified_ns=early)[1].startswith("ticks before the tail changed")
     again, how = refresh_day_ticks(plain_dsn, refreshed)
     assert how.startswith("ticks before the tail changed")
     _same(again, load_day_ticks(plain_dsn, day))
