@@ -43,7 +43,7 @@ class BarsConfig(Config):  # type: ignore[misc]
     live_session: bool = False
 
 
-def _yield_cpu() -> None:
+def _yield_cpu(level: int = LIVE_NICENESS) -> None:
     """From the live loop's second pass on, its threads yield the CPU to ingest runs (whose
     start-up is seconds of imports): at the same priority, ingest start-up went from 4-5 s to
     13-25 s once the loop ran (2026-12-05), and the tick-to-raw lag with it. The first pass
@@ -53,11 +53,11 @@ def _yield_cpu() -> None:
     run keeps it for its steps after the loop. 5 rather than 10: at 10, the loop's passes
     came every 45-55 s under that load, compute 20-40 times its quiet time."""
     with contextlib.suppress(OSError):
-        if os.getpriority(os.PRIO_PROCESS, 0) >= LIVE_NICENESS:
+        if os.getpriority(os.PRIO_PROCESS, 0) >= level:
             return
         for tid in os.listdir("/proc/self/task"):
             with contextlib.suppress(OSError):
-                os.setpriority(os.PRIO_PROCESS, int(tid), LIVE_NICENESS)
+                os.setpriority(os.PRIO_PROCESS, int(tid), level)
 
 
 def _live_session(context: AssetExecutionContext, tickflow: TickflowResource) -> None:
