@@ -99,18 +99,28 @@ def _gather(starts: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndar
     return idx, new_starts
 
 
-def suite_fits(prev: dict[str, np.ndarray], ticks: DayTicks, from_ns: int) -> bool:
-    """Whether ``prev`` (trade-signal columns) covers, symbol by symbol, the same trades of
-    ``ticks`` before ``from_ns`` (count and each symbol's last time)."""
+def _shared_prefix(prev: dict[str, np.ndarray], ticks: DayTicks, from_ns: int
+                   ) -> tuple[np.ndarray, np.ndarray] | None:
+    """``prev``'s symbol starts and the per-symbol count of trades before ``from_ns`` when
+    ``prev`` (trade-signal columns) covers the same trades of ``ticks`` before it (count and
+    each symbol's last time); else None."""
     if prev["sym"].size and int(prev["sym"].max()) >= ticks.n_symbols:
-        return False
+        return None
     prev_starts = group_starts(prev["sym"], ticks.n_symbols)
     keep = prefix_counts(ticks.trades["ts_ns"], ticks.trade_starts, from_ns)
     if not np.array_equal(keep, prefix_counts(prev["ts"], prev_starts, from_ns)):
-        return False
+        return None
     last = keep > 0
-    return bool(np.array_equal(prev["ts"][(prev_starts[:-1] + keep - 1)[last]],
-                               ticks.trades["ts_ns"][(ticks.trade_starts[:-1] + keep - 1)[last]]))
+    if not np.array_equal(prev["ts"][(prev_starts[:-1] + keep - 1)[last]],
+                          ticks.trades["ts_ns"][(ticks.trade_starts[:-1] + keep - 1)[last]]):
+        return None
+    return prev_starts, keep
+
+
+def suite_fits(prev: dict[str, np.ndarray], ticks: DayTicks, from_ns: int) -> bool:
+    """Whether ``prev`` (trade-signal columns) covers, symbol by symbol, the same trades of
+    ``ticks`` before ``from_ns`` (count and each symbol's last time)."""
+    return _shared_prefix(prev, ticks, from_ns) is not None
 
 
 def _causal_from(ticks: DayTicks, p: SignalParams, prev: dict[str, np.ndarray], from_ns: int) -> dict[str, np.ndarray]:
@@ -119,10 +129,10 @@ def _causal_from(ticks: DayTicks, p: SignalParams, prev: dict[str, np.ndarray], 
     ``from_ns`` on computed from a slice that starts a look-back before them."""
     t, ts_, q, qs = ticks.trades, ticks.trade_starts, ticks.quotes, ticks.quote_starts
     n_sym = ticks.n_symbols
-    if not suite_fits(prev, ticks, from_ns):
+    shared = _shared_prefix(prev, ticks, from_ns)
+    if shared is None:
         raise ValueError("the earlier trade signals do not hold the day's trades before the tail")
-    prev_starts = group_starts(prev["sym"], n_sym)
-    keep = prefix_counts(t["ts_ns"], ts_, from_ns)
+    prev_starts, keep = shared
     n = np.diff(ts_)
     # the slice: a look-back of rows (the rolling windows) and of time (the intensity windows)
     window_ns = int(round((p.intensity_window_s + p.intensity_count_s) * _S))
