@@ -32,7 +32,7 @@ from assets.kafka_topics import kafka_quotes, kafka_trades
 from assets.partitions import trading_days
 from resources.tickflow import TickflowResource
 from tickflow.flatfiles.importer import import_day
-from tickflow.ingest import ingest_ranges, reingest_day, summarize
+from tickflow.ingest import extend_to_high_watermark, ingest_ranges, reingest_day, summarize
 from tickflow.ops.errors import check_kafka
 from tickflow.ops.health import lag_after_run
 
@@ -86,17 +86,26 @@ def raw_ticks(context: AssetExecutionContext, config: RawTicksConfig,  # type: i
 
 class IngestRanges(Config):  # type: ignore[misc]
     ranges: dict[str, dict[str, list[int]]]  # topic -> partition -> [start, end)
+    # extend each range to the partition's high watermark when the step starts (the ticks
+    # that arrived while the run queued and started); false: exactly the ranges given
+    up_to_now: bool = True
 
 
-@op(description="Ingest exactly the given offset ranges of every topic, exactly once (a transaction per topic).")
+@op(description="Ingest the given offset ranges of every topic, each extended to the partition's high watermark "
+                "when the step starts (unless up_to_now is false), exactly once (a transaction per topic).")
 def ingest_offsets(context: OpExecutionContext, config: IngestRanges, tickflow: TickflowResource) -> Output[None]:
     settings = tickflow.settings()
     check_kafka(settings)  # an unreachable broker: one clear line, not a client retrying
     reports = []
+    extended = 0  # messages taken past the requested ends
     # each topic commits its rows and ledger rows in its own transaction: a crash between two
     # leaves the first one done, and the retry finds it in the ledger and skips it
     for topic, parts in sorted(config.ranges.items()):
         ranges = {int(p): (int(se[0]), int(se[1])) for p, se in parts.items()}
+        if config.up_to_now:
+            asked = ranges
+            ranges = extend_to_high_watermark(settings, topic, ranges)
+            extended += sum(ranges[p][1] - e for p, (_, e) in asked.items())
         reports.append(ingest_ranges(settings, topic, ranges, run_id=context.run_id))
     days = sorted({d for r in reports for d in r.days})
     topic_of = {"trades": settings.topic_trades, "quotes": settings.topic_quotes}
@@ -111,6 +120,7 @@ def ingest_offsets(context: OpExecutionContext, config: IngestRanges, tickflow: 
                 description=f"streamed from {topic_of[table]}", metadata=meta))
     meta = summarize(reports, "trades")
     meta.update({"quote_rows": summarize(reports, "quotes")["rows"], "topics": sorted(config.ranges),
+                 "messages_past_requested_ends": extended,
                  "days": [d.isoformat() for d in days]})
     meta.update(lag_after_run(settings, sorted(config.ranges)))
     return Output(None, metadata=meta)

@@ -240,6 +240,7 @@ def measure(args: argparse.Namespace, day: dt.date, settings, stack: LocalStack,
     print(f"\n{'window':8s} {'stage':9s} {'minutes':>7s} {'p50 s':>7s} {'p95 s':>7s} {'max s':>7s} {'slope s/min':>11s} "
           f"{'last5/first5':>12s}")
     p95s: dict[str, list[float]] = {s: [] for s in STAGES}
+    per_minute: list[str] = []
     growth = 0.0
     for i, (lo, hi) in enumerate(windows):
         mins = sorted(m for m in trades if lo <= m < hi)
@@ -256,6 +257,8 @@ def measure(args: argparse.Namespace, day: dt.date, settings, stack: LocalStack,
                     growth = max(growth, g)
             print(f"{i + 1:<8d} {stage:9s} {len(lag):4d}/{len(mins):<2d} {p50:7.1f} {p95:7.1f} {mx:7.1f} {slope:11.2f} "
                   f"{g:12.2f}")
+            per_minute.append(f"{i + 1:<8d} {stage:9s} " + " ".join(f"{v:.0f}" for v in vals))
+    print("\nlag per minute of each window, s (in order)\n" + "\n".join(per_minute))
     from dagster import AssetKey
 
     def by(records, field: str) -> dict[str, int]:  # type: ignore[no-untyped-def]

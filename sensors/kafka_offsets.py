@@ -65,7 +65,8 @@ def _count(context: SensorEvaluationContext, statuses: list[DagsterRunStatus]) -
         description="Reads high watermarks; requests one ingest run for all topics with new data (none while one "
                     "is still queued). The cursor holds the next offset per topic-partition and the poll times "
                     "(every 5 s while data flows, 15 s in the trading day, 60 s otherwise); the run_key names "
-                    "every topic-partition range, so a range is never ingested by two runs. Logs and observes "
+                    "every topic-partition range, so a range is never requested twice, and the run extends it to "
+                    "the high watermark when it starts (the ledger writes any overlap once). Logs and observes "
                     "the consumer lag (high watermark - ledger head) on the kafka_* source assets.")
 def kafka_offset_sensor(context: SensorEvaluationContext, tickflow: TickflowResource) -> SensorResult | SkipReason:
     now = time.time()

@@ -337,6 +337,19 @@ def plan_ranges(settings: Settings, topic: str, cursor: dict[int, int],
     return out
 
 
+def extend_to_high_watermark(settings: Settings, topic: str, ranges: dict[int, tuple[int, int]],
+                             max_messages: int | None = None) -> dict[int, tuple[int, int]]:
+    """Each range's end moved up to its partition's high watermark now (at most `max_messages`
+    past its start). An ingest run is planned when the sensor looks, but starts seconds later
+    (queue, process, imports): extended when its step starts, it takes the ticks that arrived
+    meanwhile instead of leaving them to the next run's start-up. Exactly once still holds:
+    ``ingest_ranges`` subtracts what the ledger has under the partition locks, so a later run
+    asked for an overlapping range writes only the rest."""
+    cap = max_messages or settings.max_run_messages
+    marks = watermarks(settings, topic)
+    return {p: (s, max(e, min(marks[p][1], s + cap)) if p in marks else e) for p, (s, e) in ranges.items()}
+
+
 def catch_up(settings: Settings, topic: str, dsn: str | None = None, max_messages: int = 200_000,
              run_id: str | None = None) -> list[IngestReport]:
     """Ingest from the ledger head to the high watermark, one transaction per step
@@ -425,14 +438,22 @@ def plan_runs(settings: Settings, cursor: dict[str, dict[int, int]], dsn: str | 
     """The offset sensor's decision: for each topic with new data past the cursor, one
     offset range per partition. A topic missing from the cursor starts at the ledger's
     head (so a new Dagster instance does not re-request what the store has) or at the low
-    watermark. Returns the requests and the advanced cursor."""
+    watermark; a partition the ledger holds past the cursor (an earlier run took more than
+    it was asked for) starts at the ledger's end. Returns the requests and the advanced cursor."""
     requests = []
     new_cursor = {t: dict(c) for t, c in cursor.items()}
+    with psycopg.connect(dsn or settings.dsn) as conn:
+        stored = {topic: (ledger.ends(conn, topic), None if topic in cursor else ledger.heads(conn, topic))
+                  for topic in settings.topics}
     for topic in settings.topics:
-        start = cursor.get(topic)
-        if start is None:
-            with psycopg.connect(dsn or settings.dsn) as conn:
-                start = ledger.heads(conn, topic)
+        ends, heads = stored[topic]
+        if heads is not None:
+            start = heads
+        else:
+            # a run takes everything up to the high watermark when its step starts
+            # (extend_to_high_watermark), so the ledger can be ahead of the cursor
+            mine = cursor[topic]
+            start = {p: max(mine.get(p, 0), ends.get(p, 0)) for p in mine.keys() | ends.keys()}
         ranges = plan_ranges(settings, topic, start)
         if ranges:
             requests.append((topic, ranges))

@@ -20,6 +20,7 @@ from tests.dagster_env import use_settings
 from tickflow.config import Settings
 from tickflow.ingest import plan_runs, run_key_all
 from tickflow.kafka.producer import produce
+from tickflow.kafka.reader import watermarks
 from tickflow.simulate.bad_input import bad_messages
 from tickflow.simulate.day import render_messages, simulate_day
 
@@ -78,6 +79,45 @@ def test_streaming_runs_materialize_each_day_touched(settings: Settings, monkeyp
         assert out2.event_specific_data.metadata["rows"].value == 0  # type: ignore[union-attr]
     with psycopg.connect(settings.dsn) as conn:
         assert conn.execute("SELECT count(*) FROM trades").fetchone()[0] == n_day + n_late
+
+
+def _ingested(instance: DagsterInstance, ranges: dict[str, dict[str, list[int]]], **config: object) -> int:
+    """Rows an ingest run configured with `ranges` wrote (its step's metadata)."""
+    result = ingest_job.execute_in_process(
+        run_config={"ops": {"ingest_offsets": {"config": {"ranges": ranges, **config}}}}, instance=instance,
+        resources={"tickflow": TickflowResource()})
+    assert result.success
+    out = [e for e in result.all_events if e.event_type_value == "STEP_OUTPUT"][0]
+    return int(out.event_specific_data.metadata["rows"].value)  # type: ignore[union-attr]
+
+
+def test_a_run_takes_the_ticks_that_arrived_after_it_was_requested(settings: Settings,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """A run is planned when the sensor looks and starts seconds later: its step extends each
+    range to the high watermark, and a later run asked for the overlap writes nothing twice."""
+    use_settings(monkeypatch, settings)
+    sim = simulate_day(DAY, n_symbols=2, seed=11, trades_per_symbol=300, quotes_per_symbol=10)
+    messages = list(render_messages(sim, "T"))  # one trade a message
+    produce(settings, settings.topic_trades, iter(messages[: len(messages) // 3]))
+    requests, cursor = plan_runs(settings, {})  # the sensor looks ...
+    asked = {t: {str(p): [s, e] for p, (s, e) in parts.items()} for t, parts in requests}
+    n_asked = sum(e - s for s, e in asked[settings.topic_trades].values())
+    n_late = produce(settings, settings.topic_trades, iter(messages[len(messages) // 3:]))  # ... more arrive
+    with DagsterInstance.ephemeral() as instance:
+        # positive control: told to take exactly what was asked, it does
+        assert _ingested(instance, asked, up_to_now=False) == n_asked
+        with psycopg.connect(settings.dsn) as conn:
+            conn.execute("TRUNCATE trades, offset_ledger")
+        assert _ingested(instance, asked) == n_asked + n_late
+        # the next request starts where the ledger ends, not at the sensor's cursor: nothing to ask
+        again, _ = plan_runs(settings, cursor)
+        assert again == []
+        # a run asked for the overlap anyway (a request made before the first one ran) is a no-op
+        highs = {str(p): h for p, (_, h) in watermarks(settings, settings.topic_trades).items()}
+        later = {p: [e, highs[p]] for p, (_, e) in asked[settings.topic_trades].items() if highs[p] > e}
+        assert later and _ingested(instance, {settings.topic_trades: later}) == 0
+    with psycopg.connect(settings.dsn) as conn:
+        assert conn.execute("SELECT count(*) FROM trades").fetchone()[0] == n_asked + n_late
 
 
 def test_a_partition_range_reingests_idempotently(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -90,6 +90,15 @@ def heads(conn: psycopg.Connection, topic: str) -> dict[int, int]:
     return out
 
 
+def ends(conn: psycopg.Connection, topic: str) -> dict[int, int]:
+    """Per partition, the end of the highest ledger range (ranges never overlap, so the last
+    by start ends highest): nothing below it needs a new run, holes are ``gaps``' business."""
+    rows = conn.execute(
+        "SELECT DISTINCT ON (partition) partition, end_offset FROM offset_ledger WHERE topic = %s "
+        "ORDER BY partition, start_offset DESC", (topic,)).fetchall()
+    return {int(p): int(e) for p, e in rows}
+
+
 def gaps(conn: psycopg.Connection, topic: str) -> list[tuple[int, int, int]]:
     """(partition, start, end) holes between ledger ranges: offsets never ingested below the
     highest ingested offset, e.g. a run that failed and was not retried."""
