@@ -142,7 +142,7 @@ def _kill_loop(settings: Settings, kafka: KafkaServer, kills: int, seed: int) ->
 def test_sigkill_fifty_times_at_random_moments(settings: Settings, kafka: KafkaServer) -> None:
     """A soak beside the deterministic test above: kills wherever the clock lands them."""
     t0 = time.monotonic()
-    sim = simulate_day(DAY, n_symbols=4, seed=11, trades_per_symbol=200_000, quotes_per_symbol=10)
+    sim = simulate_day(DAY, n_symbols=4, seed=11, trades_per_symbol=600_000, quotes_per_symbol=10)
     n = produce(settings, settings.topic_trades, render_messages(sim, "T"))
     done = _kill_loop(settings, kafka, 50, seed=50)
     assert done >= 50, f"only {done} kills landed before the ingest caught up; raise the stream size"
