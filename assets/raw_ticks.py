@@ -11,7 +11,8 @@ Two paths write them:
 
 
 import datetime as dt
-from typing import Literal
+from collections.abc import Callable
+from typing import Any, Literal
 
 from dagster import (
     AssetExecutionContext,
@@ -19,9 +20,11 @@ from dagster import (
     AssetSpec,
     BackfillPolicy,
     Config,
+    DagsterRunStatus,
     MaterializeResult,
     OpExecutionContext,
     Output,
+    RunsFilter,
     in_process_executor,
     job,
     multi_asset,
@@ -31,8 +34,10 @@ from dagster import (
 from assets.kafka_topics import kafka_quotes, kafka_trades
 from assets.partitions import trading_days
 from resources.tickflow import TickflowResource
+from tickflow.config import Settings
 from tickflow.flatfiles.importer import import_day
-from tickflow.ingest import extend_to_high_watermark, ingest_ranges, reingest_day, summarize
+from tickflow.ingest import IngestReport, extend_to_high_watermark, ingest_ranges, reingest_day, summarize
+from tickflow.ingest_follow import FollowParams, follow
 from tickflow.ops.errors import check_kafka
 from tickflow.ops.health import lag_after_run
 
@@ -40,6 +45,8 @@ RAW_ASSETS = {"trades": "raw_trades", "quotes": "raw_quotes"}
 # The run queue's pools (tag_concurrency_limits in dagster.yaml, tickflow/stack/local.py and
 # helm/dagster-values.yaml): ingest and derived runs each have their own slots.
 QUEUE_TAG = "tickflow/queue"
+# On an ingest run that follows the feed after its ranges: its follow_s (tickflow.ingest_follow).
+FOLLOW_TAG = "tickflow/follow_s"
 
 
 class RawTicksConfig(Config):  # type: ignore[misc]
@@ -89,10 +96,42 @@ class IngestRanges(Config):  # type: ignore[misc]
     # extend each range to the partition's high watermark when the step starts (the ticks
     # that arrived while the run queued and started); false: exactly the ranges given
     up_to_now: bool = True
+    # then follow the feed (tickflow.ingest_follow) for up to this long: new offsets every
+    # second until a newer following run starts or follow_idle_s without a new message
+    follow_s: float = 0.0
+    follow_idle_s: float = 5.0
+
+
+def _materializations(context: OpExecutionContext, settings: Settings, reports: list[IngestReport]) -> None:
+    """A materialization of every day the reports' ticks fall on, per table: late ticks mark
+    their own (earlier) day's partition updated."""
+    days = sorted({d for r in reports for d in r.days})
+    topic_of = {"trades": settings.topic_trades, "quotes": settings.topic_quotes}
+    for table, name in RAW_ASSETS.items():
+        mine = [r for r in reports if r.topic == topic_of[table]]
+        for day in days:
+            meta = summarize(mine, table, day)
+            if meta["rows"] == 0:
+                continue
+            context.log_event(AssetMaterialization(
+                asset_key=name, partition=day.isoformat(),
+                description=f"streamed from {topic_of[table]}", metadata=meta))
+
+
+def _newer_follower_started(context: OpExecutionContext) -> Callable[[], bool]:
+    record = context.instance.get_run_record_by_id(context.run_id)
+    created = record.create_timestamp if record else dt.datetime.now(dt.UTC)
+    newer = RunsFilter(job_name=context.job_name, statuses=[DagsterRunStatus.STARTED], created_after=created)
+
+    def check() -> bool:
+        return any(FOLLOW_TAG in r.tags for r in context.instance.get_runs(newer))
+
+    return check
 
 
 @op(description="Ingest the given offset ranges of every topic, each extended to the partition's high watermark "
-                "when the step starts (unless up_to_now is false), exactly once (a transaction per topic).")
+                "when the step starts (unless up_to_now is false), exactly once (a transaction per topic); then, "
+                "with follow_s, follow the feed: new offsets every second until a newer following run starts.")
 def ingest_offsets(context: OpExecutionContext, config: IngestRanges, tickflow: TickflowResource) -> Output[None]:
     settings = tickflow.settings()
     check_kafka(settings)  # an unreachable broker: one clear line, not a client retrying
@@ -107,22 +146,28 @@ def ingest_offsets(context: OpExecutionContext, config: IngestRanges, tickflow: 
             ranges = extend_to_high_watermark(settings, topic, ranges)
             extended += sum(ranges[p][1] - e for p, (_, e) in asked.items())
         reports.append(ingest_ranges(settings, topic, ranges, run_id=context.run_id))
-    days = sorted({d for r in reports for d in r.days})
-    topic_of = {"trades": settings.topic_trades, "quotes": settings.topic_quotes}
-    for table, name in RAW_ASSETS.items():
-        mine = [r for r in reports if r.topic == topic_of[table]]
-        for day in days:
-            meta = summarize(mine, table, day)
-            if meta["rows"] == 0:
-                continue
-            context.log_event(AssetMaterialization(
-                asset_key=name, partition=day.isoformat(),
-                description=f"streamed from {topic_of[table]}", metadata=meta))
-    meta = summarize(reports, "trades")
-    meta.update({"quote_rows": summarize(reports, "quotes")["rows"], "topics": sorted(config.ranges),
+    _materializations(context, settings, reports)
+    meta: dict[str, Any] = {}
+    if config.follow_s > 0:
+        followed: list[IngestReport] = []
+
+        def landed(batch: list[IngestReport]) -> None:
+            followed.extend(batch)
+            _materializations(context, settings, batch)
+
+        fr = follow(settings, FollowParams(config.follow_s, config.follow_idle_s), _newer_follower_started(context),
+                    landed, run_id=context.run_id)
+        context.log.info(f"followed the feed {fr.seconds:.0f}s: {fr.messages} messages in {fr.ingests} of "
+                         f"{fr.steps} looks; stopped: {fr.stopped}")
+        reports += followed
+        meta["follow"] = {"seconds": round(fr.seconds, 1), "looks": fr.steps, "ingests": fr.ingests,
+                          "messages": fr.messages, "stopped": fr.stopped}
+    meta.update(summarize(reports, "trades"))
+    topics = sorted(config.ranges) or sorted(settings.topics)  # a follower's successor may ask for nothing
+    meta.update({"quote_rows": summarize(reports, "quotes")["rows"], "topics": topics,
                  "messages_past_requested_ends": extended,
-                 "days": [d.isoformat() for d in days]})
-    meta.update(lag_after_run(settings, sorted(config.ranges)))
+                 "days": [d.isoformat() for d in sorted({d for r in reports for d in r.days})]})
+    meta.update(lag_after_run(settings, topics))
     return Output(None, metadata=meta)
 
 

@@ -1,5 +1,6 @@
 """The Kafka offset sensor: one ingest run per tick for every topic with new data, never two
-for the same range, and no new run while one is still waiting in the queue."""
+for the same range, no new run while one is still waiting in the queue, and none while a
+run follows the feed (tickflow.ingest_follow) unless its time is nearly up."""
 
 
 import json
@@ -10,6 +11,7 @@ from dagster import (
     AssetObservation,
     DagsterRunStatus,
     DefaultSensorStatus,
+    RunRecord,
     RunRequest,
     RunsFilter,
     SensorEvaluationContext,
@@ -18,7 +20,7 @@ from dagster import (
     sensor,
 )
 
-from assets.raw_ticks import ingest_job
+from assets.raw_ticks import FOLLOW_TAG, ingest_job
 from resources.tickflow import TickflowResource
 from tickflow import sensor_cadence
 from tickflow.ingest import plan_repairs, plan_runs, repair_run_key, run_key_all
@@ -51,10 +53,33 @@ def encode_cursor(cursor: dict[str, dict[int, int]], poll: sensor_cadence.PollSt
     return json.dumps({"offsets": offsets, "poll": {"last_poll_s": p.last_poll_s, "last_data_s": p.last_data_s}})
 
 
-def ingest_request(key: str, requests: list[tuple[str, dict[int, tuple[int, int]]]]) -> RunRequest:
+def ingest_request(key: str, requests: list[tuple[str, dict[int, tuple[int, int]]]],
+                   follow_s: float = 0.0, follow_idle_s: float = 5.0) -> RunRequest:
     ranges = {topic: {str(p): [s, e] for p, (s, e) in parts.items()} for topic, parts in requests}
-    return RunRequest(run_key=key, run_config={"ops": {"ingest_offsets": {"config": {"ranges": ranges}}}},
-                      tags={"tickflow/topics": ",".join(sorted(ranges))})
+    config: dict[str, object] = {"ranges": ranges}
+    tags = {"tickflow/topics": ",".join(sorted(ranges))}
+    if follow_s > 0:
+        config.update(follow_s=follow_s, follow_idle_s=follow_idle_s)
+        tags[FOLLOW_TAG] = f"{follow_s:g}"
+    return RunRequest(run_key=key, run_config={"ops": {"ingest_offsets": {"config": config}}}, tags=tags)
+
+
+def followers(context: SensorEvaluationContext) -> list[RunRecord]:
+    """In-flight ingest runs that follow the feed (tickflow.ingest_follow)."""
+    return [r for r in context.instance.get_run_records(RunsFilter(job_name=ingest_job.name, statuses=IN_FLIGHT))
+            if float(r.dagster_run.tags.get(FOLLOW_TAG, 0) or 0) > 0]
+
+
+def covered(runs: list[RunRecord], now: float) -> str | None:
+    """Why no run is needed: a follower that is starting, or not yet near its end; or None."""
+    for r in runs:
+        follow_s = float(r.dagster_run.tags[FOLLOW_TAG])
+        if sensor_cadence.follower_covers(r.start_time, now, follow_s):
+            until = "once started" if r.start_time is None else \
+                f"for {r.start_time + follow_s - now:.0f}s more (its successor is requested " \
+                f"{sensor_cadence.FOLLOW_LEAD_S:.0f}s before its end)"
+            return f"run {r.dagster_run.run_id[:8]} follows the feed {until}"
+    return None
 
 
 def _count(context: SensorEvaluationContext, statuses: list[DagsterRunStatus]) -> int:
@@ -63,7 +88,8 @@ def _count(context: SensorEvaluationContext, statuses: list[DagsterRunStatus]) -
 
 @sensor(job=ingest_job, minimum_interval_seconds=sensor_cadence.ACTIVE_S, default_status=DefaultSensorStatus.RUNNING,
         description="Reads high watermarks; requests one ingest run for all topics with new data (none while one "
-                    "is still queued). The cursor holds the next offset per topic-partition and the poll times "
+                    "is still queued, or while a run follows the feed and its time is not nearly up: such a run "
+                    "takes new offsets every second, TICKFLOW_INGEST_FOLLOW_S). The cursor holds the next offset per topic-partition and the poll times "
                     "(every 5 s while data flows, 15 s in the trading day, 60 s otherwise); the run_key names "
                     "every topic-partition range, so a range is never requested twice, and the run extends it to "
                     "the high watermark when it starts (the ledger writes any overlap once). Logs and observes "
@@ -76,10 +102,19 @@ def kafka_offset_sensor(context: SensorEvaluationContext, tickflow: TickflowReso
     if _count(context, WAITING):
         return SkipReason("an ingest run is still queued; its successor will take the new offsets")
     settings = tickflow.settings()
+    following = followers(context) if settings.ingest_follow_s > 0 else []
+    if why := covered(following, now):
+        return SkipReason(why)
     offsets = decode_cursor(context.cursor)
     requests, cursor = plan_runs(settings, offsets)
-    runs = [ingest_request(run_key_all(requests), requests)] if requests else []
-    if not requests and not _count(context, IN_FLIGHT):
+    follow = (settings.ingest_follow_s, settings.ingest_follow_idle_s)
+    runs = [ingest_request(run_key_all(requests), requests, *follow)] if requests else []
+    if not requests and following:
+        # A follower near its end has kept the ledger at the high watermark, so there is
+        # nothing new to ask for: its successor starts with no range and takes over the
+        # following (one successor per follower: the key names it).
+        runs = [ingest_request(f"after:{following[0].dagster_run.run_id}", [], *follow)]
+    elif not requests and not _count(context, IN_FLIGHT):
         # Nothing new and nothing running: re-request offsets the cursor passed but the
         # ledger lacks (a run that failed after its retries), keyed by that ledger state.
         repairs = plan_repairs(settings, cursor)
@@ -93,5 +128,6 @@ def kafka_offset_sensor(context: SensorEvaluationContext, tickflow: TickflowReso
     observations = [AssetObservation(asset_key=AssetKey(f"kafka_{name}"), metadata=lag_metadata({topic: parts}))
                     for name, topic in (("trades", settings.topic_trades), ("quotes", settings.topic_quotes))
                     if (parts := lag.get(topic)) is not None]
-    poll = sensor_cadence.after_poll(poll, now, bool(requests))
+    # a follower in flight means data is flowing, even when it left the sensor nothing to ask for
+    poll = sensor_cadence.after_poll(poll, now, bool(requests or following))
     return SensorResult(run_requests=runs, cursor=encode_cursor(cursor, poll), asset_events=observations)

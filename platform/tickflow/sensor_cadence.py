@@ -50,3 +50,15 @@ def due(state: PollState, now_s: float) -> bool:
 
 def after_poll(state: PollState, now_s: float, found_data: bool) -> PollState:
     return PollState(last_poll_s=now_s, last_data_s=now_s if found_data else state.last_data_s)
+
+
+# A following ingest run's successor is requested this long before the follower's time is
+# up: a run takes ~5 s to start quiet and ~20-30 s under a live session's load (queue,
+# process, imports), and the follower keeps ingesting until the successor has started.
+FOLLOW_LEAD_S = 60.0
+
+
+def follower_covers(started_s: float | None, now_s: float, follow_s: float) -> bool:
+    """Whether an in-flight following ingest run (started at ``started_s``, None while it
+    is still queued or starting) needs no successor yet."""
+    return started_s is None or now_s < started_s + follow_s - FOLLOW_LEAD_S

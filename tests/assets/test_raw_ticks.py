@@ -5,6 +5,8 @@ as one run; the code location loads with trading-day partitions."""
 from __future__ import annotations
 
 import datetime as dt
+import threading
+import time
 
 import psycopg
 import pytest
@@ -118,6 +120,46 @@ def test_a_run_takes_the_ticks_that_arrived_after_it_was_requested(settings: Set
         assert later and _ingested(instance, {settings.topic_trades: later}) == 0
     with psycopg.connect(settings.dsn) as conn:
         assert conn.execute("SELECT count(*) FROM trades").fetchone()[0] == n_asked + n_late
+
+
+def test_a_following_run_records_its_materializations_as_it_goes(settings: Settings,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """With follow_s the run keeps taking new offsets after its ranges until the feed is quiet;
+    each report period's ticks are recorded as materializations while it follows, so the
+    day's downstream work sees them without waiting for the run to end."""
+    use_settings(monkeypatch, settings)
+    sim = simulate_day(DAY, n_symbols=2, seed=12, trades_per_symbol=300, quotes_per_symbol=10)
+    messages = list(render_messages(sim, "T"))
+    produce(settings, settings.topic_trades, iter(messages[:100]))
+    requests, _ = plan_runs(settings, {})
+    ranges = {t: {str(p): [s, e] for p, (s, e) in parts.items()} for t, parts in requests}
+
+    def trickle() -> None:
+        for i in range(100, len(messages), 100):
+            time.sleep(0.8)
+            produce(settings, settings.topic_trades, iter(messages[i:i + 100]))
+
+    producer = threading.Thread(target=trickle, daemon=True)
+    with DagsterInstance.ephemeral() as instance:
+        producer.start()
+        result = ingest_job.execute_in_process(
+            run_config={"ops": {"ingest_offsets": {"config": {"ranges": ranges, "follow_s": 60,
+                                                              "follow_idle_s": 3}}}},
+            instance=instance, resources={"tickflow": TickflowResource()})
+        producer.join()
+        assert result.success
+        meta = [e for e in result.all_events if e.event_type_value == "STEP_OUTPUT"][0] \
+            .event_specific_data.metadata  # type: ignore[union-attr]
+        follow = meta["follow"].value
+        assert follow["stopped"] == "no new message for 3s" and follow["messages"] == len(messages) - 100
+        assert meta["rows"].value == len(messages)
+        mats = [e for e in result.all_events if e.event_type_value == "ASSET_MATERIALIZATION"]
+        assert len(mats) >= 2  # the run's ranges, then at least one report while following
+        assert sum(m.event_specific_data.materialization.metadata["rows"].value for m in mats) \
+            == len(messages)  # type: ignore[union-attr]
+    with psycopg.connect(settings.dsn) as conn:
+        assert conn.execute("SELECT count(*), count(DISTINCT (src_partition, src_offset)) FROM trades").fetchone() \
+            == (len(messages), len(messages))
 
 
 def test_a_partition_range_reingests_idempotently(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:

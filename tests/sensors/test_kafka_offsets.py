@@ -1,6 +1,6 @@
 """The Kafka offset sensor: one run request per tick for every topic with new data, never the
-same range twice, no new run while one is queued, repairs keyed by the ledger, an adaptive
-cadence, and the consumer lag it observes."""
+same range twice, no new run while one is queued or follows the feed, repairs keyed by the
+ledger, an adaptive cadence, and the consumer lag it observes."""
 
 from __future__ import annotations
 
@@ -10,6 +10,8 @@ import time
 
 import pytest
 from dagster import (
+    DagsterEvent,
+    DagsterEventType,
     DagsterInstance,
     DagsterRun,
     DagsterRunStatus,
@@ -20,7 +22,7 @@ from dagster import (
 from dagster._core.remote_origin import InProcessCodeLocationOrigin, RemoteJobOrigin, RemoteRepositoryOrigin
 from dagster._core.types.loadable_target_origin import LoadableTargetOrigin
 
-from assets.raw_ticks import ingest_job
+from assets.raw_ticks import FOLLOW_TAG, ingest_job
 from resources.tickflow import TickflowResource
 from sensors.kafka_offsets import decode_cursor, encode_cursor, kafka_offset_sensor
 from tests.dagster_env import use_settings
@@ -173,6 +175,55 @@ def test_no_repair_while_an_ingest_run_is_in_flight(settings: Settings, monkeypa
             assert isinstance(held, SkipReason)  # not even a new range: the queued run's successor takes it
         else:
             assert isinstance(held, SensorResult) and held.run_requests == []
+
+
+def test_a_following_run_is_left_to_follow_until_its_time_is_nearly_up(settings: Settings,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """Requests ask the run to follow the feed (TICKFLOW_INGEST_FOLLOW_S); while such a run is
+    queued, starting, or started and not within FOLLOW_LEAD_S of its end, new offsets are its
+    business; near its end the successor is requested, and it hands over when that starts."""
+    use_settings(monkeypatch, settings)
+    monkeypatch.setenv("TICKFLOW_INGEST_FOLLOW_S", "300")
+    sim = simulate_day(DAY, n_symbols=2, seed=9, trades_per_symbol=200, quotes_per_symbol=10)
+    produce(settings, settings.topic_trades, render_messages(sim, "T"))
+    with DagsterInstance.ephemeral() as instance:
+        first = _evaluate(None, instance)
+        assert isinstance(first, SensorResult) and len(first.run_requests) == 1
+        req = first.run_requests[0]
+        config = req.run_config["ops"]["ingest_offsets"]["config"]
+        assert (config["follow_s"], req.tags[FOLLOW_TAG]) == (300.0, "300")
+        run = instance.run_storage.add_run(DagsterRun(job_name=ingest_job.name, status=DagsterRunStatus.STARTING,
+                                                      run_config=req.run_config, tags=req.tags,
+                                                      remote_job_origin=_origin()))
+        produce(settings, settings.topic_trades, render_messages(sim, "T", batch=50))  # new offsets
+        starting = _evaluate(first.cursor, instance)
+        assert isinstance(starting, SkipReason) and "follows the feed once started" in str(starting.skip_message)
+
+        def started(seconds_ago: float) -> None:
+            when = dt.datetime.fromtimestamp(time.time() - seconds_ago, dt.UTC)
+            instance.run_storage.handle_run_event(
+                run.run_id, DagsterEvent(DagsterEventType.PIPELINE_START.value, job_name=ingest_job.name), when)
+
+        started(300 - sensor_cadence.FOLLOW_LEAD_S - 30)
+        held = _evaluate(first.cursor, instance)
+        assert isinstance(held, SkipReason) and f"follows the feed for {sensor_cadence.FOLLOW_LEAD_S + 30:.0f}s more" in str(held.skip_message)
+        started(300 - sensor_cadence.FOLLOW_LEAD_S + 1)
+        successor = _evaluate(first.cursor, instance)
+        assert isinstance(successor, SensorResult) and len(successor.run_requests) == 1
+        assert _ranges(successor.run_requests[0])[settings.topic_trades]
+        # a follower keeps the ledger at the high watermark, so near its end there is usually
+        # nothing new to ask for: the successor is requested anyway, with no range, once
+        _run(successor.run_requests)
+        handover = _evaluate(successor.cursor, instance)
+        assert isinstance(handover, SensorResult)
+        assert [r.run_key for r in handover.run_requests] == [f"after:{run.run_id}"]
+        assert _ranges(handover.run_requests[0]) == {} and handover.run_requests[0].tags[FOLLOW_TAG] == "300"
+    # a run requested with following off takes its ranges and ends
+    monkeypatch.setenv("TICKFLOW_INGEST_FOLLOW_S", "0")
+    produce(settings, settings.topic_trades, render_messages(sim, "T", batch=50))
+    plain = _evaluate(None)
+    assert isinstance(plain, SensorResult) and FOLLOW_TAG not in plain.run_requests[0].tags
+    assert "follow_s" not in plain.run_requests[0].run_config["ops"]["ingest_offsets"]["config"]
 
 
 def test_cadence_skips_kafka_until_due(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:

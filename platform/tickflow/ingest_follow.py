@@ -1,0 +1,96 @@
+"""Following the feed: an ingest run that, once its requested ranges are in, keeps taking
+new offsets every second until a newer following run has started, the feed goes quiet, or
+its time is up.
+
+Why: a Dagster run costs ~4 s of process start-up quiet and ~20 s under a live session's
+load (tickflow's issue 12 measurements), and a run per sensor tick spends most of the
+machine on start-ups while a tick waits for the next one. A run that follows the feed
+starts once every few minutes and takes each second's ticks within about a second. The
+sensor requests the successor shortly before a follower's time is up, and the follower
+hands over when the successor has started, so one run is always following.
+
+Exactly once is ``ingest_ranges``' own argument, unchanged: every step is one transaction
+that writes rows and ledger rows together under the partitions' advisory locks, and plans
+from the ledger's end, so a follower and a run that overlaps it write each offset once.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import psycopg
+
+from tickflow.config import Settings
+from tickflow.ingest import IngestReport, ingest_ranges, plan_ranges
+from tickflow.store import ledger
+
+
+@dataclass(frozen=True)
+class FollowParams:
+    follow_s: float  # follow at most this long
+    idle_s: float = 5.0  # stop after this long without a new message (the feed is quiet)
+    poll_s: float = 1.0  # look for new offsets at most this often
+    report_s: float = 10.0  # hand the reports gathered so far to ``on_reports`` this often
+
+
+@dataclass
+class FollowReport:
+    steps: int = 0  # looks at Kafka
+    ingests: int = 0  # steps that found new offsets (each topic's a transaction)
+    messages: int = 0
+    seconds: float = 0.0
+    stopped: str = ""  # why following ended
+
+
+def ingest_new(settings: Settings, run_id: str | None = None, dsn: str | None = None) -> list[IngestReport]:
+    """Ingest every topic from the ledger's end to the high watermark (capped per run), one
+    transaction per topic with new offsets; the reports of the topics that had any."""
+    dsn = dsn or settings.dsn
+    with psycopg.connect(dsn) as conn:
+        ends = {topic: ledger.ends(conn, topic) for topic in settings.topics}
+    reports = []
+    for topic in settings.topics:
+        ranges = plan_ranges(settings, topic, ends[topic])
+        if ranges:
+            reports.append(ingest_ranges(settings, topic, ranges, run_id=run_id, dsn=dsn))
+    # a range another run wrote first (under the same locks) comes back with no messages
+    return [r for r in reports if r.messages]
+
+
+def follow(settings: Settings, params: FollowParams, handed_over: Callable[[], bool],
+           on_reports: Callable[[list[IngestReport]], None], run_id: str | None = None,
+           dsn: str | None = None, clock: Callable[[], float] = time.monotonic,
+           sleep: Callable[[float], None] = time.sleep) -> FollowReport:
+    """Take new offsets every ``poll_s`` until ``handed_over()`` (a newer follower has
+    started), ``idle_s`` without new messages, or ``follow_s``. ``on_reports`` gets the
+    reports of the steps that wrote something, at most every ``report_s`` and at the end."""
+    out = FollowReport()
+    t0 = last_data = last_report = clock()
+    pending: list[IngestReport] = []
+    while True:
+        t = clock()
+        if handed_over():
+            out.stopped = "a newer following run has started"
+        elif t - t0 >= params.follow_s:
+            out.stopped = f"followed for {params.follow_s:g}s"
+        elif t - last_data >= params.idle_s:
+            out.stopped = f"no new message for {params.idle_s:g}s"
+        if out.stopped:
+            break
+        reports = ingest_new(settings, run_id, dsn)
+        out.steps += 1
+        if reports:
+            out.ingests += 1
+            out.messages += sum(r.messages for r in reports)
+            pending += reports
+            last_data = clock()
+        if pending and clock() - last_report >= params.report_s:
+            on_reports(pending)
+            pending, last_report = [], clock()
+        sleep(max(0.0, params.poll_s - (clock() - t)))
+    if pending:
+        on_reports(pending)
+    out.seconds = clock() - t0
+    return out

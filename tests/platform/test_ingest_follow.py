@@ -1,0 +1,109 @@
+"""An ingest run following the feed (tickflow.ingest_follow): each second's ticks taken as
+they arrive, exactly once even beside another run, and the three ways following ends."""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+import time
+
+import psycopg
+
+from tickflow.config import Settings
+from tickflow.ingest import IngestReport, catch_up
+from tickflow.ingest_follow import FollowParams, follow
+from tickflow.kafka.producer import produce
+from tickflow.simulate.day import render_messages, simulate_day
+from tickflow.store import ledger
+
+DAY = dt.date(2024, 6, 21)
+
+
+def _messages(seed: int, n_symbols: int = 3, trades: int = 400) -> list[tuple[bytes, bytes, int]]:
+    sim = simulate_day(DAY, n_symbols=n_symbols, seed=seed, trades_per_symbol=trades, quotes_per_symbol=10)
+    return list(render_messages(sim, "T"))  # one trade a message
+
+
+def _trickle(settings: Settings, messages: list[tuple[bytes, bytes, int]], pieces: int, every_s: float) -> threading.Thread:
+    """A producer sending `messages` in `pieces` parts, one every `every_s` seconds."""
+    def run() -> None:
+        step = -(-len(messages) // pieces)
+        for i in range(0, len(messages), step):
+            produce(settings, settings.topic_trades, iter(messages[i:i + step]))
+            time.sleep(every_s)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread
+
+
+def _stored(settings: Settings) -> tuple[int, int, int]:
+    """(trade rows, distinct natural keys, distinct Kafka offsets)."""
+    with psycopg.connect(settings.dsn) as conn:
+        row = conn.execute("SELECT count(*), count(DISTINCT (sym, trade_id, exchange)), "
+                           "count(DISTINCT (src_partition, src_offset)) FROM trades").fetchone()
+    assert row is not None
+    return int(row[0]), int(row[1]), int(row[2])
+
+
+def test_a_follower_takes_each_pieces_ticks_as_they_arrive_until_the_feed_goes_quiet(settings: Settings) -> None:
+    messages = _messages(seed=21)
+    landed: list[tuple[float, int]] = []  # (when, trades) of each report handed over
+
+    def on_reports(reports: list[IngestReport]) -> None:
+        landed.append((time.monotonic(), sum(r.trades for r in reports)))
+
+    producer = _trickle(settings, messages, pieces=6, every_s=0.7)
+    t0 = time.monotonic()
+    out = follow(settings, FollowParams(follow_s=60, idle_s=2.0, poll_s=0.2, report_s=0.0),
+                 handed_over=lambda: False, on_reports=on_reports)
+    producer.join()
+    assert out.stopped == "no new message for 2s"
+    assert out.messages == len(messages) and sum(n for _, n in landed) == len(messages)
+    assert _stored(settings) == (len(messages),) * 3
+    # it followed: the pieces landed in several steps while the producer was still sending,
+    # and it ended soon after the last piece instead of running to follow_s
+    assert out.ingests >= 4, out
+    assert landed[0][0] - t0 < 2.0
+    assert out.seconds < 12, out
+
+
+def test_following_ends_when_handed_over_or_when_its_time_is_up(settings: Settings) -> None:
+    messages = _messages(seed=22, n_symbols=2, trades=200)
+    looks = iter(range(1000))
+    out = follow(settings, FollowParams(follow_s=60, idle_s=30, poll_s=0.05),
+                 handed_over=lambda: next(looks) >= 3, on_reports=lambda r: None)
+    assert out.stopped == "a newer following run has started" and out.steps == 3 and out.messages == 0
+
+    producer = _trickle(settings, messages, pieces=40, every_s=0.1)  # still sending when time is up
+    out = follow(settings, FollowParams(follow_s=1.5, idle_s=30, poll_s=0.1),
+                 handed_over=lambda: False, on_reports=lambda r: None)
+    assert out.stopped == "followed for 1.5s" and 0 < out.messages < len(messages)
+    producer.join()
+
+
+def test_a_follower_beside_another_ingest_writes_every_offset_once(settings: Settings) -> None:
+    """The follower and a catch-up loop (another run's ranges) take the same partitions at
+    the same time: the ledger's locks and ranges make each offset land once."""
+    messages = _messages(seed=23, n_symbols=4, trades=500)
+    producer = _trickle(settings, messages, pieces=8, every_s=0.3)
+    other: list[IngestReport] = []
+    stop = threading.Event()
+
+    def rival() -> None:
+        while not stop.is_set():
+            other.extend(catch_up(settings, settings.topic_trades, max_messages=300))
+            time.sleep(0.05)
+
+    thread = threading.Thread(target=rival, daemon=True)
+    thread.start()
+    out = follow(settings, FollowParams(follow_s=60, idle_s=2.0, poll_s=0.1),
+                 handed_over=lambda: False, on_reports=lambda r: None)
+    stop.set()
+    thread.join()
+    producer.join()
+    assert sum(r.messages for r in other) > 0 and out.messages > 0  # both took a share
+    assert out.messages + sum(r.messages for r in other) == len(messages)
+    assert _stored(settings) == (len(messages),) * 3
+    with psycopg.connect(settings.dsn) as conn:
+        assert ledger.gaps(conn, settings.topic_trades) == []
