@@ -232,7 +232,7 @@ def measure(args: argparse.Namespace, day: dt.date, settings, stack: LocalStack,
         log.close()
 
     # ---- figures
-    from dagster import DagsterInstance, DagsterRunStatus, RunsFilter
+    from dagster import DagsterEventType, DagsterInstance, DagsterRunStatus, RunsFilter
 
     os.environ.update(env)
     instance = DagsterInstance.get()
@@ -249,6 +249,14 @@ def measure(args: argparse.Namespace, day: dt.date, settings, stack: LocalStack,
         p50, p95, mx = stats(waits)
         print(f"runs {kind:8s} {len(rs):4d}   queue wait p50 {p50:6.1f}s p95 {p95:6.1f}s max {mx:6.1f}s")
     print(f"failed runs {len(failed)}; most derived runs queued at once {poller.max_derived_queued}")
+    follows: dict[str, int] = {}  # why each ingest run stopped following the feed (tickflow.ingest_follow)
+    for r in runs["ingest"]:
+        for rec in instance.all_logs(r.dagster_run.run_id, of_type=DagsterEventType.STEP_OUTPUT):
+            data = rec.dagster_event.event_specific_data if rec.dagster_event else None
+            follow = getattr(data, "metadata", {}).get("follow")
+            why = str(getattr(follow, "value", {}).get("stopped", "did not follow"))
+            follows[why] = follows.get(why, 0) + 1
+    print(f"ingest runs by how following ended: {follows}")
     for r in runs["live"]:  # the live session run is stopped with the stack (it would run to the close)
         print(f"live session run {r.dagster_run.run_id[:8]}: {status_at_end.get(r.dagster_run.run_id)} before the "
               f"stack stopped, {r.dagster_run.status.value} after")
