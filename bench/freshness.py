@@ -160,7 +160,8 @@ def main() -> int:
     ap.add_argument("--speed", type=float, default=1.0)
     ap.add_argument("--settle-s", type=int, default=300, help="wait after the last window for the last minutes")
     ap.add_argument("--home", default=str(REPO / ".tickflow-freshness"))
-    ap.add_argument("--keep", action="store_true", help="leave the stack's data folder in place")
+    ap.add_argument("--keep", action="store_true", help="leave the stack running and its data in place (to query the "
+                    "store and the event log afterwards; stop it with TICKFLOW_HOME=<home> tickflow down)")
     args = ap.parse_args()
 
     day = dt.date.fromisoformat(args.date)
