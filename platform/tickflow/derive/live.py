@@ -32,6 +32,7 @@ from tickflow import sessions
 from tickflow.derive import intraday
 from tickflow.derive.entry_points import SIGNAL_TABLES, DayReport, run_anomalies
 from tickflow.derive.provisional import provisional_metadata
+from tickflow.heap import retain_freed_memory
 from tickflow.store.day_ticks import DayTicks, load_day_ticks, refresh_day_ticks, tail_boundary
 
 BAR_TABLES = intraday.BAR_TABLES
@@ -56,6 +57,7 @@ class SessionReport:
     stopped_because: str = ""
     seconds: list[float] = field(default_factory=list)  # per pass
     reloads: list[str] = field(default_factory=list)  # why a pass read the whole day again
+    heap_retained: bool = False  # freed memory is kept for the next pass (tickflow.heap)
 
 
 Update = list[tuple[str, dict[str, Any]]]  # (asset, metadata) of one pass
@@ -146,6 +148,8 @@ def run_session(dsn: str, day: dt.date, on_update: Callable[[Update], None], liv
     closed or no commit has landed for ``params.idle_exit_s``."""
     p = params or LiveParams()
     report = SessionReport()
+    # every pass allocates arrays of the whole day again: reuse the pages instead of faulting them in
+    report.heap_retained = retain_freed_memory()
     seen: tuple[int, str] | None = None
     ticks: DayTicks | None = None
     suite: dict[str, np.ndarray] | None = None

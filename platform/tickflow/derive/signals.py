@@ -250,7 +250,7 @@ def compute_signals(ticks: DayTicks, close_1m: np.ndarray, volume_1m: np.ndarray
                                      bar_ns, n_bars)
     amihud_bar, amihud_day = amihud(*tq, t["size"], ts_, ticks.open_ns, bar_ns, n_bars)
     spr = spreads(*tq, t["size"], lr, ts_, q["ts_ns"], q["bid"], q["ask"], qs, ticks.open_ns, bar_ns, n_bars,
-                  delay_ns=p.realized_spread_seconds * _S)
+                  delay_ns=p.realized_spread_seconds * _S, per_trade=False)
 
     bar_sym = np.repeat(np.arange(n_sym, dtype=np.int64), n_bars)
     bar_ts = ticks.open_ns + np.tile(np.arange(n_bars, dtype=np.int64), n_sym) * bar_ns

@@ -75,7 +75,7 @@ import math
 import numba
 import numpy as np
 
-from tickflow.kernels.flow import check_columns, check_grid, prevailing_arrays
+from tickflow.kernels.flow import check_columns, check_grid
 from tickflow.kernels.grouping import check_starts
 
 __all__ = ["MINUTE_NS", "roll_spread", "kyle_lambda", "amihud", "spreads"]
@@ -360,41 +360,58 @@ def amihud(
 
 
 @numba.njit(cache=True, parallel=True)
-def _weighted_bins(
-    ts: np.ndarray, x: np.ndarray, w: np.ndarray, starts: np.ndarray, open_ns: int, bar_ns: int, n_bins: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """Size-weighted means of the non-NaN ``x`` per bin and per symbol-day."""
-    n_sym = starts.shape[0] - 1
-    num = np.zeros(n_sym * n_bins, dtype=np.float64)
-    den = np.zeros(n_sym * n_bins, dtype=np.float64)
-    day = np.full(n_sym, np.nan)
+def _spreads(
+    t_ts: np.ndarray, price: np.ndarray, size: np.ndarray, sign: np.ndarray, t_starts: np.ndarray,
+    q_ts: np.ndarray, bid: np.ndarray, ask: np.ndarray, q_starts: np.ndarray,
+    open_ns: int, bar_ns: int, n_bins: int, delay: int, per_trade: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """One pass per symbol: the two prevailing quotes by two pointers, the three spreads of
+    each trade, and their size-weighted sums per bin and per day (rows 0-2: effective,
+    realised, impact). ``per_trade`` (3 x n_trades, or 3 x 0) receives the per-trade values;
+    a whole day's per-trade arrays are tens of MB that a caller wanting only the means
+    would pay in page faults on every call."""
+    n_sym = t_starts.shape[0] - 1
+    num = np.zeros((3, n_sym * n_bins))
+    den = np.zeros((3, n_sym * n_bins))
+    dnum = np.zeros((3, n_sym))
+    dden = np.zeros((3, n_sym))
+    keep = per_trade.shape[1] > 0
     end_ns = open_ns + n_bins * bar_ns
+    vals = np.empty((n_sym, 3))
     for s in numba.prange(n_sym):
-        lo = starts[s]
-        hi = starts[s + 1]
-        base = s * n_bins
-        j = lo + np.searchsorted(ts[lo:hi], open_ns)
-        dnum = 0.0
-        dden = 0.0
-        while j < hi:
-            t = ts[j]
-            if t >= end_ns:
-                break
-            v = x[j]
-            if v == v:
-                r = base + (t - open_ns) // bar_ns
-                num[r] += w[j] * v
-                den[r] += w[j]
-                dnum += w[j] * v
-                dden += w[j]
-            j += 1
-        if dden > 0.0:
-            day[s] = dnum / dden
-    out = np.full(n_sym * n_bins, np.nan)
-    for r in range(n_sym * n_bins):
-        if den[r] > 0.0:
-            out[r] = num[r] / den[r]
-    return out, day
+        q0 = q_starts[s]
+        qhi = q_starts[s + 1]
+        j0 = q0  # quotes before j0 have ts <= t
+        j1 = q0  # quotes before j1 have ts <= t + delay
+        v = vals[s]
+        for i in range(t_starts[s], t_starts[s + 1]):
+            t = t_ts[i]
+            while j0 < qhi and q_ts[j0] <= t:
+                j0 += 1
+            while j1 < qhi and q_ts[j1] <= t + delay:
+                j1 += 1
+            v[:] = np.nan
+            if j0 > q0:
+                m0 = 0.5 * (bid[j0 - 1] + ask[j0 - 1])
+                g = sign[i]
+                if g != 0.0 and m0 > 0.0:
+                    v[0] = 2.0 * g * (price[i] - m0) / m0
+                    if t + delay < end_ns:
+                        m1 = 0.5 * (bid[j1 - 1] + ask[j1 - 1])
+                        v[1] = 2.0 * g * (price[i] - m1) / m0
+                        v[2] = 2.0 * g * (m1 - m0) / m0
+            if keep:
+                per_trade[:, i] = v
+            if open_ns <= t < end_ns:
+                r = s * n_bins + (t - open_ns) // bar_ns
+                w = size[i]
+                for k in range(3):
+                    if v[k] == v[k]:
+                        num[k, r] += w * v[k]
+                        den[k, r] += w
+                        dnum[k, s] += w * v[k]
+                        dden[k, s] += w
+    return num, den, dnum, dden
 
 
 def spreads(
@@ -411,13 +428,14 @@ def spreads(
     bar_ns: int,
     n_bins: int,
     delay_ns: int = 5 * MINUTE_NS,
+    per_trade: bool = True,
 ) -> dict[str, np.ndarray]:
     """Relative effective and realised spreads and price impact (see the module docstring).
 
-    Returns per trade ``effective``, ``realized``, ``impact`` (every trade row; NaN where
-    undefined), and the size-weighted ``effective_bar``, ``realized_bar``, ``impact_bar``
+    Returns the size-weighted ``effective_bar``, ``realized_bar``, ``impact_bar``
     (``n_symbols * n_bins``) and ``effective_day``, ``realized_day``, ``impact_day``
-    (``n_symbols``) over the session's trades."""
+    (``n_symbols``) over the session's trades; with ``per_trade`` also ``effective``,
+    ``realized``, ``impact`` per trade (every trade row; NaN where undefined)."""
     tt, (p, q, g) = check_columns(t_ts, [price, size, sign])
     qt, (b, a) = check_columns(q_ts, [bid, ask])
     ts_, qs_ = _check_pair(t_starts, tt.size, q_starts, qt.size)
@@ -425,20 +443,13 @@ def spreads(
     delay = int(delay_ns)
     if delay < 0:
         raise ValueError("delay_ns must be >= 0")
-    end_ns = int(open_ns) + bar * nb
-    b0, a0 = prevailing_arrays(tt, ts_, qt, b, a, qs_)
-    b1, a1 = prevailing_arrays(tt + delay, ts_, qt, b, a, qs_)
-    m0 = 0.5 * (b0 + a0)
-    m1 = 0.5 * (b1 + a1)
-    ok = (g != 0.0) & (m0 > 0.0)
+    rows = np.empty((3, tt.size if per_trade else 0))
+    num, den, dnum, dden = _spreads(tt, p, q, g, ts_, qt, b, a, qs_, int(open_ns), bar, nb, delay, rows)
+    out: dict[str, np.ndarray] = {}
     with np.errstate(invalid="ignore", divide="ignore"):
-        eff = np.where(ok, 2.0 * g * (p - m0) / m0, np.nan)
-        late = ok & (tt + delay < end_ns)
-        rea = np.where(late, 2.0 * g * (p - m1) / m0, np.nan)
-        imp = np.where(late, 2.0 * g * (m1 - m0) / m0, np.nan)
-    out = {"effective": eff, "realized": rea, "impact": imp}
-    for key, x in list(out.items()):
-        per_bar, per_day = _weighted_bins(tt, x, q, ts_, int(open_ns), bar, nb)
-        out[f"{key}_bar"] = per_bar
-        out[f"{key}_day"] = per_day
+        for k, key in enumerate(("effective", "realized", "impact")):
+            if per_trade:
+                out[key] = rows[k]
+            out[f"{key}_bar"] = np.where(den[k] > 0.0, num[k] / den[k], np.nan)
+            out[f"{key}_day"] = np.where(dden[k] > 0.0, dnum[k] / dden[k], np.nan)
     return out
