@@ -180,13 +180,16 @@ def signal_checks(frame: pd.DataFrame, finite: list[str], probabilities: list[st
     return _validate(frame, checks)
 
 
+RECONCILIATION = "volume_reconciles_with_raw"
+
+
 def volume_reconciliation(bar_volume: pd.Series, raw_volume: pd.Series, rtol: float = 1e-9) -> CheckOutcome:
     """Per symbol, the day's bar volume equals its regular-session raw volume."""
     both = pd.concat({"bars": bar_volume, "raw": raw_volume}, axis=1).fillna(0.0)
     diff = (both["bars"] - both["raw"]).abs()
     bad = both[diff > rtol * np.maximum(both["raw"].abs(), 1.0)]
     return CheckOutcome(
-        "volume_reconciles_with_raw", bad.empty, "sum of bar volume = raw session volume, per symbol",
+        RECONCILIATION, bad.empty, "sum of bar volume = raw session volume, per symbol",
         {"symbols": int(len(both)), "mismatched_symbols": int(len(bad)),
          "bar_volume": float(both["bars"].sum()), "raw_volume": float(both["raw"].sum()),
          **({"examples": str(bad.head(5).to_dict("index"))} if len(bad) else {})})

@@ -128,6 +128,58 @@ def test_late_ticks_make_the_loop_read_the_day_again_and_recompute_it(plain_dsn:
                                   check_exact=True)
 
 
+def test_a_commit_between_the_read_and_the_reconciliation_redoes_the_pass(plain_dsn: str,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """The first pass is a full bars update on the day the loop just read; an ingest commit
+    lands before its volume reconciliation sums the store. Nothing was lost, so the pass is
+    done again on the refreshed day, not reported as failed checks."""
+    from tickflow.derive import intraday
+
+    dsn = plain_dsn
+    _stage(dsn)
+    session = _Session(dsn, [OPEN_NS + m * MIN for m in (5, 6, 40)])
+    session.commit_next()
+    real = intraday.bars_tail_or_full
+    calls: list[str] = []
+
+    def bars_with_a_commit_first(*args, **kwargs):  # type: ignore[no-untyped-def]
+        if not calls:
+            session.commit_next()  # minutes 5-6 land after the loop read the day
+        report = real(*args, **kwargs)
+        calls.append("blocked" if report.blocked else report.extra["bars_1m"]["update"])
+        return report
+
+    monkeypatch.setattr(intraday, "bars_tail_or_full", bars_with_a_commit_first)
+    updates: list[live.Update] = []
+    report = live.run_session(dsn, DAY, updates.append, live=True,
+                              params=live.LiveParams(idle_exit_s=60.0),
+                              clock=session.clock, sleep=session.sleep)
+    assert calls[0] == "blocked" and "blocked" not in calls[1:], calls
+    assert report.redone == 1 and report.skipped == []
+    assert report.passes == session.commits - 1 == len(updates) == 2
+    _assert_same(_stored(dsn), _full_recompute(dsn))
+
+
+def test_a_failed_reconciliation_with_the_ledger_unmoved_is_a_skipped_pass(plain_dsn: str,
+                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """No commit since the loop read the day: the store is what the pass read, so a failed
+    reconciliation is real; the pass is reported as skipped, not done again."""
+    from tickflow.derive import intraday
+    from tickflow.derive.entry_points import DayReport
+    from tickflow.quality.expectations import RECONCILIATION, CheckOutcome
+
+    dsn = plain_dsn
+    _stage(dsn)
+    session = _Session(dsn, [OPEN_NS + 5 * MIN])
+    session.commit_next()
+    lost = DayReport(DAY, [], checks={"bars_1m": [CheckOutcome(RECONCILIATION, False, "rows lost on load")]})
+    monkeypatch.setattr(intraday, "bars_tail_or_full", lambda *a, **k: lost)
+    report = live.run_session(dsn, DAY, lambda u: None, live=True, params=live.LiveParams(idle_exit_s=5.0),
+                              clock=session.clock, sleep=session.sleep)
+    assert report.redone == 0 and report.passes == 1
+    assert report.skipped == [f"bars not written, failed: ['bars_1m.{RECONCILIATION}']"]
+
+
 def test_the_loop_ends_when_the_session_closes(plain_dsn: str) -> None:
     """A past day, not rehearsed: closed whatever it holds, so no pass at all."""
     passes: list[live.Update] = []
