@@ -7,7 +7,7 @@ allocation of that size gets new pages, and a numpy array of a whole day's ticks
 MB) pays page faults and the kernel's zeroing of its pages on first touch, every pass (48 MB:
 4 ms, against 1.2 ms reused). Measured on the 2-core machine
 (100 symbols, 2.2M trades at 15:30; `tickflow.derive.live.update_once`, 6 passes each):
-3.0-4.2 s a pass with glibc's defaults, 2.5-2.9 s with mmap off and trimming above 2 GB,
+2.9-4.2 s a pass with glibc's defaults, 2.5-2.9 s with mmap off and trimming above 2 GB,
 and the spread between passes fell with it (a feature step of 0.31-0.96 s became 0.31-0.33 s).
 
 The cost: the process keeps its peak heap until it exits rather than returning it between

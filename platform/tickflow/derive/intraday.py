@@ -399,8 +399,8 @@ def signals_tail_or_full(dsn: str, day: dt.date, ticks: DayTicks, run_id: str | 
     is open and the day's ``signals`` mark still holds, only the trade signals from the
     mark's ``tail_from`` on are written (the per-trade rows are most of the day's bytes; the
     measure tables are small and swapped whole: ``bar_measures`` has whole-day columns that
-    move for every bar as the day fills, :data:`~tickflow.derive.provisional.WHOLE_DAY_COLUMNS`). Causal columns of the earlier trades cannot
-    have changed; their whole-day columns (ACD, jump, signal) keep the value of the update that
+    move for every bar as the day fills, :data:`~tickflow.derive.provisional.WHOLE_DAY_COLUMNS`).
+    Causal columns of the earlier trades cannot have changed; their whole-day columns (ACD, jump, signal) keep the value of the update that
     wrote them, provisional until the full recompute after the close. ``writes`` (a range
     run's :class:`~tickflow.derive.entry_points.DayWrites`) lets a closed day's write overlap the
     next day's work; an open day is written before return (its mark follows the write).
