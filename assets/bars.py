@@ -85,7 +85,8 @@ def _live_session(context: AssetExecutionContext, tickflow: TickflowResource) ->
     secs = sorted(session.seconds)
     context.log.info(f"live session {key}: {session.passes} passes (median {secs[len(secs) // 2] if secs else 0:.1f}s"
                      f", max {secs[-1] if secs else 0:.1f}s; {len(session.reloads)} read the whole day again; "
-                     f"{session.redone} redone as a commit landed mid-pass; freed memory kept for reuse: "
+                     f"{session.on_boundary} started on the minute boundary they waited for, "
+                     f"{session.boundary_missed} waits ran out; freed memory kept for reuse: "
                      f"{session.heap_retained}); "
                      f"stopped: {session.stopped_because}")
     for why in session.skipped:

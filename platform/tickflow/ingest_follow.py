@@ -89,7 +89,10 @@ def follow(settings: Settings, params: FollowParams, handed_over: Callable[[], b
         if pending and clock() - last_report >= params.report_s:
             on_reports(pending)
             pending, last_report = [], clock()
-        sleep(max(0.0, params.poll_s - (clock() - t)))
+        # Steps keep to a fixed grid of the clock (a step that overran goes again at once):
+        # a feed's minute then closes at the same point between two steps every minute, so
+        # the wait for its last ticks' commit is the same each minute, not a drifting phase.
+        sleep(0.0 if clock() - t >= params.poll_s else params.poll_s - clock() % params.poll_s)
     if pending:
         on_reports(pending)
     out.seconds = clock() - t0

@@ -36,7 +36,7 @@ from tickflow.derive import bars as bars_mod
 from tickflow.derive.signals import SignalParams, compute_signals
 from tickflow.quality.expectations import CheckOutcome, bar_checks, signal_checks, volume_reconciliation
 from tickflow.store import derived
-from tickflow.store.day_ticks import DayTicks, load_day_ticks
+from tickflow.store.day_ticks import DayTicks, begin_in_snapshot, load_day_ticks
 
 
 @dataclass
@@ -281,16 +281,20 @@ def _write_when_checked(report: DayReport, dsn: str, items: list[derived.DayRows
     return written, checked
 
 
-def _stored_volume(dsn: str, day: dt.date) -> pd.Series:
-    with psycopg.connect(dsn) as conn:
+def _stored_volume(dsn: str, day: dt.date, snapshot: str | None = None) -> pd.Series:
+    with psycopg.connect(dsn) as conn, conn.transaction():
+        if snapshot is not None:
+            begin_in_snapshot(conn, snapshot)
         return bars_mod.stored_session_volume(conn, day)
 
 
-def run_bars(dsn: str, day: dt.date, ticks: DayTicks | None = None, run_id: str | None = None) -> DayReport:
+def run_bars(dsn: str, day: dt.date, ticks: DayTicks | None = None, run_id: str | None = None,
+             snapshot: str | None = None) -> DayReport:
     """Bars at 1, 5 and 15 minutes for ``day``, checked, then written as one day partition;
-    frames ``bars_<n>m`` and ``raw_volume`` (the stored day's volume, summed in SQL)."""
+    frames ``bars_<n>m`` and ``raw_volume`` (the stored day's volume, summed in SQL, as of
+    ``snapshot`` when ``ticks`` were read in one: :func:`~tickflow.store.day_ticks.day_snapshot`)."""
     report = DayReport(day, [])
-    raw_volume = _in_thread(_stored_volume, dsn, day)  # concurrent with the load
+    raw_volume = _in_thread(_stored_volume, dsn, day, snapshot)  # concurrent with the load
     with _timed(report, "load"):
         ticks = ticks or day_ticks(dsn, day, run_id)
     report.symbols = ticks.symbols

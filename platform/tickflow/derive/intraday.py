@@ -60,7 +60,9 @@ from tickflow.store.day_ticks import (
     DayTicks,
     _align,
     _fetch_columns,
+    begin_in_snapshot,
     quote_columns,
+    ticks_from,
     trade_columns,
 )
 
@@ -165,15 +167,15 @@ def load_tail(conn: psycopg.Connection, day: dt.date, mark: Mark, held: DayTicks
     """The tail of ``day`` after ``mark``, or why it cannot be used (a string). Runs in the
     caller's (repeatable read) transaction.
 
-    ``held``: the day as the caller last read it and checked against the store (the live
-    session's :func:`~tickflow.store.day_ticks.refresh_day_ticks`). Its counts before the tail
-    stand in for the store's, which would cost a scan of the day per update: a tick stored
-    before the tail since that read makes the caller's next refresh read the day whole, and
-    the mark written here then fails this check, so that update is full."""
+    ``held``: the day as the caller read it in the snapshot its checks sum the store in
+    (the live session's :func:`~tickflow.store.day_ticks.refresh_day_ticks` in a
+    :func:`~tickflow.store.day_ticks.day_snapshot`). The tail is then taken from it, not read
+    again, and its counts before the tail stand in for the store's, which would cost a scan
+    of the day per update: a tick stored before the tail since an earlier read makes the
+    caller's next refresh read the day whole, and the mark written here then fails this
+    check, so that update is full."""
     open_ns, close_ns = sessions.session_bounds_ns(day)
     lo, hi, frm = _lit_ts(open_ns), _lit_ts(close_ns), mark.tail_from
-    # ``ts`` (microseconds) bounds the scan to the right partitions; ``ts_ns`` decides.
-    pad = sql.SQL("ts >= {} AND ts_ns >= {}").format(_lit_ts(frm - 1000), sql.Literal(frm))
     if held is not None:
         counts: tuple[int, int] | None = (int((held.trades["ts_ns"] < frm).sum()),
                                           int((held.quotes["ts_ns"] < frm).sum()))
@@ -186,6 +188,34 @@ def load_tail(conn: psycopg.Connection, day: dt.date, mark: Mark, held: DayTicks
     if (int(counts[0]), int(counts[1])) != (mark.trades_before, mark.quotes_before):
         return (f"ticks before the tail changed (late data or a re-ingest): trades {mark.trades_before} -> "
                 f"{counts[0]}, quotes {mark.quotes_before} -> {counts[1]}")
+    symbols = mark.symbols
+    if held is not None:
+        if held.symbols != symbols:
+            return f"symbols new to the day: {sorted(set(held.symbols) - set(symbols))[:5]}"
+        ticks, has_quote_in_tail = ticks_from(held, frm)
+        newest = max([frm] + [int(c["ts_ns"].max()) for c in (held.trades, held.quotes) if c["ts_ns"].size])
+    else:
+        tail = _read_tail(conn, day, mark)
+        if isinstance(tail, str):
+            return tail
+        ticks, has_quote_in_tail, newest = tail
+    closes: dict[str, float | None] = dict(conn.execute("SELECT sym, close FROM bars WHERE day = %s AND interval_min = 1 AND ts = %s",
+                               (day, dt.datetime.fromtimestamp((frm - MIN_NS) / 1e9, tz=dt.UTC))).fetchall())
+    if set(closes) != set(symbols):
+        return "the stored bars do not hold the minute before the tail"
+    seed = np.array([closes[s] for s in symbols], dtype=np.float64)  # NULL -> NaN
+    if np.any(np.isnan(seed) & has_quote_in_tail):
+        return "a symbol's first quote is in the tail (the full day carries its mid back to the open)"
+    return Tail(ticks, seed, (int(counts[0]), int(counts[1])), newest)
+
+
+def _read_tail(conn: psycopg.Connection, day: dt.date, mark: Mark) -> tuple[DayTicks, np.ndarray, int] | str:
+    """The stored ticks from the mark's ``tail_from`` on, each symbol's quote prevailing then
+    first in its rows; per symbol whether it has a quote in the tail; the newest tick's time."""
+    open_ns, close_ns = sessions.session_bounds_ns(day)
+    lo, hi, frm = _lit_ts(open_ns), _lit_ts(close_ns), mark.tail_from
+    # ``ts`` (microseconds) bounds the scan to the right partitions; ``ts_ns`` decides.
+    pad = sql.SQL("ts >= {} AND ts_ns >= {}").format(_lit_ts(frm - 1000), sql.Literal(frm))
     t_syms, t_starts, t_vals = _fetch_columns(conn, "trades", TRADE_COLUMNS, lo, hi, pad)
     q_syms, q_starts, q_vals = _fetch_columns(conn, "quotes", QUOTE_COLUMNS, lo, hi, pad)
     symbols = mark.symbols
@@ -198,16 +228,9 @@ def load_tail(conn: psycopg.Connection, day: dt.date, mark: Mark, held: DayTicks
         "WHERE sym = s.sym AND ts >= %s AND ts < %s AND ts_ns < %s ORDER BY ts DESC, ts_ns DESC, seq DESC LIMIT 1) q",
         (symbols, dt.datetime.fromtimestamp(open_ns / 1e9, tz=dt.UTC),
          dt.datetime.fromtimestamp((frm // 1000 + 1) / 1e6, tz=dt.UTC), frm)).fetchall()
-    closes: dict[str, float | None] = dict(conn.execute("SELECT sym, close FROM bars WHERE day = %s AND interval_min = 1 AND ts = %s",
-                               (day, dt.datetime.fromtimestamp((frm - MIN_NS) / 1e9, tz=dt.UTC))).fetchall())
-    if set(closes) != set(symbols):
-        return "the stored bars do not hold the minute before the tail"
     trades, quotes = trade_columns(t_vals), quote_columns(q_vals)
     q_starts = _align(q_syms, q_starts, symbols)
-    seed = np.array([closes[s] for s in symbols], dtype=np.float64)  # NULL -> NaN
     has_quote_in_tail = q_starts[1:] > q_starts[:-1]
-    if np.any(np.isnan(seed) & has_quote_in_tail):
-        return "a symbol's first quote is in the tail (the full day carries its mid back to the open)"
     newest = max([frm] + [int(v[0].max()) for v in (t_vals, q_vals) if v[0].size])
     if prev:  # the quote prevailing at tail_from goes first in its symbol's rows
         index = {s: i for i, s in enumerate(symbols)}
@@ -219,7 +242,7 @@ def load_tail(conn: psycopg.Connection, day: dt.date, mark: Mark, held: DayTicks
         bump[[index[r[0]] + 1 for r in prev]] = 1
         q_starts = q_starts + np.cumsum(bump)
     ticks = DayTicks(day, symbols, frm, close_ns, trades, _align(t_syms, t_starts, symbols), quotes, q_starts)
-    return Tail(ticks, seed, (int(counts[0]), int(counts[1])), newest)
+    return ticks, has_quote_in_tail, newest
 
 
 def replace_tail(conn: psycopg.Connection, table: derived.Table, day: dt.date, ts_from_ns: int,
@@ -252,11 +275,22 @@ def _tail_volume(conn: psycopg.Connection, day: dt.date, ts_from_ns: int) -> pd.
     return pd.Series([float(v) for _, v in rows], index=[s for s, _ in rows], dtype=np.float64)
 
 
+def _tail_volume_in(dsn: str, snapshot: str, day: dt.date, ts_from_ns: int) -> pd.Series:
+    """:func:`_tail_volume` as of ``snapshot``."""
+    with psycopg.connect(dsn) as conn, conn.transaction():
+        begin_in_snapshot(conn, snapshot)
+        return _tail_volume(conn, day, ts_from_ns)
+
+
 def update_bars(dsn: str, day: dt.date, now_ns: int | None = None, live: bool = False,
-                held: DayTicks | None = None) -> DayReport | str:
+                held: DayTicks | None = None, snapshot: str | None = None) -> DayReport | str:
     """The tail update of ``day``'s bars, or why it must be a full one (a string): the day
-    is closed, has no mark, or its tail cannot reproduce the full day. ``held``: see
-    :func:`load_tail`."""
+    is closed, has no mark, or its tail cannot reproduce the full day. ``held``: the day as
+    read in ``snapshot`` (:func:`~tickflow.store.day_ticks.day_snapshot`, still open), whose
+    tail is used as is (:func:`load_tail`); the volume reconciliation sums the store in that
+    snapshot, so an ingest commit since the read cannot tell the two sides apart."""
+    if (held is None) != (snapshot is None):
+        raise ValueError("held ticks go with the snapshot they were read in")
     if not is_open(day, now_ns, live):
         return "the session has closed"
     report = DayReport(day, [])
@@ -272,7 +306,8 @@ def update_bars(dsn: str, day: dt.date, now_ns: int | None = None, live: bool = 
             tail = load_tail(conn, day, mark, held)
             if isinstance(tail, str):
                 return tail
-            raw_volume = _tail_volume(conn, day, mark.tail_from)
+            raw_volume = (_tail_volume(conn, day, mark.tail_from) if snapshot is None
+                          else _tail_volume_in(dsn, snapshot, day, mark.tail_from))
         ticks = tail.ticks
         report.symbols = ticks.symbols
         with _timed(report, "compute"):
@@ -363,18 +398,19 @@ BAR_TABLES = ("bars_1m", "bars_5m", "bars_15m")
 
 
 def bars_tail_or_full(dsn: str, day: dt.date, run_id: str | None = None, force_full: str | None = None,
-                      now_ns: int | None = None, live: bool = False, ticks: DayTicks | None = None) -> DayReport:
+                      now_ns: int | None = None, live: bool = False, ticks: DayTicks | None = None,
+                      snapshot: str | None = None) -> DayReport:
     """``day``'s bars by the tail update when it applies, else by the full one (then a mark
     is recorded for an open day). ``force_full``: the reason to skip the tail (a backfill).
-    ``ticks``: the day as stored now, when the caller holds it (else read if needed; its
-    counts then stand in for the store's, see :func:`load_tail`)."""
+    ``ticks``: the day as the caller read it in ``snapshot`` (both or neither; see
+    :func:`update_bars`), else the day is read if needed."""
     from tickflow.derive.entry_points import day_ticks, run_bars
 
-    reason = force_full or update_bars(dsn, day, now_ns, live, held=ticks)
+    reason = force_full or update_bars(dsn, day, now_ns, live, held=ticks, snapshot=snapshot)
     if isinstance(reason, DayReport):
         return reason
     ticks = ticks if ticks is not None else day_ticks(dsn, day, run_id)
-    report = run_bars(dsn, day, ticks=ticks, run_id=run_id)
+    report = run_bars(dsn, day, ticks=ticks, run_id=run_id, snapshot=snapshot)
     if not report.blocked:
         record_full_day(dsn, ticks, now_ns, live)
     return _full_because(report, BAR_TABLES, reason)

@@ -13,6 +13,16 @@ rehearsal of a past day); the run's ordinary steps then recompute the day whole.
 
 A day whose bar checks fail keeps its previous rows and nothing is built on it in that
 pass (the rule of the blocking checks); the next commit tries again.
+
+Passes are timed to the minute. A bar, its indicators and most features are per minute:
+what a user waits for is the pass after a minute has closed. Started back to back, passes
+meet a minute's close at a random point of the pass in progress, and the minute then
+waits for that pass to end and the next to reach it: a lag spread over a whole pass.
+So a pass that would still be running when the next minute boundary reaches the store
+is not started; the loop waits for the boundary's ticks (both tables' where both are
+flowing) and starts the pass then (:func:`boundary_wait`). Ticks within a minute wait for
+at most one pass more. When the boundary is due is told by the pace the stored day has
+been advancing at (1 for a live feed, X for a replay at X times real time).
 """
 
 from __future__ import annotations
@@ -27,28 +37,33 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import psycopg
 import psycopg.errors
+from psycopg import sql
 
 from tickflow import sessions
 from tickflow.derive import intraday
 from tickflow.derive.entry_points import SIGNAL_TABLES, DayReport, run_anomalies
 from tickflow.derive.provisional import provisional_metadata
 from tickflow.heap import retain_freed_memory
-from tickflow.quality.expectations import RECONCILIATION
-from tickflow.store.day_ticks import DayTicks, load_day_ticks, refresh_day_ticks, tail_boundary
+from tickflow.store.day_ticks import DayTicks, day_snapshot, load_day_ticks, refresh_day_ticks, tail_boundary
 
 BAR_TABLES = intraday.BAR_TABLES
+MIN_NS = intraday.MIN_NS
 # What one pass updates, in order: the assets of a derived run of the day.
 ASSETS = (*BAR_TABLES, "indicators", *SIGNAL_TABLES, "anomalies", "features")
 
 
 @dataclass(frozen=True)
 class LiveParams:
-    poll_s: float = 1.0  # how often the ledger is looked at between passes
+    poll_s: float = 0.25  # how often the ledger is looked at between passes
     idle_exit_s: float = 600.0  # a day with no commit for this long ends the loop
     max_attempts: int = 3  # live runs a day gets (a failed one is restarted this often)
     # how often a pass counts the whole day's stored ticks against the ones it holds (late
     # ticks); in between it counts only those since the last check (refresh_day_ticks)
     full_check_s: float = 60.0
+    align: bool = True  # time passes to the minute (module docstring)
+    boundary_poll_s: float = 0.1  # how often the store is probed for a due minute boundary
+    boundary_grace_s: float = 2.0  # how long past its due time a boundary is waited for at most
+    boundary_margin_s: float = 0.25  # a pass is held back when the boundary is due within its length + this
 
 
 @dataclass
@@ -59,9 +74,9 @@ class SessionReport:
     seconds: list[float] = field(default_factory=list)  # per pass
     reloads: list[str] = field(default_factory=list)  # why a pass read the whole day again
     heap_retained: bool = False  # freed memory is kept for the next pass (tickflow.heap)
-    # passes done again at once: an ingest commit landed between the pass's read of the day
-    # and its bars' volume reconciliation (which sums the store as it is then)
-    redone: int = 0
+    # passes started on a minute boundary they had waited for, and waits that ran out first
+    on_boundary: int = 0
+    boundary_missed: int = 0
 
 
 Update = list[tuple[str, dict[str, Any]]]  # (asset, metadata) of one pass
@@ -113,20 +128,19 @@ class Pass:
     update: Update
     skipped: str = ""
     suite: dict[str, np.ndarray] | None = None
-    blocked: list[str] = field(default_factory=list)  # the failed checks that stopped it
 
 
-def update_once(dsn: str, day: dt.date, ticks: DayTicks, live: bool,
+def update_once(dsn: str, day: dt.date, ticks: DayTicks, snapshot: str, live: bool,
                 features: Features | None = None, now_ns: int | None = None,
                 suite: dict[str, np.ndarray] | None = None) -> Pass:
     """One pass over the day's derived assets, as a run of them would do it during the
-    session, on ``ticks`` (the day as stored now); ``suite``: the trade signals the previous
-    pass left."""
+    session, on ``ticks`` (the day as read in ``snapshot``, which is still open); ``suite``:
+    the trade signals the previous pass left."""
     out: Update = []
-    bars = intraday.bars_tail_or_full(dsn, day, now_ns=now_ns, live=live, ticks=ticks)
+    bars = intraday.bars_tail_or_full(dsn, day, now_ns=now_ns, live=live, ticks=ticks, snapshot=snapshot)
     out += [(t, bars.metadata(t)) for t in BAR_TABLES if not bars.blocked]
     if bars.blocked:
-        return Pass(out, f"bars not written, failed: {bars.blocked}", suite, bars.blocked)
+        return Pass(out, f"bars not written, failed: {bars.blocked}", suite)
     ind = intraday.indicators_tail_or_full(dsn, day, now_ns=now_ns, live=live)
     if ind.blocked:
         return Pass(out, f"indicators not written, failed: {ind.blocked}", suite)
@@ -144,17 +158,46 @@ def update_once(dsn: str, day: dt.date, ticks: DayTicks, live: bool,
     return Pass(out, "", sig.suite)
 
 
-def store_moved_on(dsn: str, done: Pass, head: tuple[int, str]) -> bool:
-    """Whether ``done`` stopped only on the bars' volume reconciliation while the offset
-    ledger moved past ``head`` (its state before the pass read the day). A full bars update on
-    the day the loop holds sums the store's volume as it is *then*: an ingest commit in
-    between makes the two differ without anything lost, and the pass is done again on the
-    refreshed day. With the ledger unmoved the store is what the pass read, and the failure
-    is a real one (reported as a skipped pass)."""
-    if not done.blocked or not all(b.endswith("." + RECONCILIATION) for b in done.blocked):
-        return False
-    with psycopg.connect(dsn) as conn:
-        return ledger_head(conn) != head
+def pace(history: list[tuple[float, int]], min_span_s: float = 10.0) -> float | None:
+    """Exchange seconds per wall second the stored day advanced at, from (wall time of a
+    read, newest tick then) pairs oldest first; None while they span under ``min_span_s``
+    or the day did not advance."""
+    if len(history) < 2 or history[-1][0] - history[0][0] < min_span_s:
+        return None
+    rate = (history[-1][1] - history[0][1]) / 1e9 / (history[-1][0] - history[0][0])
+    return rate if rate > 0 else None
+
+
+def boundary_wait(newest_ns: int, read_at: float, rate: float | None, now: float, pass_s: float,
+                  ) -> tuple[int, float] | None:
+    """The next minute boundary after ``newest_ns`` (held as of wall time ``read_at``) and the
+    wall time it is due in the store, when a pass of ``pass_s`` started at ``now`` would still
+    be running then (so the pass should wait for it); None otherwise."""
+    if rate is None:
+        return None
+    boundary = (newest_ns // MIN_NS + 1) * MIN_NS
+    due = read_at + (boundary - newest_ns) / 1e9 / rate
+    return (boundary, due) if due < now + pass_s else None
+
+
+def boundary_stored(conn: psycopg.Connection, ticks: DayTicks, boundary_ns: int) -> bool:
+    """Whether the store holds ticks at or after ``boundary_ns`` in each of the day's tables
+    that had ticks in the minute before it (one index probe per table and symbol at most)."""
+    at = dt.datetime.fromtimestamp(boundary_ns // 1000 / 1e6, tz=dt.UTC)
+    close = dt.datetime.fromtimestamp(ticks.close_ns / 1e9, tz=dt.UTC)
+    for table, cols in (("trades", ticks.trades), ("quotes", ticks.quotes)):
+        if not cols["ts_ns"].size or int(cols["ts_ns"].max()) < boundary_ns - MIN_NS:
+            continue  # no flow in this table: nothing to wait for
+        query = sql.SQL("SELECT EXISTS (SELECT 1 FROM {} WHERE sym = ANY(%s) AND ts >= %s AND ts < %s)").format(
+            sql.Identifier(table))
+        row = conn.execute(query, (ticks.symbols, at, close)).fetchone()
+        if not (row and row[0]):
+            return False
+    return True
+
+
+def newest_tick(ticks: DayTicks) -> int:
+    return max([ticks.open_ns] + [int(c["ts_ns"].max()) for c in (ticks.trades, ticks.quotes) if c["ts_ns"].size])
 
 
 def run_session(dsn: str, day: dt.date, on_update: Callable[[Update], None], live: bool = False,
@@ -173,11 +216,22 @@ def run_session(dsn: str, day: dt.date, on_update: Callable[[Update], None], liv
     suite: dict[str, np.ndarray] | None = None
     verified_ns, checked_at = 0, 0.0  # held ticks before verified_ns are the store's as of checked_at
     last_change = clock()
+    history: list[tuple[float, int]] = []  # (wall time of a read, newest tick held then), the last minute
+    waiting: tuple[int, float] | None = None  # a minute boundary the next pass waits for, and when it is due
     while True:
         now = clock()
         if not intraday.is_open(day, int(now * 1e9), live):
             report.stopped_because = "the session has closed"
             return report
+        if waiting is not None and ticks is not None:
+            with psycopg.connect(dsn) as conn:
+                arrived = boundary_stored(conn, ticks, waiting[0])
+            if not arrived and now < waiting[1] + p.boundary_grace_s:
+                sleep(p.boundary_poll_s)
+                continue
+            report.on_boundary += arrived
+            report.boundary_missed += not arrived
+            waiting = None
         with psycopg.connect(dsn) as conn:
             head = ledger_head(conn)
             fresh = head != seen and has_ticks(conn, day)
@@ -189,35 +243,40 @@ def run_session(dsn: str, day: dt.date, on_update: Callable[[Update], None], liv
             continue
         seen, last_change = head, now
         t0 = time.perf_counter()
-        # the day stays in memory between passes; a pass reads only its new tail
-        if ticks is None:
-            ticks, how = load_day_ticks(dsn, day), "read whole"
-        else:
-            whole = now - checked_at >= p.full_check_s
-            boundary = tail_boundary(ticks)
-            ticks, how = refresh_day_ticks(dsn, ticks, verified_ns=None if whole else verified_ns)
-            if how == "tail":
-                verified_ns, checked_at = boundary, now if whole else checked_at
+        # The pass reads the day and sums the store for its checks in one snapshot: an ingest
+        # commit meanwhile is the next pass's, never a difference between the two sides.
+        with day_snapshot(dsn) as snapshot:
+            read_at = clock()
+            # the day stays in memory between passes; a pass reads only its new tail
+            if ticks is None:
+                ticks, how = load_day_ticks(dsn, day, snapshot), "read whole"
             else:
-                report.reloads.append(how)
-                suite = None
-        if how != "tail":
-            verified_ns, checked_at = tail_boundary(ticks), now
-        try:
-            done = update_once(dsn, day, ticks, live, features, suite=suite)
-        except (psycopg.errors.SerializationFailure, psycopg.errors.DeadlockDetected) as e:
-            # another writer of the day's tables (a backfill) won; the next look tries again
-            report.skipped.append(f"pass retried: {type(e).__name__}")
-            seen = None
-            sleep(p.poll_s)
-            continue
-        if store_moved_on(dsn, done, head):
-            report.redone += 1
-            seen = None
-            continue
+                whole = now - checked_at >= p.full_check_s
+                boundary = tail_boundary(ticks)
+                ticks, how = refresh_day_ticks(dsn, ticks, verified_ns=None if whole else verified_ns,
+                                               snapshot=snapshot)
+                if how == "tail":
+                    verified_ns, checked_at = boundary, now if whole else checked_at
+                else:
+                    report.reloads.append(how)
+                    suite = None
+            if how != "tail":
+                verified_ns, checked_at = tail_boundary(ticks), now
+            try:
+                done = update_once(dsn, day, ticks, snapshot, live, features, suite=suite)
+            except (psycopg.errors.SerializationFailure, psycopg.errors.DeadlockDetected) as e:
+                # another writer of the day's tables (a backfill) won; the next look tries again
+                report.skipped.append(f"pass retried: {type(e).__name__}")
+                seen = None
+                sleep(p.poll_s)
+                continue
         suite = done.suite
         report.passes += 1
         report.seconds.append(time.perf_counter() - t0)
         if done.skipped:
             report.skipped.append(done.skipped)
+        history = [h for h in history if h[0] >= read_at - 60.0] + [(read_at, newest_tick(ticks))]
+        if p.align:
+            waiting = boundary_wait(history[-1][1], read_at, pace(history), clock(),
+                                    max(report.seconds[-3:]) + p.boundary_margin_s)
         on_update(done.update)

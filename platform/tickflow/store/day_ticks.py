@@ -17,7 +17,9 @@ the rows are stored in arrival order (the usual case: ingest appends in Kafka or
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numba as nb
@@ -190,12 +192,31 @@ def _fetch_columns(conn: psycopg.Connection, table: str, columns: tuple[str, ...
     return syms, starts, list(out)
 
 
+def begin_in_snapshot(conn: psycopg.Connection, snapshot: str | None) -> None:
+    """Start the caller's transaction as a read-only repeatable read that sees exactly
+    ``snapshot`` (exported by :func:`day_snapshot`; None: a snapshot of its own)."""
+    conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+    if snapshot is not None:
+        conn.execute(sql.SQL("SET TRANSACTION SNAPSHOT {}").format(sql.Literal(snapshot)))
+
+
+@contextmanager
+def day_snapshot(dsn: str) -> Iterator[str]:
+    """An exported snapshot of the store, valid until the block ends: ticks read in it and
+    a check that sums the store in it (the bars' volume reconciliation) see the same rows,
+    whatever ingest commits in between."""
+    with psycopg.connect(dsn) as conn, conn.transaction():
+        begin_in_snapshot(conn, None)
+        row = conn.execute("SELECT pg_export_snapshot()").fetchone()
+        assert row is not None
+        yield str(row[0])
+
+
 def _fetch_in_snapshot(dsn: str, snapshot: str, table: str, columns: tuple[str, ...], lo: sql.Composable,
                        hi: sql.Composable) -> tuple[list[str], np.ndarray, list[np.ndarray]]:
     """:func:`_fetch_columns` on a second connection that sees exactly ``snapshot``."""
     with psycopg.connect(dsn) as conn, conn.transaction():
-        conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
-        conn.execute(sql.SQL("SET TRANSACTION SNAPSHOT {}").format(sql.Literal(snapshot)))
+        begin_in_snapshot(conn, snapshot)
         return _fetch_columns(conn, table, columns, lo, hi)
 
 
@@ -234,8 +255,9 @@ def _align(syms: list[str], starts: np.ndarray, symbols: list[str]) -> np.ndarra
     return np.concatenate([[0], np.cumsum(n)]).astype(np.int64)
 
 
-def load_day_ticks(dsn: str, day: dt.date) -> DayTicks:
-    """The regular-session trades and quotes of ``day`` from the tick store."""
+def load_day_ticks(dsn: str, day: dt.date, snapshot: str | None = None) -> DayTicks:
+    """The regular-session trades and quotes of ``day`` from the tick store (as of
+    ``snapshot``, :func:`day_snapshot`, when given)."""
     open_ns, close_ns = sessions.session_bounds_ns(day)
     lo, hi = (sql.Literal(dt.datetime.fromtimestamp(x / 1e9, tz=dt.UTC)) for x in (open_ns, close_ns))
     with psycopg.connect(dsn) as conn, conn.transaction():
@@ -243,8 +265,9 @@ def load_day_ticks(dsn: str, day: dt.date) -> DayTicks:
         # by two connections at once: two server backends aggregate trades and quotes on two
         # cores, and the decoders (nogil) run beside each other (100 symbols, in process:
         # 5.21 s -> 4.16 s at load 3-6; the two result sets coexist: +0.15 GB peak RSS).
-        conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
-        snapshot = conn.execute("SELECT pg_export_snapshot()").fetchone()[0]  # type: ignore[index]
+        begin_in_snapshot(conn, snapshot)
+        if snapshot is None:
+            snapshot = conn.execute("SELECT pg_export_snapshot()").fetchone()[0]  # type: ignore[index]
         with ThreadPoolExecutor(1) as pool:
             quotes_job = pool.submit(_fetch_in_snapshot, dsn, snapshot, "quotes", QUOTE_COLUMNS, lo, hi)
             t_syms, t_starts, t_vals = _fetch_columns(conn, "trades", TRADE_COLUMNS, lo, hi)
@@ -268,7 +291,7 @@ def tail_boundary(ticks: DayTicks, margin_ns: int = 60_000_000_000) -> int:
 
 
 def refresh_day_ticks(dsn: str, prev: DayTicks, margin_ns: int = 60_000_000_000,
-                      verified_ns: int | None = None) -> tuple[DayTicks, str]:
+                      verified_ns: int | None = None, snapshot: str | None = None) -> tuple[DayTicks, str]:
     """``prev.day``'s ticks as stored now, reading only what ``prev`` cannot hold: the rows from
     :func:`tail_boundary` on. Rows are only ever added (ingest is idempotent), so when the
     store has as many rows before that boundary as ``prev`` has, they are ``prev``'s;
@@ -278,6 +301,7 @@ def refresh_day_ticks(dsn: str, prev: DayTicks, margin_ns: int = 60_000_000_000,
     refresh, so only the rows from it to the boundary are counted (an index range, not a scan
     of the day). A tick stored before it since then goes unseen until a refresh without it:
     the caller bounds that delay (the live session counts the whole day once a minute).
+    ``snapshot``: read as of it (:func:`day_snapshot`).
     Returns the ticks and ``"tail"`` or why the day was read whole."""
     t, q = prev.trades["ts_ns"], prev.quotes["ts_ns"]
     before = tail_boundary(prev, margin_ns)
@@ -290,12 +314,12 @@ def refresh_day_ticks(dsn: str, prev: DayTicks, margin_ns: int = 60_000_000_000,
         b_us=sql.Literal(dt.datetime.fromtimestamp((before + 1000) / 1e9, tz=dt.UTC)), s=sql.Literal(since),
         b=sql.Literal(before))
     with psycopg.connect(dsn) as conn, conn.transaction():
-        conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        begin_in_snapshot(conn, snapshot)
         stored = conn.execute(sql.SQL("SELECT (SELECT count(*) FROM trades WHERE {w}), "
                                       "(SELECT count(*) FROM quotes WHERE {w})").format(w=span)).fetchone()
         held = (int(((t >= since) & (t < before)).sum()), int(((q >= since) & (q < before)).sum()))
         if stored != held:
-            return load_day_ticks(dsn, prev.day), "ticks before the tail changed (late data or a re-ingest)"
+            return load_day_ticks(dsn, prev.day, snapshot), "ticks before the tail changed (late data or a re-ingest)"
         t_syms, t_starts, t_vals = _fetch_columns(conn, "trades", TRADE_COLUMNS, lo, hi, tail)
         q_syms, q_starts, q_vals = _fetch_columns(conn, "quotes", QUOTE_COLUMNS, lo, hi, tail)
     symbols = sorted(set(prev.symbols) | set(t_syms) | set(q_syms))
@@ -304,3 +328,18 @@ def refresh_day_ticks(dsn: str, prev: DayTicks, margin_ns: int = 60_000_000_000,
     quotes, quote_starts = _splice(prev.quotes, _align(prev.symbols, prev.quote_starts, symbols), before,
                                    quote_columns(q_vals), _align(q_syms, q_starts, symbols))
     return DayTicks(prev.day, symbols, prev.open_ns, prev.close_ns, trades, trade_starts, quotes, quote_starts), "tail"
+
+
+def ticks_from(held: DayTicks, from_ns: int) -> tuple[DayTicks, np.ndarray]:
+    """``held`` from ``from_ns`` on (its ``open_ns`` then ``from_ns``), each symbol's quote
+    prevailing at ``from_ns`` kept first in its rows; and per symbol whether it has a quote
+    at or after ``from_ns``. Each symbol's rows are time-ordered, so its part is a suffix:
+    only the suffixes are copied, not the day."""
+    t_before = prefix_counts(held.trades["ts_ns"], held.trade_starts, from_ns)
+    q_before = prefix_counts(held.quotes["ts_ns"], held.quote_starts, from_ns)
+    q_in_tail = np.diff(held.quote_starts) > q_before
+    none = np.zeros(len(held.symbols), dtype=np.int64)
+    trades, t_starts = splice_columns(held.trades, held.trade_starts, none, held.trades, held.trade_starts, t_before)
+    quotes, q_starts = splice_columns(held.quotes, held.quote_starts, none, held.quotes, held.quote_starts,
+                                      np.maximum(q_before - 1, 0))
+    return DayTicks(held.day, list(held.symbols), from_ns, held.close_ns, trades, t_starts, quotes, q_starts), q_in_tail

@@ -162,3 +162,30 @@ def test_trade_signals_of_a_chunked_day_equal_the_full_recompute_in_every_causal
     full = read_day(dsn, derived.TRADE_SIGNALS, DAY)[["sym", *causal]]
     assert len(live) == len(full) > 0
     pd.testing.assert_frame_equal(live, full, check_exact=True)
+
+
+def test_the_tail_taken_from_the_held_day_equals_the_tail_read_from_the_store(plain_dsn: str) -> None:
+    """The live session's tail comes out of the day it holds (read in the pass's snapshot),
+    not from a second read: the same rows, each symbol's prevailing quote first."""
+    from tickflow.store.day_ticks import load_day_ticks
+
+    dsn = plain_dsn
+    _stage(dsn)
+    assert _feed(dsn, 0, OPEN_NS + 181 * MIN + 17 * 1_000_000_000) > 0
+    held = load_day_ticks(dsn, DAY)
+    mark = intraday.mark_of_full_day(held)
+    assert mark.tail_from > OPEN_NS
+    with psycopg.connect(dsn) as conn:
+        assert not entry_points.run_bars(dsn, DAY).blocked
+        from_store = intraday.load_tail(conn, DAY, mark)
+        from_held = intraday.load_tail(conn, DAY, mark, held)
+    assert not isinstance(from_store, str) and not isinstance(from_held, str)
+    assert from_held.newest_ns == from_store.newest_ns and from_held.counts_now == from_store.counts_now
+    np.testing.assert_array_equal(from_held.seed, from_store.seed)
+    a, b = from_held.ticks, from_store.ticks
+    assert (a.symbols, a.open_ns, a.close_ns) == (b.symbols, b.open_ns, b.close_ns)
+    for side in ("trades", "quotes"):
+        np.testing.assert_array_equal(getattr(a, side[:-1] + "_starts"), getattr(b, side[:-1] + "_starts"))
+        for col, values in getattr(b, side).items():
+            np.testing.assert_array_equal(getattr(a, side)[col], values, err_msg=f"{side}.{col}")
+    assert a.quotes["ts_ns"].size > 0 and int(a.quotes["ts_ns"].min()) < mark.tail_from  # prevailing quotes kept

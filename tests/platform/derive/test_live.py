@@ -128,35 +128,74 @@ def test_late_ticks_make_the_loop_read_the_day_again_and_recompute_it(plain_dsn:
                                   check_exact=True)
 
 
-def test_a_commit_between_the_read_and_the_reconciliation_redoes_the_pass(plain_dsn: str,
-                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
-    """The first pass is a full bars update on the day the loop just read; an ingest commit
-    lands before its volume reconciliation sums the store. Nothing was lost, so the pass is
-    done again on the refreshed day, not reported as failed checks."""
+def test_commits_between_the_read_and_the_reconciliation_do_not_block_a_pass(plain_dsn: str,
+                                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """Before each bars update (full, then tail) an ingest commit lands after the loop read
+    the day. The volume reconciliation sums the store in the snapshot the day was read in,
+    so no pass is blocked, and each commit is taken by the next pass."""
     from tickflow.derive import intraday
 
     dsn = plain_dsn
     _stage(dsn)
-    session = _Session(dsn, [OPEN_NS + m * MIN for m in (5, 6, 40)])
+    session = _Session(dsn, [OPEN_NS + m * MIN for m in (5, 6, 40, 41)])
     session.commit_next()
     real = intraday.bars_tail_or_full
     calls: list[str] = []
 
-    def bars_with_a_commit_first(*args, **kwargs):  # type: ignore[no-untyped-def]
-        if not calls:
-            session.commit_next()  # minutes 5-6 land after the loop read the day
+    def bars_after_a_commit(*args, **kwargs):  # type: ignore[no-untyped-def]
+        if session.cuts:
+            session.commit_next()  # lands after the loop read the day
         report = real(*args, **kwargs)
         calls.append("blocked" if report.blocked else report.extra["bars_1m"]["update"])
         return report
 
-    monkeypatch.setattr(intraday, "bars_tail_or_full", bars_with_a_commit_first)
-    updates: list[live.Update] = []
-    report = live.run_session(dsn, DAY, updates.append, live=True,
-                              params=live.LiveParams(idle_exit_s=60.0),
+    monkeypatch.setattr(intraday, "bars_tail_or_full", bars_after_a_commit)
+    report = live.run_session(dsn, DAY, lambda u: None, live=True, params=live.LiveParams(idle_exit_s=60.0),
                               clock=session.clock, sleep=session.sleep)
-    assert calls[0] == "blocked" and "blocked" not in calls[1:], calls
-    assert report.redone == 1 and report.skipped == []
-    assert report.passes == session.commits - 1 == len(updates) == 2
+    # the tail starts at the open until the day has a quarter hour: full passes, then a tail
+    assert calls == ["full", "full", "full", "tail"], calls
+    assert report.skipped == [] and report.passes == session.commits == 4
+    _assert_same(_stored(dsn), _full_recompute(dsn))
+
+
+def test_pace_and_the_boundary_a_pass_waits_for() -> None:
+    sec = 1_000_000_000
+    # a replay at 2x: the stored day moved 30 s in 15 s of wall time
+    assert live.pace([(100.0, OPEN_NS), (115.0, OPEN_NS + 30 * sec)]) == 2.0
+    assert live.pace([(100.0, OPEN_NS), (105.0, OPEN_NS + 30 * sec)]) is None  # too short to tell
+    assert live.pace([(100.0, OPEN_NS), (130.0, OPEN_NS)]) is None  # the day did not move
+    newest = OPEN_NS + 4 * MIN + 59 * sec  # one exchange second before 09:35
+    # at 1x the boundary is due 1 s after the read: a 3 s pass started now would straddle it
+    assert live.boundary_wait(newest, 200.0, 1.0, 200.5, 3.0) == (OPEN_NS + 5 * MIN, 201.0)
+    assert live.boundary_wait(newest - 20 * sec, 200.0, 1.0, 200.5, 3.0) is None  # 21 s away: pass now
+    assert live.boundary_wait(newest - 20 * sec, 200.0, 10.0, 200.5, 3.0) is not None  # 2.1 s away at 10x
+    assert live.boundary_wait(newest, 200.0, None, 200.5, 3.0) is None  # pace unknown: passes back to back
+
+
+def test_a_pass_waits_for_the_minute_boundary_and_starts_when_it_is_stored(plain_dsn: str) -> None:
+    """Commits of 10 exchange seconds every 10 s (1x). After the commit that ends just before
+    10:00 the next pass would straddle the boundary, so the loop waits for 10:00's ticks and
+    passes on them; no commit goes without a pass and the day equals the full recompute."""
+    dsn = plain_dsn
+    _stage(dsn)
+    sec = 1_000_000_000
+    start = OPEN_NS + 29 * MIN
+    cuts = [start + k * 10 * sec for k in range(10)]  # 09:59:00 ... 10:00:30
+    session = _Session(dsn, [], chunks=[(0, cuts[0], ""), *zip(cuts, cuts[1:], [""] * 9, strict=False)])
+
+    def sleep(s: float) -> None:
+        session.now += s
+        if session.cuts and session.now % 10 < s:
+            session.commit_next()
+
+    session.sleep = sleep  # type: ignore[method-assign]
+    session.commit_next()
+    passes: list[live.Update] = []
+    report = live.run_session(dsn, DAY, passes.append, live=True,
+                              params=live.LiveParams(idle_exit_s=30.0, boundary_grace_s=15.0, boundary_margin_s=5.0),
+                              clock=session.clock, sleep=session.sleep)
+    assert report.on_boundary >= 1 and report.boundary_missed == 0, report
+    assert report.passes == session.commits == 10 and report.skipped == []
     _assert_same(_stored(dsn), _full_recompute(dsn))
 
 
@@ -176,7 +215,7 @@ def test_a_failed_reconciliation_with_the_ledger_unmoved_is_a_skipped_pass(plain
     monkeypatch.setattr(intraday, "bars_tail_or_full", lambda *a, **k: lost)
     report = live.run_session(dsn, DAY, lambda u: None, live=True, params=live.LiveParams(idle_exit_s=5.0),
                               clock=session.clock, sleep=session.sleep)
-    assert report.redone == 0 and report.passes == 1
+    assert report.passes == 1
     assert report.skipped == [f"bars not written, failed: ['bars_1m.{RECONCILIATION}']"]
 
 
