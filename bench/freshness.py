@@ -5,12 +5,12 @@ Two windows of a simulated day of N symbols (default 100) are replayed at real-t
 (`tickflow.simulate.replay`): the first W session minutes (09:30 on), then (once window 1 is
 complete at every stage, so the burst does not load its last minutes) the rest of the day up to
 15:30 sent at once, then 15:30 to 15:30 + W at real time (W = 15 by default). A poller reads
-the store (the raw tables every 0.25 s, whose lag is about a second since ingest runs follow
-the feed; the other stages every second) and records when each minute of the windows is complete:
+the store every 0.1 s, only for the minutes on their way through the stages (``Poller``),
+and records when each minute of the windows is complete:
 
 - raw:      the minute's trades and quotes rows all in `trades`/`quotes`;
 - bars:     the `bars_1m` rows of the minute count all of its trades;
-- signals:  `trade_signals` holds all of its trades;
+- signals:  `trade_signals` holds all of its trades (each symbol's newest trade number);
 - features: the `features` rows of the minute carry its volume (log_volume).
 
 Lag of a minute = first time complete - Kafka acknowledgement of its last message. Per window
@@ -43,9 +43,10 @@ from pathlib import Path
 import numpy as np
 import psycopg
 
+from tickflow import sessions
 from tickflow.config import load_settings
 from tickflow.simulate.day import simulate_day
-from tickflow.simulate.replay import MINUTE_MS, ny_time_ms, replay
+from tickflow.simulate.replay import MINUTE_MS, ReplayReport, ny_time_ms, replay
 from tickflow.stack.local import LocalStack
 from tickflow.stack.procs import stop_pid
 
@@ -61,65 +62,85 @@ def minute_counts(ts_ns: np.ndarray, lo_ms: int, hi_ms: int) -> dict[int, int]:
 
 
 class Poller(threading.Thread):
-    """Records the first wall time each minute of the windows is complete at each stage."""
+    """Records the first wall time each minute of the windows is complete at each stage.
+
+    Every ``interval_s`` (0.1 s) it asks only about the minutes pending at a stage: closed
+    (a later minute's message has been acknowledged, or the window's replay has ended) and,
+    past raw, complete at the stage before. So its resolution is a tenth of a second while
+    it costs the store a query or two while a minute is on its way through the stages, and
+    nothing in between (polling every stage every second had a resolution of a second, as
+    large as the bars' lag it measured)."""
 
     def __init__(self, dsn: str, day: dt.date, windows: list[tuple[int, int]], trades: dict[int, int],
-                 quotes: dict[int, int], volume: dict[int, float], instance_env: dict[str, str]) -> None:
+                 quotes: dict[int, int], volume: dict[int, float], instance_env: dict[str, str],
+                 need: dict[int, np.ndarray], symbols: list[str], interval_s: float = 0.1) -> None:
         super().__init__(daemon=True)
         self.dsn, self.day, self.windows = dsn, day, windows
         self.trades, self.quotes, self.volume = trades, quotes, volume
+        self.need, self.symbols, self.interval_s = need, symbols, interval_s
         self.seen: dict[str, dict[int, float]] = {s: {} for s in STAGES}
         self.max_derived_queued = 0
         self.stop = threading.Event()
         self.errors: list[str] = []
         self.env = instance_env
+        self.acked: dict[int, float] = {}  # the running replay's (ReplayReport.acked, filled as it goes)
+        self.closed_before = 0  # minutes before this (epoch ms) are closed: their replay has ended
 
     def _minute_sql(self, conn: psycopg.Connection, query: str, lo: int, hi: int) -> dict[int, float]:
         rows = conn.execute(query, (dt.datetime.fromtimestamp(lo / 1000, dt.UTC),
                                     dt.datetime.fromtimestamp(hi / 1000, dt.UTC))).fetchall()
         return {int(r[0].timestamp() * 1000): float(r[1] or 0) for r in rows}
 
-    def poll_once(self, conn: psycopg.Connection, stages: tuple[str, ...] = STAGES) -> None:
-        # Each stage is read only from its earliest minute not yet complete: minutes complete
-        # nearly in order, so a poll scans a minute or two, not the whole window (which cost
-        # 0.6 s of PostgreSQL every 2 s by the end of a window: load on the machine measured).
+    def pending(self, stage: str) -> list[int]:
+        before = STAGES[STAGES.index(stage) - 1] if stage != "raw" else None
+        newest = max(self.acked, default=0)
+        return sorted(m for m in self.trades if m not in self.seen[stage]
+                      and any(lo <= m < hi for lo, hi in self.windows)
+                      and (self.seen[before].get(m) is not None if before else (m < newest or m < self.closed_before)))
+
+    def poll_once(self, conn: psycopg.Connection) -> None:
         # A minute counts as complete at the start of the query that saw it (an upper bound).
         queries = {
             "raw": ("SELECT date_trunc('minute', ts), count(*) FROM trades WHERE ts >= %s AND ts < %s GROUP BY 1",
                     "SELECT date_trunc('minute', ts), count(*) FROM quotes WHERE ts >= %s AND ts < %s GROUP BY 1"),
             "bars": ("SELECT ts, sum(trades) FROM bars WHERE interval_min = 1 AND ts >= %s AND ts < %s GROUP BY 1",),
-            "signals": ("SELECT date_trunc('minute', ts), count(*) FROM trade_signals WHERE ts >= %s AND ts < %s "
-                        "GROUP BY 1",),
             "features": ("SELECT ts, sum(exp(log_volume) - 1) FROM features WHERE interval_min = 1 AND ts >= %s "
                          "AND ts < %s GROUP BY 1",),
         }
-        for lo, hi in self.windows:
-            mins = [m for m in self.trades if lo <= m < hi]
-            for stage, sqls in queries.items():
-                if stage not in stages:
-                    continue
-                todo = [m for m in mins if m not in self.seen[stage]]
-                if not todo:
-                    continue
-                now = time.time()
-                got = []
-                for sql in sqls:
-                    try:
-                        got.append(self._minute_sql(conn, sql, min(todo), hi))
-                    except psycopg.errors.UndefinedTable:
-                        conn.rollback()
-                        got.append({})
+        for stage in STAGES:
+            todo = self.pending(stage)
+            if not todo:
+                continue
+            now = time.time()
+            if stage == "signals":
+                # each symbol's newest trade number (an index probe each; ts is not indexed there)
+                rows = conn.execute("SELECT s.sym, (SELECT max(trade_no) FROM trade_signals t WHERE t.day = %s "
+                                    "AND t.sym = s.sym) FROM unnest(%s::text[]) WITH ORDINALITY s(sym, i) "
+                                    "ORDER BY s.i",
+                                    (self.day, self.symbols)).fetchall()
+                have = np.array([-1 if r[1] is None else r[1] for r in rows], dtype=np.int64)
                 for m in todo:
-                    n = self.trades[m]
-                    if stage == "raw":
-                        ok = got[0].get(m, 0) >= n and got[1].get(m, 0) >= self.quotes.get(m, 0)
-                    elif stage == "features":
-                        v = self.volume.get(m, 0)
-                        ok = abs(got[0].get(m, -1) - v) <= 1e-6 * max(1.0, v)
-                    else:
-                        ok = got[0].get(m, 0) >= n
-                    if ok:
+                    if np.all(have >= self.need[m]):
                         self.seen[stage][m] = now
+                continue
+            got = []
+            for sql in queries[stage]:
+                try:
+                    got.append(self._minute_sql(conn, sql, todo[0], todo[-1] + MINUTE_MS))
+                except psycopg.errors.UndefinedTable:
+                    conn.rollback()
+                    got.append({})
+            for m in todo:
+                n = self.trades[m]
+                if stage == "raw":
+                    ok = got[0].get(m, 0) >= n and got[1].get(m, 0) >= self.quotes.get(m, 0)
+                elif stage == "features":
+                    v = self.volume.get(m, 0)
+                    ok = abs(got[0].get(m, -1) - v) <= 1e-6 * max(1.0, v)
+                else:
+                    ok = got[0].get(m, 0) >= n
+                if ok:
+                    self.seen[stage][m] = now
 
     def run(self) -> None:
         from dagster import DagsterInstance, DagsterRunStatus, RunsFilter
@@ -130,10 +151,8 @@ class Poller(threading.Thread):
             tick = 0
             while not self.stop.is_set():
                 try:
-                    if tick % 4:
-                        self.poll_once(conn, ("raw",))
-                    else:
-                        self.poll_once(conn)
+                    self.poll_once(conn)
+                    if tick % 10 == 0:
                         n = instance.get_runs_count(RunsFilter(statuses=[DagsterRunStatus.QUEUED],
                                                                tags={"tickflow/queue": "derived"}))
                         self.max_derived_queued = max(self.max_derived_queued, n)
@@ -141,7 +160,22 @@ class Poller(threading.Thread):
                     self.errors.append(repr(e))
                     conn.rollback()
                 tick += 1
-                self.stop.wait(0.25)
+                self.stop.wait(self.interval_s)
+
+
+def trade_numbers_needed(sim, day: dt.date, minutes: list[int]) -> dict[int, np.ndarray]:  # type: ignore[no-untyped-def]
+    """Per minute (epoch ms), each symbol's trade number (``trade_signals.trade_no``: its
+    index among the symbol's session trades) that the minute's last trade has or exceeds:
+    the minute is in ``trade_signals`` when every symbol's newest row reaches it (-1: none yet)."""
+    open_ns, close_ns = sessions.session_bounds_ns(day)
+    ts, sym = sim.trades["ts_ns"], sim.trades["sym_idx"]
+    keep = (ts >= open_ns) & (ts < close_ns)
+    ts, sym = ts[keep], sym[keep]
+    out = {}
+    for m in minutes:
+        end_ns = (m + MINUTE_MS) * 1_000_000
+        out[m] = np.bincount(sym[ts < end_ns], minlength=len(sim.symbols)).astype(np.int64) - 1
+    return out
 
 
 def stats(lags: list[float]) -> tuple[float, float, float]:
@@ -206,13 +240,15 @@ def measure(args: argparse.Namespace, day: dt.date, settings, stack: LocalStack,
         vol: dict[int, float] = {}
         for m in trades:
             vol[m] = float(sim.trades["size"][(ms >= m) & (ms < m + MINUTE_MS)].sum())
-        poller = Poller(settings.dsn, day, windows, trades, quotes, vol, env)
+        poller = Poller(settings.dsn, day, windows, trades, quotes, vol, env,
+                        trade_numbers_needed(sim, day, sorted(trades)), list(sim.symbols))
         print("waiting for the Dagster daemon and webserver ...")
         time.sleep(30)
         poller.start()
         acked: dict[int, float] = {}
         print(f"window 1: {starts[0]}-{ends[0]} New York at x{args.speed:g}")
-        rep1 = replay(settings, sim, args.speed, start=starts[0], until=ends[0])
+        rep1 = replay(settings, sim, args.speed, start=starts[0], until=ends[0], report=ReplayReport(acked=poller.acked))
+        poller.closed_before = windows[0][1]
         acked.update(rep1.acked)
         # The fast-forward below sends 5.8M messages at once; started at 09:45 it would land its
         # load on window 1's last minutes, still on their way through ingest and the live pass.
@@ -224,8 +260,11 @@ def measure(args: argparse.Namespace, day: dt.date, settings, stack: LocalStack,
             time.sleep(1)
         print(f"window 1 complete at every stage {time.time() - t_wait:.0f}s after its last minute was sent")
         print(f"window 2: {ends[0]}-{starts[1]} at once, then {starts[1]}-{ends[1]} at x{args.speed:g}")
+        live2 = ReplayReport()
+        poller.acked = live2.acked
         rep2 = replay(settings, sim, args.speed, start=starts[1], until=ends[1], catch_up=True,
-                      skip_before=ends[0])
+                      skip_before=ends[0], report=live2)
+        poller.closed_before = windows[1][1]
         acked.update({m: t for m, t in rep2.acked.items() if m >= windows[1][0]})
         deadline = time.time() + args.settle_s
         while time.time() < deadline and len(poller.seen["signals"]) < len(trades):

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import psycopg
 
 from tickflow.config import Settings
+from tickflow.feed_pace import boundary_due, pace, remember
 from tickflow.ingest import IngestReport, ingest_ranges, plan_ranges
 from tickflow.store import ledger
 
@@ -59,6 +60,31 @@ def ingest_new(settings: Settings, run_id: str | None = None, dsn: str | None = 
     return [r for r in reports if r.messages]
 
 
+def next_step(now: float, started: float, poll_s: float, history: list[tuple[float, int]],
+              chase: tuple[int, float] | None, chase_s: float = 0.05, give_up_s: float = 1.0,
+              ) -> tuple[float, tuple[int, float] | None]:
+    """When the follower steps next, and the minute boundary it is stepping for (None: none).
+
+    Steps keep to a fixed grid of ``poll_s`` (a step that overran, from ``started``, goes
+    again at once), except around a minute boundary: when the feed's pace says the next one
+    is due before the next grid step, the step is taken just after it is due, and again
+    every ``chase_s`` until a tick at or past it has been ingested (at most ``give_up_s``
+    past its due time). A minute's last ticks are then committed within a step's time of
+    the minute's end, not up to ``poll_s`` later at whatever phase the grid has."""
+    grid = now if now - started >= poll_s else now + poll_s - now % poll_s
+    newest = history[-1][1] if history else 0
+    if chase is not None and newest < chase[0]:
+        # not ingested yet: step again soon, or (given up: the feed is late) keep to the grid
+        return (min(now + chase_s, grid) if now < chase[1] else grid), chase
+    rate = pace(history)
+    if rate is None:
+        return grid, None
+    boundary, due = boundary_due(newest, history[-1][0], rate)
+    if due >= grid:
+        return grid, None
+    return max(due + 0.02, now), (boundary, due + give_up_s)
+
+
 def follow(settings: Settings, params: FollowParams, handed_over: Callable[[], bool],
            on_reports: Callable[[list[IngestReport]], None], run_id: str | None = None,
            dsn: str | None = None, clock: Callable[[], float] = time.monotonic,
@@ -69,6 +95,8 @@ def follow(settings: Settings, params: FollowParams, handed_over: Callable[[], b
     out = FollowReport()
     t0 = last_data = last_report = clock()
     pending: list[IngestReport] = []
+    history: list[tuple[float, int]] = []  # (clock, newest tick ingested then): the feed's pace
+    chase: tuple[int, float] | None = None  # a minute boundary stepped for, and when to give it up
     while True:
         t = clock()
         if handed_over():
@@ -86,13 +114,14 @@ def follow(settings: Settings, params: FollowParams, handed_over: Callable[[], b
             out.messages += sum(r.messages for r in reports)
             pending += reports
             last_data = clock()
+            newest = max(d.last_ns for r in reports for d in r.days.values()) if any(r.days for r in reports) else 0
+            if newest and (not history or newest > history[-1][1]):
+                history = remember(history, t, newest)
         if pending and clock() - last_report >= params.report_s:
             on_reports(pending)
             pending, last_report = [], clock()
-        # Steps keep to a fixed grid of the clock (a step that overran goes again at once):
-        # a feed's minute then closes at the same point between two steps every minute, so
-        # the wait for its last ticks' commit is the same each minute, not a drifting phase.
-        sleep(0.0 if clock() - t >= params.poll_s else params.poll_s - clock() % params.poll_s)
+        wake, chase = next_step(clock(), t, params.poll_s, history, chase)
+        sleep(max(0.0, wake - clock()))
     if pending:
         on_reports(pending)
     out.seconds = clock() - t0

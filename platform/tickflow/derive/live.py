@@ -43,6 +43,7 @@ from tickflow import sessions
 from tickflow.derive import intraday
 from tickflow.derive.entry_points import SIGNAL_TABLES, DayReport, run_anomalies
 from tickflow.derive.provisional import provisional_metadata
+from tickflow.feed_pace import boundary_due, pace, remember
 from tickflow.heap import retain_freed_memory
 from tickflow.store.day_ticks import DayTicks, day_snapshot, load_day_ticks, refresh_day_ticks, tail_boundary
 
@@ -158,25 +159,14 @@ def update_once(dsn: str, day: dt.date, ticks: DayTicks, snapshot: str, live: bo
     return Pass(out, "", sig.suite)
 
 
-def pace(history: list[tuple[float, int]], min_span_s: float = 10.0) -> float | None:
-    """Exchange seconds per wall second the stored day advanced at, from (wall time of a
-    read, newest tick then) pairs oldest first; None while they span under ``min_span_s``
-    or the day did not advance."""
-    if len(history) < 2 or history[-1][0] - history[0][0] < min_span_s:
-        return None
-    rate = (history[-1][1] - history[0][1]) / 1e9 / (history[-1][0] - history[0][0])
-    return rate if rate > 0 else None
-
-
 def boundary_wait(newest_ns: int, read_at: float, rate: float | None, now: float, pass_s: float,
                   ) -> tuple[int, float] | None:
     """The next minute boundary after ``newest_ns`` (held as of wall time ``read_at``) and the
     wall time it is due in the store, when a pass of ``pass_s`` started at ``now`` would still
-    be running then (so the pass should wait for it); None otherwise."""
+    be running then (so the pass should wait for it); None otherwise (or the pace unknown)."""
     if rate is None:
         return None
-    boundary = (newest_ns // MIN_NS + 1) * MIN_NS
-    due = read_at + (boundary - newest_ns) / 1e9 / rate
+    boundary, due = boundary_due(newest_ns, read_at, rate)
     return (boundary, due) if due < now + pass_s else None
 
 
@@ -275,7 +265,7 @@ def run_session(dsn: str, day: dt.date, on_update: Callable[[Update], None], liv
         report.seconds.append(time.perf_counter() - t0)
         if done.skipped:
             report.skipped.append(done.skipped)
-        history = [h for h in history if h[0] >= read_at - 60.0] + [(read_at, newest_tick(ticks))]
+        history = remember(history, read_at, newest_tick(ticks))
         if p.align:
             waiting = boundary_wait(history[-1][1], read_at, pace(history), clock(),
                                     max(report.seconds[-3:]) + p.boundary_margin_s)

@@ -71,11 +71,12 @@ def merged_messages(sim: SimulatedDay, settings: Settings, batch_ms: int | None 
 
 def replay(settings: Settings, sim: SimulatedDay | StoredDay, speed: float, start: str | None = None, until: str | None = None,
            catch_up: bool = False, batch_ms: int | None = None, progress: bool | None = None,
-           skip_before: str | None = None,
+           skip_before: str | None = None, report: ReplayReport | None = None,
            clock: Callable[[], float] = time.time, sleep: Callable[[float], None] = time.sleep) -> ReplayReport:
     """Produce ``sim`` (simulated, or a day of the tick store) to Kafka paced at ``speed`` x real time from ``start`` (HH:MM New York,
     default the first message) to ``until`` (exclusive, default the end of the day); with
-    ``catch_up``, what lies before ``start`` (from ``skip_before`` on) is sent at once first."""
+    ``catch_up``, what lies before ``start`` (from ``skip_before`` on) is sent at once first.
+    ``report``: filled as the replay goes (another thread may watch its ``acked``)."""
     from confluent_kafka import Producer
     from tqdm import tqdm
 
@@ -84,7 +85,7 @@ def replay(settings: Settings, sim: SimulatedDay | StoredDay, speed: float, star
     if isinstance(sim, StoredDay) and batch_ms is not None:
         raise ValueError("batch_ms applies to a simulated day only (a stored day is replayed one event a message)")
     messages = sim.messages(settings) if isinstance(sim, StoredDay) else merged_messages(sim, settings, batch_ms)
-    report = ReplayReport()
+    report = report if report is not None else ReplayReport()
     t_from = ny_time_ms(sim.date, start) if start else None
     t_until = ny_time_ms(sim.date, until) if until else None
     t_skip = ny_time_ms(sim.date, skip_before) if skip_before else None
