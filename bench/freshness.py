@@ -232,6 +232,10 @@ def measure(args: argparse.Namespace, day: dt.date, settings, stack: LocalStack,
         starts = ("09:30", "15:30")
         ends = tuple((dt.datetime.strptime(s, "%H:%M") + dt.timedelta(minutes=args.window_min)).strftime("%H:%M")
                      for s in starts)
+        # Each window's replay runs a minute past it: its last minute is closed by the next
+        # minute's ticks, as every minute of a session but the last is (a feed that stops at
+        # a window's end would add the wait for a boundary that never comes to that minute).
+        sent = tuple((dt.datetime.strptime(e, "%H:%M") + dt.timedelta(minutes=1)).strftime("%H:%M") for e in ends)
         windows = [(ny_time_ms(day, s), ny_time_ms(day, e)) for s, e in zip(starts, ends, strict=True)]
         whole = (windows[0][0], windows[1][1])
         trades = minute_counts(sim.trades["ts_ns"], *whole)
@@ -247,7 +251,7 @@ def measure(args: argparse.Namespace, day: dt.date, settings, stack: LocalStack,
         poller.start()
         acked: dict[int, float] = {}
         print(f"window 1: {starts[0]}-{ends[0]} New York at x{args.speed:g}")
-        rep1 = replay(settings, sim, args.speed, start=starts[0], until=ends[0], report=ReplayReport(acked=poller.acked))
+        rep1 = replay(settings, sim, args.speed, start=starts[0], until=sent[0], report=ReplayReport(acked=poller.acked))
         poller.closed_before = windows[0][1]
         acked.update(rep1.acked)
         # The fast-forward below sends 5.8M messages at once; started at 09:45 it would land its
@@ -258,12 +262,12 @@ def measure(args: argparse.Namespace, day: dt.date, settings, stack: LocalStack,
         t_wait = time.time()
         while time.time() < t_wait + args.settle_s and any(m not in poller.seen[s] for s in STAGES for m in w1):
             time.sleep(1)
-        print(f"window 1 complete at every stage {time.time() - t_wait:.0f}s after its last minute was sent")
-        print(f"window 2: {ends[0]}-{starts[1]} at once, then {starts[1]}-{ends[1]} at x{args.speed:g}")
+        print(f"window 1 complete at every stage {time.time() - t_wait:.0f}s after its replay ended ({sent[0]})")
+        print(f"window 2: {sent[0]}-{starts[1]} at once, then {starts[1]}-{sent[1]} at x{args.speed:g}")
         live2 = ReplayReport()
         poller.acked = live2.acked
-        rep2 = replay(settings, sim, args.speed, start=starts[1], until=ends[1], catch_up=True,
-                      skip_before=ends[0], report=live2)
+        rep2 = replay(settings, sim, args.speed, start=starts[1], until=sent[1], catch_up=True,
+                      skip_before=sent[0], report=live2)
         poller.closed_before = windows[1][1]
         acked.update({m: t for m, t in rep2.acked.items() if m >= windows[1][0]})
         deadline = time.time() + args.settle_s
@@ -333,7 +337,7 @@ def measure(args: argparse.Namespace, day: dt.date, settings, stack: LocalStack,
                     growth = max(growth, g)
             print(f"{i + 1:<8d} {stage:9s} {len(lag):4d}/{len(mins):<2d} {p50:7.1f} {p95:7.1f} {mx:7.1f} {slope:11.2f} "
                   f"{g:12.2f} {d:14.1f}")
-            per_minute.append(f"{i + 1:<8d} {stage:9s} " + " ".join(f"{v:.1f}" if stage == "raw" else f"{v:.0f}"
+            per_minute.append(f"{i + 1:<8d} {stage:9s} " + " ".join(f"{v:.1f}"
                                                                    for v in vals))
     print("\nlag per minute of each window, s (in order)\n" + "\n".join(per_minute))
     from dagster import AssetKey
