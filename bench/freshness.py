@@ -108,39 +108,42 @@ class Poller(threading.Thread):
                          "AND ts < %s GROUP BY 1",),
         }
         for stage in STAGES:
-            todo = self.pending(stage)
-            if not todo:
-                continue
-            now = time.time()
-            if stage == "signals":
-                # each symbol's newest trade number (an index probe each; ts is not indexed there)
-                rows = conn.execute("SELECT s.sym, (SELECT max(trade_no) FROM trade_signals t WHERE t.day = %s "
-                                    "AND t.sym = s.sym) FROM unnest(%s::text[]) WITH ORDINALITY s(sym, i) "
-                                    "ORDER BY s.i",
-                                    (self.day, self.symbols)).fetchall()
-                have = np.array([-1 if r[1] is None else r[1] for r in rows], dtype=np.int64)
-                for m in todo:
-                    if np.all(have >= self.need[m]):
-                        self.seen[stage][m] = now
-                continue
-            got = []
-            for sql in queries[stage]:
-                try:
-                    got.append(self._minute_sql(conn, sql, todo[0], todo[-1] + MINUTE_MS))
-                except psycopg.errors.UndefinedTable:
-                    conn.rollback()
-                    got.append({})
+            for lo, hi in self.windows:  # a window at a time: a query spans a minute or two of one
+                self._poll_stage(conn, stage, [m for m in self.pending(stage) if lo <= m < hi], queries)
+
+    def _poll_stage(self, conn: psycopg.Connection, stage: str, todo: list[int],
+                    queries: dict[str, tuple[str, ...]]) -> None:
+        if not todo:
+            return
+        now = time.time()
+        if stage == "signals":
+            # each symbol's newest trade number (an index probe each; ts is not indexed there)
+            rows = conn.execute("SELECT s.sym, (SELECT max(trade_no) FROM trade_signals t WHERE t.day = %s "
+                                "AND t.sym = s.sym) FROM unnest(%s::text[]) WITH ORDINALITY s(sym, i) "
+                                "ORDER BY s.i", (self.day, self.symbols)).fetchall()
+            have = np.array([-1 if r[1] is None else r[1] for r in rows], dtype=np.int64)
             for m in todo:
-                n = self.trades[m]
-                if stage == "raw":
-                    ok = got[0].get(m, 0) >= n and got[1].get(m, 0) >= self.quotes.get(m, 0)
-                elif stage == "features":
-                    v = self.volume.get(m, 0)
-                    ok = abs(got[0].get(m, -1) - v) <= 1e-6 * max(1.0, v)
-                else:
-                    ok = got[0].get(m, 0) >= n
-                if ok:
+                if np.all(have >= self.need[m]):
                     self.seen[stage][m] = now
+            return
+        got = []
+        for sql in queries[stage]:
+            try:
+                got.append(self._minute_sql(conn, sql, todo[0], todo[-1] + MINUTE_MS))
+            except psycopg.errors.UndefinedTable:
+                conn.rollback()
+                got.append({})
+        for m in todo:
+            n = self.trades[m]
+            if stage == "raw":
+                ok = got[0].get(m, 0) >= n and got[1].get(m, 0) >= self.quotes.get(m, 0)
+            elif stage == "features":
+                v = self.volume.get(m, 0)
+                ok = abs(got[0].get(m, -1) - v) <= 1e-6 * max(1.0, v)
+            else:
+                ok = got[0].get(m, 0) >= n
+            if ok:
+                self.seen[stage][m] = now
 
     def run(self) -> None:
         from dagster import DagsterInstance, DagsterRunStatus, RunsFilter
@@ -244,8 +247,9 @@ def measure(args: argparse.Namespace, day: dt.date, settings, stack: LocalStack,
         vol: dict[int, float] = {}
         for m in trades:
             vol[m] = float(sim.trades["size"][(ms >= m) & (ms < m + MINUTE_MS)].sum())
+        measured = sorted(m for m in trades if any(lo <= m < hi for lo, hi in windows))
         poller = Poller(settings.dsn, day, windows, trades, quotes, vol, env,
-                        trade_numbers_needed(sim, day, sorted(trades)), list(sim.symbols))
+                        trade_numbers_needed(sim, day, measured), list(sim.symbols))
         print("waiting for the Dagster daemon and webserver ...")
         time.sleep(30)
         poller.start()
@@ -271,7 +275,7 @@ def measure(args: argparse.Namespace, day: dt.date, settings, stack: LocalStack,
         poller.closed_before = windows[1][1]
         acked.update({m: t for m, t in rep2.acked.items() if m >= windows[1][0]})
         deadline = time.time() + args.settle_s
-        while time.time() < deadline and len(poller.seen["signals"]) < len(trades):
+        while time.time() < deadline and any(m not in poller.seen[s] for s in STAGES for m in measured):
             time.sleep(5)
         poller.stop.set()
         poller.join(10)

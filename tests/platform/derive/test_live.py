@@ -137,7 +137,7 @@ def test_commits_between_the_read_and_the_reconciliation_do_not_block_a_pass(pla
 
     dsn = plain_dsn
     _stage(dsn)
-    session = _Session(dsn, [OPEN_NS + m * MIN for m in (5, 6, 40, 41)])
+    session = _Session(dsn, [OPEN_NS + m * MIN for m in (5, 6, 40, 41, 42)])
     session.commit_next()
     real = intraday.bars_tail_or_full
     calls: list[str] = []
@@ -152,9 +152,9 @@ def test_commits_between_the_read_and_the_reconciliation_do_not_block_a_pass(pla
     monkeypatch.setattr(intraday, "bars_tail_or_full", bars_after_a_commit)
     report = live.run_session(dsn, DAY, lambda u: None, live=True, params=live.LiveParams(idle_exit_s=60.0),
                               clock=session.clock, sleep=session.sleep)
-    # the tail starts at the open until the day has a quarter hour: full passes, then a tail
-    assert calls == ["full", "full", "full", "tail"], calls
-    assert report.skipped == [] and report.passes == session.commits == 4
+    # the tail starts at the open until the day has a quarter hour: full passes, then tails
+    assert calls == ["full", "full", "full", "tail", "tail"], calls
+    assert report.skipped == [] and report.passes == session.commits == 5
     _assert_same(_stored(dsn), _full_recompute(dsn))
 
 
@@ -187,18 +187,18 @@ def test_a_pass_waits_for_the_minute_boundary_and_starts_when_it_is_stored(plain
     session.sleep = sleep  # type: ignore[method-assign]
     session.commit_next()
     passes: list[live.Update] = []
+    ticks = iter(range(0, 10_000, 2))  # every pass takes 2 s (the timer is read at its start and end)
     report = live.run_session(dsn, DAY, passes.append, live=True,
                               params=live.LiveParams(idle_exit_s=30.0, boundary_grace_s=15.0, boundary_margin_s=5.0),
-                              clock=session.clock, sleep=session.sleep)
+                              clock=session.clock, sleep=session.sleep, timer=lambda: float(next(ticks)))
     assert report.on_boundary >= 1 and report.boundary_missed == 0, report
     assert report.passes == session.commits == 10 and report.skipped == []
     _assert_same(_stored(dsn), _full_recompute(dsn))
 
 
-def test_a_failed_reconciliation_with_the_ledger_unmoved_is_a_skipped_pass(plain_dsn: str,
-                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
-    """No commit since the loop read the day: the store is what the pass read, so a failed
-    reconciliation is real; the pass is reported as skipped, not done again."""
+def test_a_failed_reconciliation_is_a_skipped_pass(plain_dsn: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A reconciliation that fails is real (the pass read and summed one snapshot): the
+    pass is reported as skipped, nothing downstream of the bars is built in it."""
     from tickflow.derive import intraday
     from tickflow.derive.entry_points import DayReport
     from tickflow.quality.expectations import RECONCILIATION, CheckOutcome
