@@ -61,6 +61,7 @@ from tickflow.store.day_ticks import (
     _align,
     _fetch_columns,
     begin_in_snapshot,
+    newest_ns,
     quote_columns,
     ticks_from,
     trade_columns,
@@ -193,7 +194,7 @@ def load_tail(conn: psycopg.Connection, day: dt.date, mark: Mark, held: DayTicks
         if held.symbols != symbols:
             return f"symbols new to the day: {sorted(set(held.symbols) - set(symbols))[:5]}"
         ticks, has_quote_in_tail = ticks_from(held, frm)
-        newest = max([frm] + [int(c["ts_ns"].max()) for c in (held.trades, held.quotes) if c["ts_ns"].size])
+        newest = max(frm, newest_ns(held))
     else:
         tail = _read_tail(conn, day, mark)
         if isinstance(tail, str):

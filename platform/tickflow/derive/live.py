@@ -45,7 +45,14 @@ from tickflow.derive.entry_points import SIGNAL_TABLES, DayReport, run_anomalies
 from tickflow.derive.provisional import provisional_metadata
 from tickflow.feed_pace import boundary_due, pace, remember
 from tickflow.heap import retain_freed_memory
-from tickflow.store.day_ticks import DayTicks, day_snapshot, load_day_ticks, refresh_day_ticks, tail_boundary
+from tickflow.store.day_ticks import (
+    DayTicks,
+    day_snapshot,
+    load_day_ticks,
+    newest_ns,
+    refresh_day_ticks,
+    tail_boundary,
+)
 
 BAR_TABLES = intraday.BAR_TABLES
 MIN_NS = intraday.MIN_NS
@@ -186,10 +193,6 @@ def boundary_stored(conn: psycopg.Connection, ticks: DayTicks, boundary_ns: int)
     return True
 
 
-def newest_tick(ticks: DayTicks) -> int:
-    return max([ticks.open_ns] + [int(c["ts_ns"].max()) for c in (ticks.trades, ticks.quotes) if c["ts_ns"].size])
-
-
 def run_session(dsn: str, day: dt.date, on_update: Callable[[Update], None], live: bool = False,
                 features: Features | None = None, params: LiveParams | None = None,
                 clock: Callable[[], float] = time.time, sleep: Callable[[float], None] = time.sleep,
@@ -266,7 +269,7 @@ def run_session(dsn: str, day: dt.date, on_update: Callable[[Update], None], liv
         report.seconds.append(timer() - t0)
         if done.skipped:
             report.skipped.append(done.skipped)
-        history = remember(history, read_at, newest_tick(ticks))
+        history = remember(history, read_at, newest_ns(ticks))
         if p.align:
             waiting = boundary_wait(history[-1][1], read_at, pace(history), clock(),
                                     max(report.seconds[-3:]) + p.boundary_margin_s)

@@ -283,11 +283,14 @@ def _splice(old: dict[str, np.ndarray], old_starts: np.ndarray, before_ns: int, 
     return splice_columns(old, old_starts, keep, new, new_starts)
 
 
+def newest_ns(ticks: DayTicks) -> int:
+    """The newest trade or quote held (``open_ns`` when none)."""
+    return max([ticks.open_ns] + [int(c["ts_ns"].max()) for c in (ticks.trades, ticks.quotes) if c["ts_ns"].size])
+
+
 def tail_boundary(ticks: DayTicks, margin_ns: int = 60_000_000_000) -> int:
     """Where :func:`refresh_day_ticks` starts reading: ``margin_ns`` before the newest tick held."""
-    t, q = ticks.trades["ts_ns"], ticks.quotes["ts_ns"]
-    newest = max(int(t.max()) if t.size else ticks.open_ns, int(q.max()) if q.size else ticks.open_ns)
-    return max(newest - margin_ns, ticks.open_ns)
+    return max(newest_ns(ticks) - margin_ns, ticks.open_ns)
 
 
 def refresh_day_ticks(dsn: str, prev: DayTicks, margin_ns: int = 60_000_000_000,
