@@ -2,13 +2,17 @@
 
 The ingest follower steps just after a boundary (a minute's last ticks are committed at
 once, not at the next step of its grid) and the live loop holds a pass back for it
-(:mod:`tickflow.derive.live`). The pace is 1 for a live feed and X for a replay at X times
+(:mod:`tickflow.derive.live`), each until the boundary has been passed by every stream (a
+topic's partition) still flowing at the minute's end (:func:`boundary_passed`). The pace is 1 for a live feed and X for a replay at X times
 real time; it is read off the feed itself, so neither needs to be told which it follows.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 MIN_NS = 60_000_000_000
+QUIET_NS = 10_000_000_000  # a stream with no tick this long before a boundary is not waited for
 
 
 def pace(history: list[tuple[float, int]], span_s: float = 15.0) -> float | None:
@@ -36,3 +40,18 @@ def remember(history: list[tuple[float, int]], at: float, newest_ns: int,
              keep_s: float = 60.0) -> list[tuple[float, int]]:
     """``history`` with (``at``, ``newest_ns``) added and pairs older than ``keep_s`` dropped."""
     return [h for h in history if h[0] >= at - keep_s] + [(at, newest_ns)]
+
+
+def boundary_passed(heads: Iterable[int], boundary_ns: int, recent_ns: int = QUIET_NS) -> bool:
+    """Whether every stream that advanced within ``recent_ns`` before ``boundary_ns`` has
+    reached it, from each stream's newest tick (``heads``, epoch ns; a stream is a topic's
+    partition). False while no stream is that recent.
+
+    Ticks are in order within a partition only: acknowledgements, reads of the watermarks
+    and commits of two partitions (or two topics) interleave, so one partition past the
+    boundary says nothing of another's last ticks of the minute. Once each has a tick at or
+    past it, all of the minute's ticks are in. A stream with nothing in the last ``recent_ns``
+    (a sparse partition, a symbol that stopped trading) is unlikely to have a tick of the
+    minute still on its way, and its next tick may be far off: it is not waited for."""
+    flowing = [h for h in heads if h >= boundary_ns - recent_ns]
+    return bool(flowing) and all(h >= boundary_ns for h in flowing)

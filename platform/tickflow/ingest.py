@@ -108,6 +108,9 @@ class IngestReport:
     dead_letters: int = 0
     dead_reasons: dict[str, int] = field(default_factory=dict)
     symbols: set[tuple[int, int]] = field(default_factory=set)
+    # partition -> its newest tick written (epoch ns): a minute is complete in the store once
+    # every partition that carried it has a later tick (feed_pace.boundary_passed)
+    newest: dict[int, int] = field(default_factory=dict)
     # Batches the decoder's fast path failed on (an internal error; see decode_batch): the
     # rows are still right, but a non-zero count is a performance regression to look at.
     fast_path_fallbacks: int = 0
@@ -134,6 +137,7 @@ class PreparedBatch:
     symbols: set[tuple[int, int]]
     fast_path_fallbacks: int = 0
     seconds: float = 0.0  # time spent building it (decoding included when the pipeline built it)
+    partition: int = -1  # the Kafka partition its messages came from
 
     @property
     def days(self) -> set[int]:
@@ -192,7 +196,7 @@ def prepare_batch(batch: DecodedBatch, source: str, partition: int, offsets: np.
             ts = cols.ts_ns[sel]
             day_stats[(kind, int(d))] = (int(ts.shape[0]), int(ts.min()), int(ts.max()), unique_keys(keys[sel]))
     return PreparedBatch(len(values), copies, dead, day_stats, symbols, batch.fast_path_fallbacks,
-                         time.perf_counter() - t0)
+                         time.perf_counter() - t0, partition)
 
 
 class DayPartitions:
@@ -224,6 +228,7 @@ def write_batch(conn: psycopg.Connection, prepared: PreparedBatch, partitions: D
     insert_dead_letters(conn, prepared.dead)
     for (table, d), (n, lo, hi, keys) in prepared.day_stats.items():
         report.days.setdefault(sessions.day_from_ordinal(d), DayStats()).merge(table, n, lo, hi, keys)
+        report.newest[prepared.partition] = max(report.newest.get(prepared.partition, 0), hi)
     report.symbols |= prepared.symbols
     for row in prepared.dead:
         reason = str(row[4]).split(":")[0].split(" (")[0][:60]

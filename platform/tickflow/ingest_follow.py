@@ -17,13 +17,13 @@ from the ledger's end, so a follower and a run that overlaps it write each offse
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import psycopg
 
 from tickflow.config import Settings
-from tickflow.feed_pace import boundary_due, pace, remember
+from tickflow.feed_pace import boundary_due, boundary_passed, pace, remember
 from tickflow.ingest import IngestReport, ingest_ranges, plan_ranges
 from tickflow.store import ledger
 
@@ -61,19 +61,20 @@ def ingest_new(settings: Settings, run_id: str | None = None, dsn: str | None = 
 
 
 def next_step(now: float, started: float, poll_s: float, history: list[tuple[float, int]],
-              chase: tuple[int, float] | None, chase_s: float = 0.05, give_up_s: float = 1.0,
-              ) -> tuple[float, tuple[int, float] | None]:
+              heads: Iterable[int], chase: tuple[int, float] | None, chase_s: float = 0.05,
+              give_up_s: float = 1.0) -> tuple[float, tuple[int, float] | None]:
     """When the follower steps next, and the minute boundary it is stepping for (None: none).
 
     Steps keep to a fixed grid of ``poll_s`` (a step that overran, from ``started``, goes
     again at once), except around a minute boundary: when the feed's pace says the next one
     is due before the next grid step, the step is taken just after it is due, and again
-    every ``chase_s`` until a tick at or past it has been ingested (at most ``give_up_s``
-    past its due time). A minute's last ticks are then committed within a step's time of
-    the minute's end, not up to ``poll_s`` later at whatever phase the grid has."""
+    every ``chase_s`` until every partition ingested has passed it (``heads``: each
+    partition's newest tick ingested; :func:`tickflow.feed_pace.boundary_passed`), at most
+    ``give_up_s`` past its due time. A minute's last ticks are then committed within a step's
+    time of the minute's end, not up to ``poll_s`` later at whatever phase the grid has."""
     grid = now if now - started >= poll_s else now + poll_s - now % poll_s
     newest = history[-1][1] if history else 0
-    if chase is not None and newest < chase[0]:
+    if chase is not None and not boundary_passed(heads, chase[0]):
         # not ingested yet: step again soon, or (given up: the feed is late) keep to the grid
         return (min(now + chase_s, grid) if now < chase[1] else grid), chase
     rate = pace(history)
@@ -96,6 +97,7 @@ def follow(settings: Settings, params: FollowParams, handed_over: Callable[[], b
     t0 = last_data = last_report = clock()
     pending: list[IngestReport] = []
     history: list[tuple[float, int]] = []  # (clock, newest tick ingested then): the feed's pace
+    heads: dict[tuple[str, int], int] = {}  # (topic, partition) -> its newest tick ingested
     chase: tuple[int, float] | None = None  # a minute boundary stepped for, and when to give it up
     while True:
         t = clock()
@@ -114,13 +116,16 @@ def follow(settings: Settings, params: FollowParams, handed_over: Callable[[], b
             out.messages += sum(r.messages for r in reports)
             pending += reports
             last_data = clock()
-            newest = max(d.last_ns for r in reports for d in r.days.values()) if any(r.days for r in reports) else 0
+            for r in reports:
+                for p, ns in r.newest.items():
+                    heads[r.topic, p] = max(heads.get((r.topic, p), 0), ns)
+            newest = max(heads.values(), default=0)
             if newest and (not history or newest > history[-1][1]):
                 history = remember(history, t, newest)
         if pending and clock() - last_report >= params.report_s:
             on_reports(pending)
             pending, last_report = [], clock()
-        wake, chase = next_step(clock(), t, params.poll_s, history, chase)
+        wake, chase = next_step(clock(), t, params.poll_s, history, heads.values(), chase)
         sleep(max(0.0, wake - clock()))
     if pending:
         on_reports(pending)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tickflow.feed_pace import MIN_NS, boundary_due, pace, remember
+from tickflow.feed_pace import MIN_NS, QUIET_NS, boundary_due, boundary_passed, pace, remember
 
 SEC = 1_000_000_000
 T0 = 1_718_976_600 * SEC  # 2024-06-21 09:30 New York
@@ -29,3 +29,12 @@ def test_the_next_boundary_is_due_after_the_rest_of_the_minute_at_the_pace() -> 
 def test_remember_keeps_the_last_minute() -> None:
     h = remember([(10.0, 1), (50.0, 2)], 100.0, 3)
     assert h == [(50.0, 2), (100.0, 3)]
+
+
+def test_a_boundary_is_passed_once_every_flowing_stream_has_reached_it() -> None:
+    b = T0 + 5 * MIN_NS
+    assert boundary_passed([b, b + SEC], b)  # a tick on the boundary is at it
+    assert not boundary_passed([b + SEC, b - SEC], b)  # one partition's minute may be unfinished
+    # a partition quiet for the 10 s before is not waited for
+    assert boundary_passed([b + SEC, b - QUIET_NS - 1], b) and not boundary_passed([b + SEC, b - QUIET_NS], b)
+    assert not boundary_passed([b - QUIET_NS - 1], b) and not boundary_passed([], b)  # nothing flowing

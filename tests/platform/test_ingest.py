@@ -44,6 +44,7 @@ def test_ingest_reads_exactly_its_range_once(settings: Settings) -> None:
         offs = conn.execute("SELECT min(src_offset), max(src_offset), count(*) FROM trades").fetchone()
         assert offs == (10, 29, 20)
         assert conn.execute("SELECT start_offset, end_offset FROM offset_ledger").fetchall() == [(10, 30)]
+        assert first.newest == dict(conn.execute("SELECT src_partition, max(ts_ns) FROM trades GROUP BY 1").fetchall())
     again = ingest_ranges(settings, topic, {part: (0, 40)})  # overlaps the ingested range
     assert again.already == [(part, 10, 30)]
     assert again.trades == 20 and again.duplicates == 0
@@ -52,6 +53,13 @@ def test_ingest_reads_exactly_its_range_once(settings: Settings) -> None:
     assert sum(r.trades for r in rest) == n_trades - 40
     assert sum(len(r.already) for r in rest) == 0  # catch-up never re-reads the ledger's ranges
     assert _count(settings.dsn, "trades") == n_trades
+    # each partition's newest tick, as the follower tells a minute complete by (feed_pace.boundary_passed)
+    newest: dict[int, int] = {}
+    for r in [first, again, *rest]:
+        for p, ns in r.newest.items():
+            newest[p] = max(newest.get(p, 0), ns)
+    with psycopg.connect(settings.dsn) as conn:
+        assert newest == dict(conn.execute("SELECT src_partition, max(ts_ns) FROM trades GROUP BY 1").fetchall())
     assert catch_up(settings, topic) == []
 
 

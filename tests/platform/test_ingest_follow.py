@@ -120,17 +120,22 @@ def test_steps_keep_to_the_grid_but_for_a_minute_boundary() -> None:
 
     sec, t0 = 1_000_000_000, 1_718_976_600 * 1_000_000_000  # 09:30 New York
     # no pace known yet: the next point of the 1 s grid; a step that overran: at once
-    assert next_step(100.3, 100.0, 1.0, [], None) == (101.0, None)
-    assert next_step(101.4, 100.0, 1.0, [], None) == (101.4, None)
+    assert next_step(100.3, 100.0, 1.0, [], [], None) == (101.0, None)
+    assert next_step(101.4, 100.0, 1.0, [], [], None) == (101.4, None)
     # at 1x, the newest tick 09:30:59.6 as of 120.0: 09:31 is due at 120.4, before the grid's 121.0
     history = [(100.0, t0 + 39 * sec + 600_000_000), (120.0, t0 + 59 * sec + 600_000_000)]
-    wake, chase = next_step(120.1, 120.0, 1.0, history, None)
+    heads = [t0 + 59 * sec + 600_000_000, t0 + 59 * sec + 200_000_000]  # two partitions
+    wake, chase = next_step(120.1, 120.0, 1.0, history, heads, None)
     assert abs(wake - 120.42) < 1e-9 and chase is not None and chase[0] == t0 + 60 * sec
     # stepped, 09:31 not in yet: again every 0.05 s until a second past its due time, then the grid
-    assert next_step(120.5, 120.42, 1.0, history, chase) == (120.55, chase)
-    assert next_step(121.5, 121.4, 1.0, history, chase) == (122.0, chase)
-    # 09:31 ingested: the next boundary is a minute off, back to the grid
+    assert next_step(120.5, 120.42, 1.0, history, heads, chase) == (120.55, chase)
+    assert next_step(121.5, 121.4, 1.0, history, heads, chase) == (122.0, chase)
+    # one partition past 09:31, the other not: its last ticks of 09:30 may still be on the way
     crossed = [*history, (120.42, t0 + 60 * sec + 100_000_000)]
-    assert next_step(120.6, 120.42, 1.0, crossed, chase) == (121.0, None)
+    one = [t0 + 60 * sec + 100_000_000, t0 + 59 * sec + 900_000_000]
+    assert next_step(120.5, 120.42, 1.0, crossed, one, chase) == (120.55, chase)
+    # both past it (a partition quiet all of 09:30 is not waited for): back to the grid
+    both = [t0 + 60 * sec + 100_000_000, t0 + 60 * sec + 5_000_000, t0 - 30 * sec]
+    assert next_step(120.6, 120.42, 1.0, crossed, both, chase) == (121.0, None)
     # mid-minute at 1x: the grid
-    assert next_step(120.1, 120.0, 1.0, [(100.0, t0), (120.0, t0 + 20 * sec)], None) == (121.0, None)
+    assert next_step(120.1, 120.0, 1.0, [(100.0, t0), (120.0, t0 + 20 * sec)], [t0 + 20 * sec], None) == (121.0, None)

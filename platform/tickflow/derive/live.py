@@ -19,8 +19,9 @@ what a user waits for is the pass after a minute has closed. Started back to bac
 meet a minute's close at a random point of the pass in progress, and the minute then
 waits for that pass to end and the next to reach it: a lag spread over a whole pass.
 So a pass that would still be running when the next minute boundary reaches the store
-is not started; the loop waits for the boundary's ticks (both tables' where both are
-flowing) and starts the pass then (:func:`boundary_wait`). Ticks within a minute wait for
+is not started; the loop waits until the boundary's ticks are in from every partition
+still flowing at the minute's end, in both tables, and starts the pass then
+(:func:`boundary_wait`, :func:`boundary_stored`). Ticks within a minute wait for
 at most one pass more. When the boundary is due is told by the pace the stored day has
 been advancing at (1 for a live feed, X for a replay at X times real time).
 """
@@ -43,7 +44,7 @@ from tickflow import sessions
 from tickflow.derive import intraday
 from tickflow.derive.entry_points import SIGNAL_TABLES, DayReport, run_anomalies
 from tickflow.derive.provisional import provisional_metadata
-from tickflow.feed_pace import boundary_due, pace, remember
+from tickflow.feed_pace import QUIET_NS, boundary_due, boundary_passed, pace, remember
 from tickflow.heap import retain_freed_memory
 from tickflow.store.day_ticks import (
     DayTicks,
@@ -55,7 +56,6 @@ from tickflow.store.day_ticks import (
 )
 
 BAR_TABLES = intraday.BAR_TABLES
-MIN_NS = intraday.MIN_NS
 # What one pass updates, in order: the assets of a derived run of the day.
 ASSETS = (*BAR_TABLES, "indicators", *SIGNAL_TABLES, "anomalies", "features")
 
@@ -178,17 +178,18 @@ def boundary_wait(newest_ns: int, read_at: float, rate: float | None, now: float
 
 
 def boundary_stored(conn: psycopg.Connection, ticks: DayTicks, boundary_ns: int) -> bool:
-    """Whether the store holds ticks at or after ``boundary_ns`` in each of the day's tables
-    that had ticks in the minute before it (one index probe per table and symbol at most)."""
-    at = dt.datetime.fromtimestamp(boundary_ns // 1000 / 1e6, tz=dt.UTC)
+    """Whether the store holds all of the minute before ``boundary_ns``: in each table, every
+    Kafka partition still flowing at the minute's end has a row at or after the boundary
+    (:func:`tickflow.feed_pace.boundary_passed`; one index scan of the last seconds of the
+    minute per table, for ``ticks``' symbols)."""
+    since = dt.datetime.fromtimestamp((boundary_ns - QUIET_NS) // 1000 / 1e6, tz=dt.UTC)
     close = dt.datetime.fromtimestamp(ticks.close_ns / 1e9, tz=dt.UTC)
-    for table, cols in (("trades", ticks.trades), ("quotes", ticks.quotes)):
-        if not cols["ts_ns"].size or int(cols["ts_ns"].max()) < boundary_ns - MIN_NS:
-            continue  # no flow in this table: nothing to wait for
-        query = sql.SQL("SELECT EXISTS (SELECT 1 FROM {} WHERE sym = ANY(%s) AND ts >= %s AND ts < %s)").format(
+    for table in ("trades", "quotes"):
+        query = sql.SQL("SELECT (extract(epoch FROM max(ts)) * 1000000)::bigint * 1000 FROM {} "
+                        "WHERE sym = ANY(%s) AND ts >= %s AND ts < %s GROUP BY src_partition").format(
             sql.Identifier(table))
-        row = conn.execute(query, (ticks.symbols, at, close)).fetchone()
-        if not (row and row[0]):
+        heads = [int(r[0]) for r in conn.execute(query, (ticks.symbols, since, close)).fetchall()]
+        if heads and not boundary_passed(heads, boundary_ns):  # no head: the table is quiet
             return False
     return True
 

@@ -168,6 +168,40 @@ def test_the_boundary_a_pass_waits_for() -> None:
     assert live.boundary_wait(newest, 200.0, None, 200.5, 3.0) is None  # pace unknown: passes back to back
 
 
+def test_a_boundary_is_stored_once_every_partition_flowing_is_past_it(plain_dsn: str) -> None:
+    """Kafka partitions are committed in no order among themselves: a row of one partition
+    past a minute boundary says nothing of another's last ticks of the minute before. The
+    boundary is stored once each partition flowing at the minute's end has a row at or past
+    it, in each table."""
+    from tickflow.feed_pace import QUIET_NS
+    from tickflow.store.day_ticks import load_day_ticks
+
+    dsn = plain_dsn
+    _stage(dsn)
+    with psycopg.connect(dsn) as conn:
+        first = conn.execute("SELECT min(sym) FROM trades_all").fetchone()[0]  # type: ignore[index]
+        for t in ("trades", "quotes"):  # the first symbol's ticks on partition 1, the others' on 0
+            conn.execute(f"UPDATE {t}_all SET src_partition = (sym = %s)::int", (first,))  # noqa: S608
+
+        def flowing(b: int) -> bool:  # both partitions have trades and quotes in the 10 s before b and after it
+            return all(conn.execute(f"SELECT count(DISTINCT src_partition) FROM {t}_all "  # noqa: S608
+                                    "WHERE ts_ns >= %s AND ts_ns < %s", (lo, hi)).fetchone()[0] == 2  # type: ignore[index]
+                       for t in ("trades", "quotes") for lo, hi in ((b - QUIET_NS, b), (b, b + MIN)))
+
+        b = next(OPEN_NS + m * MIN for m in range(30, 300) if flowing(OPEN_NS + m * MIN))
+    _feed(dsn, 0, b)
+    ticks = load_day_ticks(dsn, DAY)
+
+    def stored() -> bool:
+        with psycopg.connect(dsn) as conn:
+            return live.boundary_stored(conn, ticks, b)
+
+    for partition in (0, 1):  # the next minute, partition 0 first
+        assert not stored()
+        assert _feed(dsn, b, b + MIN, f" AND src_partition = {partition}") > 0
+    assert stored()
+
+
 def test_a_pass_waits_for_the_minute_boundary_and_starts_when_it_is_stored(plain_dsn: str) -> None:
     """Commits of 10 exchange seconds every 10 s (1x). After the commit that ends just before
     10:00 the next pass would straddle the boundary, so the loop waits for 10:00's ticks and
