@@ -3,8 +3,9 @@
 The ingest follower steps just after a boundary (a minute's last ticks are committed at
 once, not at the next step of its grid) and the live loop holds a pass back for it
 (:mod:`tickflow.derive.live`), each until the boundary has been passed by every stream (a
-topic's partition) still flowing at the minute's end (:func:`boundary_passed`). The pace is 1 for a live feed and X for a replay at X times
-real time; it is read off the feed itself, so neither needs to be told which it follows.
+topic's partition) still flowing at the minute's end (:func:`boundary_passed`). The pace
+is 1 for a live feed and X for a replay at X times real time; it is read off the feed
+itself, so neither needs to be told which it follows.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 MIN_NS = 60_000_000_000
-QUIET_NS = 10_000_000_000  # a stream with no tick this long before a boundary is not waited for
+QUIET_NS = 10_000_000_000  # a stream with no tick this long before a boundary is not waited for (at 1x)
 
 
 def pace(history: list[tuple[float, int]], span_s: float = 15.0) -> float | None:
@@ -42,16 +43,23 @@ def remember(history: list[tuple[float, int]], at: float, newest_ns: int,
     return [h for h in history if h[0] >= at - keep_s] + [(at, newest_ns)]
 
 
-def boundary_passed(heads: Iterable[int], boundary_ns: int, recent_ns: int = QUIET_NS) -> bool:
-    """Whether every stream that advanced within ``recent_ns`` before ``boundary_ns`` has
-    reached it, from each stream's newest tick (``heads``, epoch ns; a stream is a topic's
-    partition). False while no stream is that recent.
+def quiet_window_ns(rate: float | None) -> int:
+    """How far back before a boundary a stream counts as flowing: ``QUIET_NS`` of exchange
+    time, or of wall time at a replay's pace ``rate`` when that is longer (at 20x, 10
+    exchange seconds go by between two steps of the follower)."""
+    return int(QUIET_NS * max(1.0, rate or 1.0))
+
+
+def boundary_passed(heads: Iterable[int], boundary_ns: int, rate: float | None = None) -> bool:
+    """Whether every stream that advanced within :func:`quiet_window_ns` before
+    ``boundary_ns`` has reached it, from each stream's newest tick (``heads``, epoch ns; a
+    stream is a topic's partition). False while no stream is that recent.
 
     Ticks are in order within a partition only: acknowledgements, reads of the watermarks
     and commits of two partitions (or two topics) interleave, so one partition past the
     boundary says nothing of another's last ticks of the minute. Once each has a tick at or
-    past it, all of the minute's ticks are in. A stream with nothing in the last ``recent_ns``
-    (a sparse partition, a symbol that stopped trading) is unlikely to have a tick of the
-    minute still on its way, and its next tick may be far off: it is not waited for."""
-    flowing = [h for h in heads if h >= boundary_ns - recent_ns]
+    past it, all of the minute's ticks are in. A stream quiet for that window (a sparse
+    partition, a symbol that stopped trading) is unlikely to have a tick of the minute still
+    on its way, and its next tick may be far off: it is not waited for."""
+    flowing = [h for h in heads if h >= boundary_ns - quiet_window_ns(rate)]
     return bool(flowing) and all(h >= boundary_ns for h in flowing)

@@ -108,8 +108,8 @@ class IngestReport:
     dead_letters: int = 0
     dead_reasons: dict[str, int] = field(default_factory=dict)
     symbols: set[tuple[int, int]] = field(default_factory=set)
-    # partition -> its newest tick written (epoch ns): a minute is complete in the store once
-    # every partition that carried it has a later tick (feed_pace.boundary_passed)
+    # partition -> its newest tick ingested (epoch ns; duplicates included, they are stored):
+    # a minute is complete once every partition flowing has a tick past it (feed_pace.boundary_passed)
     newest: dict[int, int] = field(default_factory=dict)
     # Batches the decoder's fast path failed on (an internal error; see decode_batch): the
     # rows are still right, but a non-zero count is a performance regression to look at.
@@ -135,9 +135,9 @@ class PreparedBatch:
     # (table, NY day ordinal) -> (rows, first ns, last ns, distinct symbol keys)
     day_stats: dict[tuple[str, int], tuple[int, int, int, set[tuple[int, int]]]]
     symbols: set[tuple[int, int]]
+    partition: int  # the Kafka partition its messages came from
     fast_path_fallbacks: int = 0
     seconds: float = 0.0  # time spent building it (decoding included when the pipeline built it)
-    partition: int = -1  # the Kafka partition its messages came from
 
     @property
     def days(self) -> set[int]:
@@ -195,8 +195,8 @@ def prepare_batch(batch: DecodedBatch, source: str, partition: int, offsets: np.
             sel = days == d
             ts = cols.ts_ns[sel]
             day_stats[(kind, int(d))] = (int(ts.shape[0]), int(ts.min()), int(ts.max()), unique_keys(keys[sel]))
-    return PreparedBatch(len(values), copies, dead, day_stats, symbols, batch.fast_path_fallbacks,
-                         time.perf_counter() - t0, partition)
+    return PreparedBatch(len(values), copies, dead, day_stats, symbols, partition, batch.fast_path_fallbacks,
+                         time.perf_counter() - t0)
 
 
 class DayPartitions:
@@ -228,7 +228,9 @@ def write_batch(conn: psycopg.Connection, prepared: PreparedBatch, partitions: D
     insert_dead_letters(conn, prepared.dead)
     for (table, d), (n, lo, hi, keys) in prepared.day_stats.items():
         report.days.setdefault(sessions.day_from_ordinal(d), DayStats()).merge(table, n, lo, hi, keys)
-        report.newest[prepared.partition] = max(report.newest.get(prepared.partition, 0), hi)
+    if prepared.day_stats:
+        newest = max(hi for _, _, hi, _ in prepared.day_stats.values())
+        report.newest[prepared.partition] = max(report.newest.get(prepared.partition, 0), newest)
     report.symbols |= prepared.symbols
     for row in prepared.dead:
         reason = str(row[4]).split(":")[0].split(" (")[0][:60]

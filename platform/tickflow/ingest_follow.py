@@ -60,6 +60,16 @@ def ingest_new(settings: Settings, run_id: str | None = None, dsn: str | None = 
     return [r for r in reports if r.messages]
 
 
+def merge_heads(heads: dict[tuple[str, int], int], reports: Iterable[IngestReport]) -> dict[tuple[str, int], int]:
+    """``heads`` ((topic, partition) -> its newest tick ingested, epoch ns) moved on by
+    ``reports``. A partition of one topic is not the other's: each is its own stream."""
+    out = dict(heads)
+    for r in reports:
+        for p, ns in r.newest.items():
+            out[r.topic, p] = max(out.get((r.topic, p), 0), ns)
+    return out
+
+
 def next_step(now: float, started: float, poll_s: float, history: list[tuple[float, int]],
               heads: Iterable[int], chase: tuple[int, float] | None, chase_s: float = 0.05,
               give_up_s: float = 1.0) -> tuple[float, tuple[int, float] | None]:
@@ -68,16 +78,21 @@ def next_step(now: float, started: float, poll_s: float, history: list[tuple[flo
     Steps keep to a fixed grid of ``poll_s`` (a step that overran, from ``started``, goes
     again at once), except around a minute boundary: when the feed's pace says the next one
     is due before the next grid step, the step is taken just after it is due, and again
-    every ``chase_s`` until every partition ingested has passed it (``heads``: each
+    every ``chase_s`` until every partition still flowing has passed it (``heads``: each
     partition's newest tick ingested; :func:`tickflow.feed_pace.boundary_passed`), at most
     ``give_up_s`` past its due time. A minute's last ticks are then committed within a step's
-    time of the minute's end, not up to ``poll_s`` later at whatever phase the grid has."""
+    time of the minute's end, not up to ``poll_s`` later at whatever phase the grid has.
+    Given up, the grid is kept until the feed has passed the boundary (it is late), and a
+    partition that stopped short of it (its symbols halted) is not waited for again: the
+    next boundary is stepped for."""
     grid = now if now - started >= poll_s else now + poll_s - now % poll_s
     newest = history[-1][1] if history else 0
-    if chase is not None and not boundary_passed(heads, chase[0]):
-        # not ingested yet: step again soon, or (given up: the feed is late) keep to the grid
-        return (min(now + chase_s, grid) if now < chase[1] else grid), chase
     rate = pace(history)
+    if chase is not None and not boundary_passed(heads, chase[0], rate):
+        if now < chase[1]:
+            return min(now + chase_s, grid), chase
+        if newest < chase[0]:
+            return grid, chase
     if rate is None:
         return grid, None
     boundary, due = boundary_due(newest, history[-1][0], rate)
@@ -116,9 +131,7 @@ def follow(settings: Settings, params: FollowParams, handed_over: Callable[[], b
             out.messages += sum(r.messages for r in reports)
             pending += reports
             last_data = clock()
-            for r in reports:
-                for p, ns in r.newest.items():
-                    heads[r.topic, p] = max(heads.get((r.topic, p), 0), ns)
+            heads = merge_heads(heads, reports)
             newest = max(heads.values(), default=0)
             if newest and (not history or newest > history[-1][1]):
                 history = remember(history, t, newest)

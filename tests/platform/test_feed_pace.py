@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-from tickflow.feed_pace import MIN_NS, QUIET_NS, boundary_due, boundary_passed, pace, remember
+from tickflow.feed_pace import (
+    MIN_NS,
+    QUIET_NS,
+    boundary_due,
+    boundary_passed,
+    pace,
+    quiet_window_ns,
+    remember,
+)
 
 SEC = 1_000_000_000
 T0 = 1_718_976_600 * SEC  # 2024-06-21 09:30 New York
@@ -38,3 +46,6 @@ def test_a_boundary_is_passed_once_every_flowing_stream_has_reached_it() -> None
     # a partition quiet for the 10 s before is not waited for
     assert boundary_passed([b + SEC, b - QUIET_NS - 1], b) and not boundary_passed([b + SEC, b - QUIET_NS], b)
     assert not boundary_passed([b - QUIET_NS - 1], b) and not boundary_passed([], b)  # nothing flowing
+    # at 20x, 10 exchange seconds are half a wall second: the window is 10 wall seconds of the feed
+    assert quiet_window_ns(20.0) == 20 * QUIET_NS and quiet_window_ns(0.5) == quiet_window_ns(None) == QUIET_NS
+    assert not boundary_passed([b + SEC, b - QUIET_NS - 1], b, rate=20.0)

@@ -11,6 +11,7 @@ import pytest
 from tickflow import sessions
 from tickflow.config import Settings
 from tickflow.ingest import catch_up, ingest_ranges, plan_ranges, reingest_day, summarize
+from tickflow.ingest_follow import merge_heads
 from tickflow.kafka.producer import produce
 from tickflow.kafka.reader import watermarks
 from tickflow.simulate.bad_input import bad_messages
@@ -54,12 +55,10 @@ def test_ingest_reads_exactly_its_range_once(settings: Settings) -> None:
     assert sum(len(r.already) for r in rest) == 0  # catch-up never re-reads the ledger's ranges
     assert _count(settings.dsn, "trades") == n_trades
     # each partition's newest tick, as the follower tells a minute complete by (feed_pace.boundary_passed)
-    newest: dict[int, int] = {}
-    for r in [first, again, *rest]:
-        for p, ns in r.newest.items():
-            newest[p] = max(newest.get(p, 0), ns)
+    newest = merge_heads({}, [first, again, *rest])
     with psycopg.connect(settings.dsn) as conn:
-        assert newest == dict(conn.execute("SELECT src_partition, max(ts_ns) FROM trades GROUP BY 1").fetchall())
+        stored = conn.execute("SELECT src_partition, max(ts_ns) FROM trades GROUP BY 1").fetchall()
+    assert newest == {(topic, p): ns for p, ns in stored}
     assert catch_up(settings, topic) == []
 
 

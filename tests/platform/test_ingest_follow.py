@@ -129,7 +129,6 @@ def test_steps_keep_to_the_grid_but_for_a_minute_boundary() -> None:
     assert abs(wake - 120.42) < 1e-9 and chase is not None and chase[0] == t0 + 60 * sec
     # stepped, 09:31 not in yet: again every 0.05 s until a second past its due time, then the grid
     assert next_step(120.5, 120.42, 1.0, history, heads, chase) == (120.55, chase)
-    assert next_step(121.5, 121.4, 1.0, history, heads, chase) == (122.0, chase)
     # one partition past 09:31, the other not: its last ticks of 09:30 may still be on the way
     crossed = [*history, (120.42, t0 + 60 * sec + 100_000_000)]
     one = [t0 + 60 * sec + 100_000_000, t0 + 59 * sec + 900_000_000]
@@ -137,5 +136,26 @@ def test_steps_keep_to_the_grid_but_for_a_minute_boundary() -> None:
     # both past it (a partition quiet all of 09:30 is not waited for): back to the grid
     both = [t0 + 60 * sec + 100_000_000, t0 + 60 * sec + 5_000_000, t0 - 30 * sec]
     assert next_step(120.6, 120.42, 1.0, crossed, both, chase) == (121.0, None)
+    # given up on a partition that stopped short of 09:31 (its symbol halted): the grid, and
+    # 09:32 is stepped for in its turn, not 09:31 again
+    halted = [t0 + 61 * sec + 500_000_000, t0 + 59 * sec + 900_000_000]
+    later = [*history, (121.0, t0 + 60 * sec + 600_000_000), (161.0, t0 + 100 * sec + 600_000_000)]  # 1x
+    assert next_step(161.2, 161.0, 1.0, later, halted, chase) == (162.0, None)
+    wake, nxt = next_step(180.1, 180.0, 1.0, [*later, (180.0, t0 + 119 * sec + 600_000_000)], halted, chase)
+    assert nxt is not None and nxt[0] == t0 + 120 * sec and abs(wake - 180.42) < 1e-9
+    # given up while the whole feed is short of 09:31 (it is late): the grid, still for 09:31
+    assert next_step(121.5, 121.4, 1.0, history, heads, chase) == (122.0, chase)
     # mid-minute at 1x: the grid
     assert next_step(120.1, 120.0, 1.0, [(100.0, t0), (120.0, t0 + 20 * sec)], [t0 + 20 * sec], None) == (121.0, None)
+
+
+def test_heads_are_per_topic_and_partition() -> None:
+    from tickflow.ingest import IngestReport
+    from tickflow.ingest_follow import merge_heads
+
+    first = [IngestReport("trades", newest={0: 5, 1: 7}), IngestReport("quotes", newest={0: 9})]
+    heads = merge_heads({}, first)
+    assert heads == {("trades", 0): 5, ("trades", 1): 7, ("quotes", 0): 9}
+    # a partition only moves forward; the other topic's partition 0 is its own stream
+    assert merge_heads(heads, [IngestReport("trades", newest={0: 4, 1: 8})]) == {
+        ("trades", 0): 5, ("trades", 1): 8, ("quotes", 0): 9}

@@ -44,7 +44,7 @@ from tickflow import sessions
 from tickflow.derive import intraday
 from tickflow.derive.entry_points import SIGNAL_TABLES, DayReport, run_anomalies
 from tickflow.derive.provisional import provisional_metadata
-from tickflow.feed_pace import QUIET_NS, boundary_due, boundary_passed, pace, remember
+from tickflow.feed_pace import MIN_NS, boundary_due, boundary_passed, pace, quiet_window_ns, remember
 from tickflow.heap import retain_freed_memory
 from tickflow.store.day_ticks import (
     DayTicks,
@@ -177,19 +177,29 @@ def boundary_wait(newest_ns: int, read_at: float, rate: float | None, now: float
     return (boundary, due) if due < now + pass_s else None
 
 
-def boundary_stored(conn: psycopg.Connection, ticks: DayTicks, boundary_ns: int) -> bool:
-    """Whether the store holds all of the minute before ``boundary_ns``: in each table, every
-    Kafka partition still flowing at the minute's end has a row at or after the boundary
-    (:func:`tickflow.feed_pace.boundary_passed`; one index scan of the last seconds of the
-    minute per table, for ``ticks``' symbols)."""
-    since = dt.datetime.fromtimestamp((boundary_ns - QUIET_NS) // 1000 / 1e6, tz=dt.UTC)
+def boundary_stored(conn: psycopg.Connection, ticks: DayTicks, boundary_ns: int, rate: float | None = None) -> bool:
+    """Whether the store holds all of the minute before ``boundary_ns``: in each table that
+    had ticks in the minute, every Kafka partition still flowing at its end has a row at or
+    after the boundary (:func:`tickflow.feed_pace.boundary_passed`, ``rate`` the feed's pace).
+
+    Per table: each of ``ticks``' symbols with rows in the window before the boundary, its
+    partition and newest tick there, and whether it has a row at or past the boundary (one
+    index probe each): bounded by the window and the symbols, however far the store is ahead."""
+    since = dt.datetime.fromtimestamp((boundary_ns - quiet_window_ns(rate)) // 1000 / 1e6, tz=dt.UTC)
+    at = dt.datetime.fromtimestamp(boundary_ns // 1000 / 1e6, tz=dt.UTC)
     close = dt.datetime.fromtimestamp(ticks.close_ns / 1e9, tz=dt.UTC)
-    for table in ("trades", "quotes"):
-        query = sql.SQL("SELECT (extract(epoch FROM max(ts)) * 1000000)::bigint * 1000 FROM {} "
-                        "WHERE sym = ANY(%s) AND ts >= %s AND ts < %s GROUP BY src_partition").format(
-            sql.Identifier(table))
-        heads = [int(r[0]) for r in conn.execute(query, (ticks.symbols, since, close)).fetchall()]
-        if heads and not boundary_passed(heads, boundary_ns):  # no head: the table is quiet
+    for table, cols in (("trades", ticks.trades), ("quotes", ticks.quotes)):
+        if not cols["ts_ns"].size or int(cols["ts_ns"].max()) < boundary_ns - MIN_NS:
+            continue  # no flow in this table: nothing to wait for
+        query = sql.SQL(
+            "SELECT max(r.ts_ns), bool_or(EXISTS (SELECT 1 FROM {t} x WHERE x.sym = r.sym "
+            "AND x.src_partition = r.src_partition AND x.ts >= %s AND x.ts < %s)) "
+            "FROM (SELECT sym, src_partition, max(ts_ns) AS ts_ns FROM {t} WHERE sym = ANY(%s) "
+            "AND ts >= %s AND ts < %s GROUP BY 1, 2) r GROUP BY r.src_partition").format(t=sql.Identifier(table))
+        rows = conn.execute(query, (at, close, ticks.symbols, since, at)).fetchall()
+        if not rows:
+            continue  # flowing in the minute, but quiet at its end
+        if not boundary_passed([boundary_ns if passed else int(ns) for ns, passed in rows], boundary_ns, rate):
             return False
     return True
 
@@ -220,7 +230,7 @@ def run_session(dsn: str, day: dt.date, on_update: Callable[[Update], None], liv
             return report
         if waiting is not None and ticks is not None:
             with psycopg.connect(dsn) as conn:
-                arrived = boundary_stored(conn, ticks, waiting[0])
+                arrived = boundary_stored(conn, ticks, waiting[0], pace(history))
             if not arrived and now < waiting[1] + p.boundary_grace_s:
                 sleep(p.boundary_poll_s)
                 continue
