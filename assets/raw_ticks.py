@@ -47,6 +47,10 @@ RAW_ASSETS = {"trades": "raw_trades", "quotes": "raw_quotes"}
 QUEUE_TAG = "tickflow/queue"
 # On an ingest run that follows the feed after its ranges: its follow_s (tickflow.ingest_follow).
 FOLLOW_TAG = "tickflow/follow_s"
+# Set by a following run when its follow loop starts: its predecessor hands over then, not
+# when it is STARTED. Between the two the new run's op still starts, checks Kafka, ingests
+# its ranges and logs their materializations, seconds under load with no one following.
+FOLLOWING_TAG = "tickflow/following"
 
 
 class RawTicksConfig(Config):  # type: ignore[misc]
@@ -97,7 +101,7 @@ class IngestRanges(Config):  # type: ignore[misc]
     # that arrived while the run queued and started); false: exactly the ranges given
     up_to_now: bool = True
     # then follow the feed (tickflow.ingest_follow) for up to this long: new offsets every
-    # second until a newer following run starts or follow_idle_s without a new message
+    # second until a newer following run is following or follow_idle_s without a new message
     follow_s: float = 0.0
     follow_idle_s: float = 5.0
 
@@ -118,13 +122,14 @@ def _materializations(context: OpExecutionContext, settings: Settings, reports: 
                 description=f"streamed from {topic_of[table]}", metadata=meta))
 
 
-def _newer_follower_started(context: OpExecutionContext) -> Callable[[], bool]:
+def _newer_follower_following(context: OpExecutionContext) -> Callable[[], bool]:
     record = context.instance.get_run_record_by_id(context.run_id)
     created = record.create_timestamp if record else dt.datetime.now(dt.UTC)
-    newer = RunsFilter(job_name=context.job_name, statuses=[DagsterRunStatus.STARTED], created_after=created)
+    newer = RunsFilter(job_name=context.job_name, statuses=[DagsterRunStatus.STARTED], created_after=created,
+                       tags={FOLLOWING_TAG: "1"})
 
     def check() -> bool:
-        return any(FOLLOW_TAG in r.tags for r in context.instance.get_runs(newer))
+        return bool(context.instance.get_runs(newer, limit=1))
 
     return check
 
@@ -155,7 +160,8 @@ def ingest_offsets(context: OpExecutionContext, config: IngestRanges, tickflow: 
             followed.extend(batch)
             _materializations(context, settings, batch)
 
-        fr = follow(settings, FollowParams(config.follow_s, config.follow_idle_s), _newer_follower_started(context),
+        context.instance.add_run_tags(context.run_id, {FOLLOWING_TAG: "1"})
+        fr = follow(settings, FollowParams(config.follow_s, config.follow_idle_s), _newer_follower_following(context),
                     landed, run_id=context.run_id)
         context.log.info(f"followed the feed {fr.seconds:.0f}s: {fr.messages} messages in {fr.ingests} of "
                          f"{fr.steps} looks; stopped: {fr.stopped}")

@@ -20,7 +20,7 @@ from dagster._core.workspace.load_target import WorkspaceFileTarget
 from dagster._daemon.run_coordinator.queued_run_coordinator_daemon import QueuedRunCoordinatorDaemon
 from dagster._daemon.sensor import execute_sensor_iteration
 
-from assets.raw_ticks import FOLLOW_TAG, QUEUE_TAG, ingest_job
+from assets.raw_ticks import FOLLOW_TAG, FOLLOWING_TAG, QUEUE_TAG, ingest_job
 from tests.dagster_env import use_settings
 from tickflow import sensor_cadence
 from tickflow.config import Settings
@@ -81,8 +81,10 @@ def test_followers_hand_over_while_ticks_arrive_and_take_each_once(settings: Set
         runs = sorted(instance.get_runs(RunsFilter(job_name=ingest_job.name)), key=lambda r: r.run_id)
         assert all(r.status == DagsterRunStatus.SUCCESS for r in runs), [(r.run_id, r.status) for r in runs]
         assert all(r.tags.get(FOLLOW_TAG) == f"{FOLLOW_S:g}" for r in runs)
+        # each marked itself when its follow loop began: its predecessor handed over then
+        assert all(r.tags.get(FOLLOWING_TAG) == "1" for r in runs)
         stopped = [_step_metadata(instance, r.run_id)["follow"]["stopped"] for r in runs]
-    # each follower ran until its successor had started, the last until the feed went quiet
+    # each follower ran until its successor was following, the last until the feed went quiet
     assert 2 <= len(runs) <= 12, stopped
     assert stopped.count("a newer following run has started") >= 1, stopped
     assert stopped.count("no new message for 4s") >= 1, stopped
