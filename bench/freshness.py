@@ -181,6 +181,17 @@ def trade_numbers_needed(sim, day: dt.date, minutes: list[int]) -> dict[int, np.
     return out
 
 
+def window_minute(t: float, windows: list[tuple[int, int]], acked: dict[int, float]) -> str:
+    """Which measured minute wall time ``t`` fell in: ``W.M`` for the M-th minute of window W
+    (from the acknowledgement of the minute before's last message to its own), else '-'."""
+    for i, (lo, hi) in enumerate(windows):
+        mins = [m for m in sorted(acked) if lo <= m < hi]
+        for j, m in enumerate(mins):
+            if acked.get(m - MINUTE_MS, acked[m] - 60.0) < t <= acked[m]:
+                return f"{i + 1}.{j + 1:02d}"
+    return "-"
+
+
 def stats(lags: list[float]) -> tuple[float, float, float]:
     a = np.asarray(lags, dtype=float)
     if a.size == 0:
@@ -308,13 +319,17 @@ def measure(args: argparse.Namespace, day: dt.date, settings, stack: LocalStack,
         print(f"runs {kind:8s} {len(rs):4d}   queue wait p50 {p50:6.1f}s p95 {p95:6.1f}s max {mx:6.1f}s")
     print(f"failed runs {len(failed)}; most derived runs queued at once {poller.max_derived_queued}")
     follows: dict[str, int] = {}  # why each ingest run stopped following the feed (tickflow.ingest_follow)
+    began: list[str] = []  # where each follow loop began: a handover (its start-up and first seconds)
     for r in runs["ingest"]:
         for rec in instance.all_logs(r.dagster_run.run_id, of_type=DagsterEventType.STEP_OUTPUT):
             data = rec.dagster_event.event_specific_data if rec.dagster_event else None
             follow = getattr(data, "metadata", {}).get("follow")
             why = str(getattr(follow, "value", {}).get("stopped", "did not follow"))
             follows[why] = follows.get(why, 0) + 1
+            if follow is not None:
+                began.append(window_minute(rec.timestamp - follow.value["seconds"], windows, acked))
     print(f"ingest runs by how following ended: {follows}")
+    print(f"follow loops began (window.minute, 1-based, or outside the windows): {', '.join(sorted(began))}")
     for r in runs["live"]:  # the live session run is stopped with the stack (it would run to the close)
         print(f"live session run {r.dagster_run.run_id[:8]}: {status_at_end.get(r.dagster_run.run_id)} before the "
               f"stack stopped, {r.dagster_run.status.value} after")

@@ -60,7 +60,7 @@ class Settings:
     # A sensor-requested ingest run follows the feed for up to this long once its ranges are
     # in (tickflow.ingest_follow); 0: each run takes its ranges and ends. It stops earlier
     # after ingest_follow_idle_s without a new message.
-    ingest_follow_s: float = 300.0
+    ingest_follow_s: float = 900.0
     ingest_follow_idle_s: float = 5.0
     extra_kafka: dict[str, str] = field(default_factory=dict)
     # The vendor's daily flat files: a local folder or an s3:// prefix laid out as
@@ -188,7 +188,7 @@ def load_settings() -> Settings:
         dagster_port=int(_env("TICKFLOW_DAGSTER_PORT", "3000")),
         max_message_bytes=int(_env("TICKFLOW_MAX_MESSAGE_BYTES", str(512 * 1024))),
         max_run_messages=int(_env("TICKFLOW_MAX_RUN_MESSAGES", "5000000")),
-        ingest_follow_s=float(_env("TICKFLOW_INGEST_FOLLOW_S", "300")),
+        ingest_follow_s=float(_env("TICKFLOW_INGEST_FOLLOW_S", "900")),
         ingest_follow_idle_s=float(_env("TICKFLOW_INGEST_FOLLOW_IDLE_S", "5")),
         extra_kafka=extra,
         flatfiles_root=_env("TICKFLOW_FLATFILES_ROOT", "s3://flatfiles/us_stocks_sip"),

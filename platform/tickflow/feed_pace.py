@@ -16,7 +16,11 @@ MIN_NS = 60_000_000_000
 QUIET_NS = 10_000_000_000  # a stream with no tick this long before a boundary is not waited for (at 1x)
 
 
-def pace(history: list[tuple[float, int]], span_s: float = 15.0) -> float | None:
+PACE_SPAN_S = 15.0  # the pace is measured over this much wall time (:func:`pace`)
+LIVE_PACE = 1.0  # a live feed's: exchange time goes by at wall time's rate
+
+
+def pace(history: list[tuple[float, int]], span_s: float = PACE_SPAN_S) -> float | None:
     """Exchange seconds per wall second the feed advanced at over the last ``span_s`` or a
     little more, from (wall time, newest tick then) pairs oldest first (the latest pair at
     least ``span_s`` older than the last is the reference, so the estimate follows a change

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import psycopg
 
 from tickflow.config import Settings
-from tickflow.feed_pace import boundary_due, boundary_passed, pace, remember
+from tickflow.feed_pace import LIVE_PACE, PACE_SPAN_S, boundary_due, boundary_passed, pace, remember
 from tickflow.ingest import IngestReport, ingest_ranges, plan_ranges
 from tickflow.store import ledger
 
@@ -85,10 +85,17 @@ def next_step(now: float, started: float, poll_s: float, history: list[tuple[flo
     time of the minute's end, not up to ``poll_s`` later at whatever phase the grid has.
     Given up, the grid is kept until the feed has passed the boundary (it is late), and a
     partition that stopped short of it (its symbols halted) is not waited for again: the
-    next boundary is stepped for."""
+    next boundary is stepped for. Until the feed's pace is known (``history`` shorter than
+    :data:`~tickflow.feed_pace.PACE_SPAN_S`), it is taken as a live feed's."""
     grid = now if now - started >= poll_s else now + poll_s - now % poll_s
     newest = history[-1][1] if history else 0
     rate = pace(history)
+    if rate is None and history and history[-1][0] - history[0][0] < PACE_SPAN_S:
+        # A follower's first seconds (after each handover): too little of the feed seen to
+        # tell its pace, so a live feed's is assumed. Left unknown, a boundary in these seconds
+        # waited for the grid's phase (up to a second); a replay at another pace only puts
+        # the boundary's due time off, and then a step is late or early by that, no worse.
+        rate = LIVE_PACE
     if chase is not None and not boundary_passed(heads, chase[0], rate):
         if now < chase[1]:
             return min(now + chase_s, grid), chase

@@ -145,6 +145,11 @@ def test_steps_keep_to_the_grid_but_for_a_minute_boundary() -> None:
     assert nxt is not None and nxt[0] == t0 + 120 * sec and abs(wake - 180.42) < 1e-9
     # given up while the whole feed is short of 09:31 (it is late): the grid, still for 09:31
     assert next_step(121.5, 121.4, 1.0, history, heads, chase) == (122.0, chase)
+    # a follower's first seconds (under 15 s of the feed seen, as after a handover): the pace
+    # of a live feed is assumed, so 09:31 is still stepped for, not met at the grid's phase
+    young = [(119.0, t0 + 58 * sec + 600_000_000), (120.0, t0 + 59 * sec + 600_000_000)]
+    wake, chase = next_step(120.1, 120.0, 1.0, young, heads, None)
+    assert abs(wake - 120.42) < 1e-9 and chase is not None and chase[0] == t0 + 60 * sec
     # mid-minute at 1x: the grid
     assert next_step(120.1, 120.0, 1.0, [(100.0, t0), (120.0, t0 + 20 * sec)], [t0 + 20 * sec], None) == (121.0, None)
 
