@@ -36,7 +36,14 @@ from assets.partitions import trading_days
 from resources.tickflow import TickflowResource
 from tickflow.config import Settings
 from tickflow.flatfiles.importer import import_day
-from tickflow.ingest import IngestReport, extend_to_high_watermark, ingest_ranges, reingest_day, summarize
+from tickflow.ingest import (
+    IngestReport,
+    extend_to_high_watermark,
+    fold_reports,
+    ingest_ranges,
+    reingest_day,
+    summarize,
+)
 from tickflow.ingest_follow import FollowParams, follow
 from tickflow.ops.errors import check_kafka
 from tickflow.ops.health import lag_after_run
@@ -157,16 +164,17 @@ def ingest_offsets(context: OpExecutionContext, config: IngestRanges, tickflow: 
         followed: list[IngestReport] = []
 
         def landed(batch: list[IngestReport]) -> None:
-            followed.extend(batch)
+            followed[:] = fold_reports([*followed, *batch])
             _materializations(context, settings, batch)
 
         context.instance.add_run_tags(context.run_id, {FOLLOWING_TAG: "1"})
+        began = dt.datetime.now(dt.UTC)
         fr = follow(settings, FollowParams(config.follow_s, config.follow_idle_s), _newer_follower_following(context),
                     landed, run_id=context.run_id)
         context.log.info(f"followed the feed {fr.seconds:.0f}s: {fr.messages} messages in {fr.ingests} of "
                          f"{fr.steps} looks; stopped: {fr.stopped}")
         reports += followed
-        meta["follow"] = {"seconds": round(fr.seconds, 1), "looks": fr.steps, "ingests": fr.ingests,
+        meta["follow"] = {"began_at": began.isoformat(), "seconds": round(fr.seconds, 1), "looks": fr.steps, "ingests": fr.ingests,
                           "messages": fr.messages, "stopped": fr.stopped}
     meta.update(summarize(reports, "trades"))
     topics = sorted(config.ranges) or sorted(settings.topics)  # a follower's successor may ask for nothing

@@ -181,13 +181,13 @@ def trade_numbers_needed(sim, day: dt.date, minutes: list[int]) -> dict[int, np.
     return out
 
 
-def window_minute(t: float, windows: list[tuple[int, int]], acked: dict[int, float]) -> str:
+def window_minute(t: float, windows: list[tuple[int, int]], acked: dict[int, float], speed: float = 1.0) -> str:
     """Which measured minute wall time ``t`` fell in: ``W.M`` for the M-th minute of window W
     (from the acknowledgement of the minute before's last message to its own), else '-'."""
     for i, (lo, hi) in enumerate(windows):
         mins = [m for m in sorted(acked) if lo <= m < hi]
         for j, m in enumerate(mins):
-            if acked.get(m - MINUTE_MS, acked[m] - 60.0) < t <= acked[m]:
+            if acked.get(m - MINUTE_MS, acked[m] - 60.0 / speed) < t <= acked[m]:
                 return f"{i + 1}.{j + 1:02d}"
     return "-"
 
@@ -327,7 +327,8 @@ def measure(args: argparse.Namespace, day: dt.date, settings, stack: LocalStack,
             why = str(getattr(follow, "value", {}).get("stopped", "did not follow"))
             follows[why] = follows.get(why, 0) + 1
             if follow is not None:
-                began.append(window_minute(rec.timestamp - follow.value["seconds"], windows, acked))
+                at = dt.datetime.fromisoformat(follow.value["began_at"]).timestamp()
+                began.append(window_minute(at, windows, acked, args.speed))
     print(f"ingest runs by how following ended: {follows}")
     print(f"follow loops began (window.minute, 1-based, or outside the windows): {', '.join(sorted(began))}")
     for r in runs["live"]:  # the live session run is stopped with the stack (it would run to the close)

@@ -5,10 +5,11 @@ its time is up.
 Why: a Dagster run costs ~4 s of process start-up quiet and ~20 s under a live session's
 load (tickflow's issue 12 measurements), and a run per sensor tick spends most of the
 machine on start-ups while a tick waits for the next one. A run that follows the feed
-starts once every few minutes and takes each second's ticks within about a second. The
-sensor requests the successor shortly before a follower's time is up, and the follower
-hands over when the successor is following (``handed_over``; in the Dagster layer, the
-successor's ``tickflow/following`` tag), so one run is always following.
+starts once every quarter of an hour (``TICKFLOW_INGEST_FOLLOW_S``) and takes each
+second's ticks within about a second. The sensor requests the successor shortly before a
+follower's time is up, and the follower hands over when the successor is following
+(``handed_over``; in the Dagster layer, the successor's ``tickflow/following`` tag), so
+one run is always following.
 
 Exactly once is ``ingest_ranges``' own argument, unchanged: every step is one transaction
 that writes rows and ledger rows together under the partitions' advisory locks, and plans

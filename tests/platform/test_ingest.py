@@ -10,7 +10,7 @@ import pytest
 
 from tickflow import sessions
 from tickflow.config import Settings
-from tickflow.ingest import catch_up, ingest_ranges, plan_ranges, reingest_day, summarize
+from tickflow.ingest import catch_up, fold_reports, ingest_ranges, plan_ranges, reingest_day, summarize
 from tickflow.ingest_follow import merge_heads
 from tickflow.kafka.producer import produce
 from tickflow.kafka.reader import watermarks
@@ -60,6 +60,30 @@ def test_ingest_reads_exactly_its_range_once(settings: Settings) -> None:
         stored = conn.execute("SELECT src_partition, max(ts_ns) FROM trades GROUP BY 1").fetchall()
     assert newest == {(topic, p): ns for p, ns in stored}
     assert catch_up(settings, topic) == []
+
+
+def test_a_follower_keeps_its_steps_folded_into_one_report_per_topic(settings: Settings) -> None:
+    """A run that follows the feed folds each step's reports (``fold_reports``) instead of
+    keeping them all: the metadata and heads are the same, and a partition's contiguous
+    ranges are one."""
+    _produce_day(settings)
+    steps = []
+    for topic in (settings.topic_trades, settings.topic_quotes):
+        marks = watermarks(settings, topic)
+        part = max(marks, key=lambda p: marks[p][1])
+        for lo, hi in ((0, 10), (10, 25), (25, 40), (50, 60)):  # [40, 60) is someone else's
+            steps.append(ingest_ranges(settings, topic, {part: (lo, hi)}))
+    folded = fold_reports(steps)
+    assert [r.topic for r in folded] == [settings.topic_trades, settings.topic_quotes]
+    for table in ("trades", "quotes"):
+        want, got = summarize(steps, table), summarize(folded, table)
+        want.pop("offsets"), got.pop("offsets")
+        assert got == want and got["rows"] == 50  # the 50 messages of its topic, one event each
+        assert summarize(folded, table, DAY)["rows"] == summarize(steps, table, DAY)["rows"]
+    assert merge_heads({}, folded) == merge_heads({}, steps)
+    assert [[(r.start_offset, r.end_offset, r.messages) for r in f.ledger_rows] for f in folded] == [
+        [(0, 40, 40), (50, 60, 10)]] * 2
+    assert fold_reports([*folded, *steps[:1]])[0].messages == folded[0].messages + 10
 
 
 def test_bad_input_becomes_dead_letters_and_the_run_continues(settings: Settings) -> None:

@@ -119,7 +119,7 @@ def test_steps_keep_to_the_grid_but_for_a_minute_boundary() -> None:
     from tickflow.ingest_follow import next_step
 
     sec, t0 = 1_000_000_000, 1_718_976_600 * 1_000_000_000  # 09:30 New York
-    # no pace known yet: the next point of the 1 s grid; a step that overran: at once
+    # nothing seen yet: the next point of the 1 s grid; a step that overran: at once
     assert next_step(100.3, 100.0, 1.0, [], [], None) == (101.0, None)
     assert next_step(101.4, 100.0, 1.0, [], [], None) == (101.4, None)
     # at 1x, the newest tick 09:30:59.6 as of 120.0: 09:31 is due at 120.4, before the grid's 121.0
@@ -148,8 +148,9 @@ def test_steps_keep_to_the_grid_but_for_a_minute_boundary() -> None:
     # a follower's first seconds (under 15 s of the feed seen, as after a handover): the pace
     # of a live feed is assumed, so 09:31 is still stepped for, not met at the grid's phase
     young = [(119.0, t0 + 58 * sec + 600_000_000), (120.0, t0 + 59 * sec + 600_000_000)]
-    wake, chase = next_step(120.1, 120.0, 1.0, young, heads, None)
-    assert abs(wake - 120.42) < 1e-9 and chase is not None and chase[0] == t0 + 60 * sec
+    for seen in (young, young[-1:], [(119.0, t0 + 39 * sec + 600_000_000), young[-1]]):  # 1x, one look, 20x
+        wake, chase = next_step(120.1, 120.0, 1.0, seen, heads, None)
+        assert abs(wake - 120.42) < 1e-9 and chase is not None and chase[0] == t0 + 60 * sec
     # mid-minute at 1x: the grid
     assert next_step(120.1, 120.0, 1.0, [(100.0, t0), (120.0, t0 + 20 * sec)], [t0 + 20 * sec], None) == (121.0, None)
 
