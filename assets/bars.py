@@ -120,7 +120,14 @@ def bars(context: AssetExecutionContext, config: BarsConfig, tickflow: TickflowR
             reports[day] = tail
         else:
             full_because[day] = tail
-    for day, ticks in days_with_ticks(dsn, [d for d in days if d in full_because], context.run_id):
+    # an open day is read and reconciled in one snapshot (its feed commits meanwhile); closed
+    # days are read ahead, the next while the current one is computed
+    open_now = {d for d in full_because if intraday.is_open(d, live=d.isoformat() in settings.rehearsal_days)}
+    for day in sorted(open_now):
+        reports[day] = intraday.bars_tail_or_full(dsn, day, context.run_id, force_full=full_because[day],
+                                                  live=day.isoformat() in settings.rehearsal_days)
+    for day, ticks in days_with_ticks(dsn, [d for d in days if d in full_because and d not in open_now],
+                                      context.run_id):
         reports[day] = run_bars(dsn, day, ticks=ticks, run_id=context.run_id)
         if not reports[day].blocked:
             intraday.record_full_day(dsn, ticks, live=day.isoformat() in settings.rehearsal_days)

@@ -61,6 +61,8 @@ from tickflow.store.day_ticks import (
     _align,
     _fetch_columns,
     begin_in_snapshot,
+    day_snapshot,
+    load_day_ticks,
     newest_ns,
     quote_columns,
     ticks_from,
@@ -404,14 +406,20 @@ def bars_tail_or_full(dsn: str, day: dt.date, run_id: str | None = None, force_f
     """``day``'s bars by the tail update when it applies, else by the full one (then a mark
     is recorded for an open day). ``force_full``: the reason to skip the tail (a backfill).
     ``ticks``: the day as the caller read it in ``snapshot`` (both or neither; see
-    :func:`update_bars`), else the day is read if needed."""
-    from tickflow.derive.entry_points import day_ticks, run_bars
+    :func:`update_bars`), else the day is read if needed, in a snapshot its volume
+    reconciliation sums the store in: while the day's feed is live, an ingest commit between
+    the read and the sum would fail the check on rows the bars never saw."""
+    from tickflow.derive.entry_points import run_bars
 
     reason = force_full or update_bars(dsn, day, now_ns, live, held=ticks, snapshot=snapshot)
     if isinstance(reason, DayReport):
         return reason
-    ticks = ticks if ticks is not None else day_ticks(dsn, day, run_id)
-    report = run_bars(dsn, day, ticks=ticks, run_id=run_id, snapshot=snapshot)
+    if ticks is None:
+        with day_snapshot(dsn) as snap:
+            ticks = load_day_ticks(dsn, day, snap)
+            report = run_bars(dsn, day, ticks=ticks, run_id=run_id, snapshot=snap)
+    else:
+        report = run_bars(dsn, day, ticks=ticks, run_id=run_id, snapshot=snapshot)
     if not report.blocked:
         record_full_day(dsn, ticks, now_ns, live)
     return _full_because(report, BAR_TABLES, reason)

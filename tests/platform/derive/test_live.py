@@ -158,6 +158,41 @@ def test_commits_between_the_read_and_the_reconciliation_do_not_block_a_pass(pla
     _assert_same(_stored(dsn), _full_recompute(dsn))
 
 
+def test_a_derived_runs_full_bars_of_an_open_day_read_and_reconcile_in_one_snapshot(
+        plain_dsn: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A derived run (not the live loop) that rebuilds an open day's bars whole: the feed
+    commits right after the day is read. The volume reconciliation sums the store as of the
+    read, so the check holds, and the commit is the next update's."""
+    from tickflow.derive import entry_points, intraday
+    from tickflow.store import day_ticks
+
+    dsn = plain_dsn
+    _stage(dsn)
+    session = _Session(dsn, [OPEN_NS + m * MIN for m in (40, 41)])
+    session.commit_next()
+    real = day_ticks.load_day_ticks
+
+    def read_then_commit(*args, **kwargs):  # type: ignore[no-untyped-def]
+        ticks = real(*args, **kwargs)
+        session.commit_next()  # lands between the read and the reconciliation
+        return ticks
+
+    for module in (intraday, entry_points):  # whichever reads the day for a full update
+        monkeypatch.setattr(module, "load_day_ticks", read_then_commit)
+    report = intraday.bars_tail_or_full(dsn, DAY, run_id="derived-run", force_full="a derived run", live=True)
+    assert not report.blocked, report.blocked
+    assert report.extra["bars_1m"]["trades"] < _feed_total(dsn)
+    monkeypatch.undo()
+    assert intraday.bars_tail_or_full(dsn, DAY, live=True).extra["bars_1m"]["update"] == "tail"
+    bars = {"bars": _stored(dsn)["bars"]}
+    _assert_same(bars, {"bars": _full_recompute(dsn)["bars"]})
+
+
+def _feed_total(dsn: str) -> int:
+    with psycopg.connect(dsn) as conn:
+        return int(conn.execute("SELECT count(*) FROM trades").fetchone()[0])  # type: ignore[index]
+
+
 def test_the_boundary_a_pass_waits_for() -> None:
     sec = 1_000_000_000
     newest = OPEN_NS + 4 * MIN + 59 * sec  # one exchange second before 09:35
