@@ -4,6 +4,8 @@
 import contextlib
 import datetime as dt
 import os
+from collections.abc import Iterable
+from itertools import chain
 
 from dagster import (
     AssetExecutionContext,
@@ -28,8 +30,8 @@ from tickflow.derive.entry_points import (
     check_indicators,
     days_with_ticks,
     merge_metadata,
-    run_bars,
 )
+from tickflow.store.day_ticks import DayTicks
 
 BAR_ASSETS = {1: "bars_1m", 5: "bars_5m", 15: "bars_15m"}
 
@@ -114,25 +116,21 @@ def bars(context: AssetExecutionContext, config: BarsConfig, tickflow: TickflowR
     backfill = backfill_reason(context)
     reports: dict[dt.date, DayReport] = {}
     full_because: dict[dt.date, str] = {}
+    rehearsed = {day: day.isoformat() in settings.rehearsal_days for day in days}
     for day in days:  # an open day with a mark: only its tail (tickflow.derive.intraday)
-        tail = backfill or intraday.update_bars(dsn, day, live=day.isoformat() in settings.rehearsal_days)
+        tail = backfill or intraday.update_bars(dsn, day, live=rehearsed[day])
         if isinstance(tail, DayReport):
             reports[day] = tail
         else:
             full_because[day] = tail
     # an open day is read and reconciled in one snapshot (its feed commits meanwhile); closed
     # days are read ahead, the next while the current one is computed
-    open_now = {d for d in full_because if intraday.is_open(d, live=d.isoformat() in settings.rehearsal_days)}
-    for day in sorted(open_now):
+    open_now = [d for d in days if d in full_because and intraday.is_open(d, live=rehearsed[d])]
+    closed = [d for d in days if d in full_because and d not in open_now]
+    held: Iterable[tuple[dt.date, DayTicks | None]] = ((d, None) for d in open_now)
+    for day, ticks in chain(held, days_with_ticks(dsn, closed, context.run_id)):
         reports[day] = intraday.bars_tail_or_full(dsn, day, context.run_id, force_full=full_because[day],
-                                                  live=day.isoformat() in settings.rehearsal_days)
-    for day, ticks in days_with_ticks(dsn, [d for d in days if d in full_because and d not in open_now],
-                                      context.run_id):
-        reports[day] = run_bars(dsn, day, ticks=ticks, run_id=context.run_id)
-        if not reports[day].blocked:
-            intraday.record_full_day(dsn, ticks, live=day.isoformat() in settings.rehearsal_days)
-        for name in BAR_ASSETS.values():
-            reports[day].extra.setdefault(name, {}).update({"update": "full", "full_because": full_because[day]})
+                                                  live=rehearsed[day], ticks=ticks)
     for day in days:
         key, report = day.isoformat(), reports[day]
         for name in BAR_ASSETS.values():
