@@ -154,7 +154,7 @@ def test_a_following_run_records_its_materializations_as_it_goes(settings: Setti
         assert follow["stopped"] == "no new message for 3s" and follow["messages"] == len(messages) - 100
         # when the follow loop began (the freshness bench places each handover by it)
         began = dt.datetime.fromisoformat(follow["began_at"])
-        assert 0 < (dt.datetime.now(dt.UTC) - began).total_seconds() - follow["seconds"] < 30
+        assert -0.1 < (dt.datetime.now(dt.UTC) - began).total_seconds() - follow["seconds"] < 30  # seconds: to 0.1
         assert meta["rows"].value == len(messages)
         mats = [e for e in result.all_events if e.event_type_value == "ASSET_MATERIALIZATION"]
         assert len(mats) >= 2  # the run's ranges, then at least one report while following
