@@ -1,7 +1,15 @@
 """When derived partitions re-run by themselves."""
 
+import time
 
-from dagster import AssetExecutionContext, AutomationCondition
+from dagster import (
+    AssetExecutionContext,
+    AutomationCondition,
+    AutomationContext,
+    AutomationResult,
+    RunsFilter,
+)
+from dagster._core.scheduler.instigation import InstigatorStatus, InstigatorType
 
 # eager() re-materializes a partition when an upstream partition of it updates, but by
 # default only in the latest time window. Late ticks update *earlier* days' raw partitions,
@@ -9,6 +17,52 @@ from dagster import AssetExecutionContext, AutomationCondition
 every_updated_day = AutomationCondition.eager().without(
     AutomationCondition.in_latest_time_window()
 ).with_label("eager, any trading day")
+
+LIVE_DAY_TAG = "tickflow/live-day"  # on a live-session run: the day it holds
+LIVE_SENSOR = "live_session_sensor"
+
+
+class KeptForLiveSession(AutomationCondition):  # type: ignore[type-arg]
+    """True for a partition whose day the live-session sensor keeps for its live runs
+    (tickflow.derive.live.kept_for_live_runs): a live day with live runs left, while that sensor
+    has not been stopped in the UI. The automation sensor then leaves the day to it.
+
+    Python, not a built-in condition: it reads the clock, the rehearsal days and the run counts.
+    So the automation sensor is evaluated in the code location (``use_user_code_server``)."""
+
+    @property
+    def name(self) -> str:
+        return "kept_for_live_session"
+
+    @property
+    def requires_cursor(self) -> bool:
+        return False
+
+    def evaluate(self, context: AutomationContext) -> AutomationResult:  # type: ignore[type-arg]
+        from tickflow.config import load_settings
+        from tickflow.derive import live
+
+        instance = context.asset_graph_view.instance
+        # an instance without schedule storage (an ephemeral one) holds no sensor state
+        stopped = instance.schedule_storage is not None and any(
+            s.instigator_name == LIVE_SENSOR for s in instance.all_instigator_state(
+                instigator_type=InstigatorType.SENSOR, instigator_statuses={InstigatorStatus.STOPPED}))
+        if stopped or context.candidate_subset.is_empty:
+            return AutomationResult(context, context.get_empty_subset())
+        days = live.kept_for_live_runs(
+            time.time(), load_settings().rehearsal_days,
+            lambda d: instance.get_runs_count(RunsFilter(tags={LIVE_DAY_TAG: d.isoformat()})), live.LiveParams())
+        keys = {d.isoformat() for d in days}
+        return AutomationResult(context, context.candidate_subset.compute_intersection_with_partition_keys(keys))
+
+
+def left_to_live_session(condition: AutomationCondition) -> AutomationCondition:  # type: ignore[type-arg]
+    """``condition``, except on the days the live session keeps (assets of the live-session job)."""
+    return (condition & ~KeptForLiveSession()).with_label("unless kept for the live session")
+
+
+# The assets of the live-session job (sensors/live_session.py): bars, signals and features.
+every_updated_day_unless_live = left_to_live_session(every_updated_day)
 
 
 def backfill_reason(context: AssetExecutionContext) -> str | None:

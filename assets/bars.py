@@ -18,7 +18,7 @@ from dagster import (
     multi_asset,
 )
 
-from assets.automation import backfill_reason, every_updated_day
+from assets.automation import backfill_reason, every_updated_day_unless_live
 from assets.checks import BAR_CHECKS, SIGNAL_CHECKS, CheckCollector, specs
 from assets.partitions import trading_days
 from resources.ml import ML
@@ -97,7 +97,7 @@ def _live_session(context: AssetExecutionContext, tickflow: TickflowResource) ->
 
 @multi_asset(
     specs=[AssetSpec(name, deps=["raw_trades", "raw_quotes"], group_name="bars", partitions_def=trading_days,
-                     automation_condition=every_updated_day,
+                     automation_condition=every_updated_day_unless_live,
                      description=f"{n}-minute bars of the regular session: OHLC, volume, VWAP, trade count, "
                                  "time-weighted spread and closing mid; empty bars carry the last price.")
            for n, name in BAR_ASSETS.items()],
@@ -144,7 +144,7 @@ def bars(context: AssetExecutionContext, config: BarsConfig, tickflow: TickflowR
 
 
 @asset(
-    deps=["bars_1m"], group_name="bars", partitions_def=trading_days, automation_condition=every_updated_day,
+    deps=["bars_1m"], group_name="bars", partitions_def=trading_days, automation_condition=every_updated_day_unless_live,
     backfill_policy=BackfillPolicy.single_run(), check_specs=specs("indicators", SIGNAL_CHECKS[:1]),
     description="SMA 20/50/200, EMA 12/26, RSI 14, MACD 12/26/9 and Bollinger 20/2 on 1-minute closes, "
                 "warmed up by the previous trading days' bars.",

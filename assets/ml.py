@@ -24,7 +24,7 @@ from dagster import (
     define_asset_job,
 )
 
-from assets.automation import every_updated_day
+from assets.automation import every_updated_day, left_to_live_session
 from assets.partitions import trading_days
 from resources.ml import MlResource
 from resources.tickflow import TickflowResource
@@ -49,7 +49,7 @@ _PREVIOUS_DAY = TimeWindowPartitionMapping(start_offset=-1, end_offset=-1)
     group_name="ml", partitions_def=trading_days,
     # The previous day's measures neither trigger nor block a day's features: the first day
     # stored has none, and they are only the prev_* columns.
-    automation_condition=every_updated_day.ignore(AssetSelection.assets("daily_measures")),
+    automation_condition=left_to_live_session(every_updated_day.ignore(AssetSelection.assets("daily_measures"))),
     backfill_policy=BackfillPolicy.single_run(),
     description="Per symbol and bar: lagged returns, moving-average gaps, volume and its z-score, realized "
                 "volatility, time of day, indicators and microstructure signals; target = next-bar log return.",

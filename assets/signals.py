@@ -6,7 +6,7 @@ import datetime as dt
 
 from dagster import AssetExecutionContext, AssetSpec, BackfillPolicy, MaterializeResult, asset, multi_asset
 
-from assets.automation import backfill_reason, every_updated_day
+from assets.automation import backfill_reason, every_updated_day_unless_live
 from assets.checks import SIGNAL_CHECKS, CheckCollector, specs
 from assets.partitions import trading_days
 from resources.tickflow import TickflowResource
@@ -35,7 +35,7 @@ _DESCRIPTIONS = {
 }
 @multi_asset(
     specs=[AssetSpec(name, deps=["raw_trades", "raw_quotes", "bars_1m"], group_name="signals",
-                     partitions_def=trading_days, automation_condition=every_updated_day,
+                     partitions_def=trading_days, automation_condition=every_updated_day_unless_live,
                      description=_DESCRIPTIONS[name]) for name in SIGNAL_TABLES],
     check_specs=[s for name in FINITE_COLUMNS
                  for s in specs(name, SIGNAL_CHECKS if name in P_VALUE_COLUMNS else SIGNAL_CHECKS[:1])],
@@ -81,7 +81,7 @@ def signals(context: AssetExecutionContext, tickflow: TickflowResource):  # type
 
 @asset(
     deps=["bars_1m", "indicators"], group_name="signals", partitions_def=trading_days,
-    automation_condition=every_updated_day, backfill_policy=BackfillPolicy.single_run(),
+    automation_condition=every_updated_day_unless_live, backfill_policy=BackfillPolicy.single_run(),
     description="1-minute bars with a price move over 5%, volume over 3x its trailing 20-bar average, "
                 "or RSI above 70 / below 30; one row per (bar, kind).",
 )

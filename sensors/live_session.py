@@ -26,13 +26,14 @@ from dagster import (
     sensor,
 )
 
+from assets.automation import LIVE_DAY_TAG, LIVE_SENSOR
 from assets.partitions import trading_days
 from assets.raw_ticks import QUEUE_TAG
 from resources.tickflow import TickflowResource
 from sensors.kafka_offsets import IN_FLIGHT
 from tickflow.derive import live
 
-DAY_TAG = "tickflow/live-day"
+DAY_TAG = LIVE_DAY_TAG
 
 live_session_job = define_asset_job(
     "live_session",
@@ -48,7 +49,7 @@ def _runs(context: SensorEvaluationContext, tags: dict[str, str], statuses: list
     return context.instance.get_runs_count(RunsFilter(tags=tags, statuses=statuses or []))
 
 
-@sensor(job=live_session_job, minimum_interval_seconds=10, default_status=DefaultSensorStatus.RUNNING,
+@sensor(name=LIVE_SENSOR, job=live_session_job, minimum_interval_seconds=10, default_status=DefaultSensorStatus.RUNNING,
         description="Starts the live session run of a day whose session is open (or is rehearsed: "
                     "TICKFLOW_REHEARSAL_DAYS) once its ticks are stored and no derived run of it is in flight.")
 def live_session_sensor(context: SensorEvaluationContext, tickflow: TickflowResource) -> SensorResult | SkipReason:

@@ -6,11 +6,13 @@ recompute the day."""
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
 import psycopg
 import pytest
 from dagster import (
     AssetKey,
+    AssetMaterialization,
     DagsterEventType,
     DagsterInstance,
     DagsterRunStatus,
@@ -18,6 +20,10 @@ from dagster import (
     SensorResult,
     SkipReason,
     build_sensor_context,
+    evaluate_automation_conditions,
+)
+from dagster._core.definitions.declarative_automation.automation_condition_tester import (
+    EvaluateAutomationConditionsResult,
 )
 from dagster._core.storage.dagster_run import DagsterRun
 
@@ -95,3 +101,65 @@ def test_the_live_run_logs_each_pass_then_recomputes_the_day(settings: Settings,
         logs = [e.message for e in result.all_events if e.event_type == DagsterEventType.ENGINE_EVENT] + [
             r.user_message for r in instance.all_logs(result.run_id)]
         assert any("live session 2024-06-21: 1 passes" in m and "no ingest commit for 2s" in m for m in logs), logs
+
+
+EARLIER = DAY - dt.timedelta(days=1)
+LIVE_JOB_ASSETS = ("bars_1m", "bars_5m", "bars_15m", "indicators", "trade_signals", "bar_measures",
+                   "jump_events", "anomalies", "features")
+
+
+def _land_ticks(instance: DagsterInstance, *days: dt.date) -> None:
+    """What a following ingest run records when it stores ticks of these days."""
+    for key in ("raw_trades", "raw_quotes"):
+        for d in days:
+            instance.report_runless_asset_event(AssetMaterialization(key, partition=d.isoformat()))
+
+
+def _requested(result: EvaluateAutomationConditionsResult) -> dict[str, set[str]]:
+    return {k: set(result.get_requested_partitions(AssetKey(k))) for k in LIVE_JOB_ASSETS}
+
+
+def test_the_automation_sensor_leaves_a_live_day_to_the_live_session(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """A rehearsed day's first ticks land beside an earlier day's late ones: the automation
+    condition asks for the earlier day's derived run only, so the live run comes first to the
+    live day. Once the day's live runs are spent, the day is the automation sensor's again."""
+    import definitions
+
+    monkeypatch.setenv("TICKFLOW_REHEARSAL_DAYS", KEY)
+    with DagsterInstance.local_temp(str(tmp_path)) as instance:
+        first = evaluate_automation_conditions(defs=definitions.defs, instance=instance)
+        _land_ticks(instance, EARLIER, DAY)
+        held = evaluate_automation_conditions(defs=definitions.defs, instance=instance, cursor=first.cursor)
+        assert _requested(held) == {k: {EARLIER.isoformat()} for k in LIVE_JOB_ASSETS}
+        for _ in range(live.LiveParams().max_attempts - 1):
+            _add_run(instance, DagsterRunStatus.FAILURE, {DAY_TAG: KEY})
+        still = evaluate_automation_conditions(defs=definitions.defs, instance=instance, cursor=held.cursor)
+        assert _requested(still) == {k: set() for k in LIVE_JOB_ASSETS}  # a live run is left
+        _add_run(instance, DagsterRunStatus.FAILURE, {DAY_TAG: KEY})
+        spent = evaluate_automation_conditions(defs=definitions.defs, instance=instance, cursor=still.cursor)
+        assert _requested(spent) == {k: {KEY} for k in LIVE_JOB_ASSETS}
+
+
+def test_a_stopped_live_session_sensor_leaves_live_days_to_the_automation(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Stopping the live-session sensor in the UI hands its days back: nothing waits for a
+    live run that will not come. (An instance with sensor state: the ephemeral one has none.)"""
+    from dagster._core.remote_origin import (
+        InProcessCodeLocationOrigin,
+        RemoteInstigatorOrigin,
+        RemoteRepositoryOrigin,
+    )
+    from dagster._core.scheduler.instigation import InstigatorState, InstigatorStatus, InstigatorType
+    from dagster._core.types.loadable_target_origin import LoadableTargetOrigin
+
+    import definitions
+
+    monkeypatch.setenv("TICKFLOW_REHEARSAL_DAYS", KEY)
+    with DagsterInstance.local_temp(str(tmp_path)) as instance:
+        repo = RemoteRepositoryOrigin(InProcessCodeLocationOrigin(LoadableTargetOrigin(module_name="definitions")),
+                                      "__repository__")
+        instance.add_instigator_state(InstigatorState(RemoteInstigatorOrigin(repo, live_session_sensor.name),
+                                                      InstigatorType.SENSOR, InstigatorStatus.STOPPED))
+        first = evaluate_automation_conditions(defs=definitions.defs, instance=instance)
+        _land_ticks(instance, DAY)
+        res = evaluate_automation_conditions(defs=definitions.defs, instance=instance, cursor=first.cursor)
+        assert _requested(res) == {k: {KEY} for k in LIVE_JOB_ASSETS}

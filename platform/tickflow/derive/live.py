@@ -117,6 +117,19 @@ def live_days(now_s: float, rehearsal_days: Iterable[str]) -> list[dt.date]:
     return sorted(days)
 
 
+def kept_for_live_runs(now_s: float, rehearsal_days: Iterable[str], attempts: Callable[[dt.date], int],
+                       params: LiveParams) -> list[dt.date]:
+    """The :func:`live_days` whose derived runs are the live-session sensor's: those with live
+    runs left (``attempts(day)``, started so far, under ``params.max_attempts``).
+
+    The automation sensor leaves these days alone. Were it to request a derived run of the day
+    when its first ticks land, before the live run, the live run would wait for it, and the two
+    would pay the kernels' first compile one after the other at the open (issue 12's benchmark:
+    bars up to 92 s late in the session's first minutes, against 24 s when the live run came
+    first). Past the limit the day is the automation sensor's again."""
+    return [d for d in live_days(now_s, rehearsal_days) if attempts(d) < params.max_attempts]
+
+
 def start_reason(ticks: bool, in_flight: int, attempts: int, params: LiveParams) -> str | None:
     """``None`` when a live run should start for one of :func:`live_days`, else why not."""
     if not ticks:
@@ -223,6 +236,7 @@ def run_session(dsn: str, day: dt.date, on_update: Callable[[Update], None], liv
     last_change = clock()
     history: list[tuple[float, int]] = []  # (wall time of a read, newest tick held then), the last minute
     waiting: tuple[int, float] | None = None  # a minute boundary the next pass waits for, and when it is due
+    after_boundary = False  # the pass about to run is the one a minute boundary waited for
     while True:
         now = clock()
         if not intraday.is_open(day, int(now * 1e9), live):
@@ -236,7 +250,7 @@ def run_session(dsn: str, day: dt.date, on_update: Callable[[Update], None], liv
                 continue
             report.on_boundary += arrived
             report.boundary_missed += not arrived
-            waiting = None
+            waiting, after_boundary = None, True
         with psycopg.connect(dsn) as conn:
             head = ledger_head(conn)
             fresh = head != seen and has_ticks(conn, day)
@@ -256,7 +270,10 @@ def run_session(dsn: str, day: dt.date, on_update: Callable[[Update], None], liv
             if ticks is None:
                 ticks, how = load_day_ticks(dsn, day, snapshot), "read whole"
             else:
-                whole = now - checked_at >= p.full_check_s
+                # The whole day's count costs a scan of the day (~6M rows by the afternoon):
+                # a minute's first pass is what its bars wait for, so it is left to a later
+                # pass of the minute unless none came for twice the period.
+                whole = now - checked_at >= p.full_check_s * (2 if after_boundary else 1)
                 boundary = tail_boundary(ticks)
                 ticks, how = refresh_day_ticks(dsn, ticks, verified_ns=None if whole else verified_ns,
                                                snapshot=snapshot)
@@ -275,7 +292,7 @@ def run_session(dsn: str, day: dt.date, on_update: Callable[[Update], None], liv
                 seen = None
                 sleep(p.poll_s)
                 continue
-        suite = done.suite
+        suite, after_boundary = done.suite, False
         report.passes += 1
         report.seconds.append(timer() - t0)
         if done.skipped:

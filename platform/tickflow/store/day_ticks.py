@@ -310,8 +310,10 @@ def refresh_day_ticks(dsn: str, prev: DayTicks, margin_ns: int = 60_000_000_000,
     before = tail_boundary(prev, margin_ns)
     since = prev.open_ns if verified_ns is None else min(verified_ns, before)
     lo, hi = (sql.Literal(dt.datetime.fromtimestamp(x / 1e9, tz=dt.UTC)) for x in (prev.open_ns, prev.close_ns))
-    tail = sql.SQL("ts_ns >= {}").format(sql.Literal(before))
-    # ``ts`` (microseconds) bounds the scan; ``ts_ns`` decides
+    # ``ts`` (microseconds) bounds the scan; ``ts_ns`` decides. Without the bound on ``ts``
+    # the tail's read scanned the day so far (0.2 s a table on a 7.5M-tick day, against 0.01 s)
+    tail = sql.SQL("ts >= {} AND ts_ns >= {}").format(
+        sql.Literal(dt.datetime.fromtimestamp((before - 1000) / 1e9, tz=dt.UTC)), sql.Literal(before))
     span = sql.SQL("ts >= {lo} AND ts < {hi} AND ts >= {s_us} AND ts < {b_us} AND ts_ns >= {s} AND ts_ns < {b}").format(
         lo=lo, hi=hi, s_us=sql.Literal(dt.datetime.fromtimestamp((since - 1000) / 1e9, tz=dt.UTC)),
         b_us=sql.Literal(dt.datetime.fromtimestamp((before + 1000) / 1e9, tz=dt.UTC)), s=sql.Literal(since),

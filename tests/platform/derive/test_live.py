@@ -241,32 +241,74 @@ def test_a_boundary_is_stored_once_every_partition_flowing_is_past_it(plain_dsn:
     assert stored()
 
 
-def test_a_pass_waits_for_the_minute_boundary_and_starts_when_it_is_stored(plain_dsn: str) -> None:
-    """Commits of 10 exchange seconds every 10 s (1x). After the commit that ends just before
-    10:00 the next pass would straddle the boundary, so the loop waits for 10:00's ticks and
-    passes on them; no commit goes without a pass and the day equals the full recompute."""
-    dsn = plain_dsn
+def _across_ten(dsn: str, params: live.LiveParams) -> tuple[live.SessionReport, _Session]:
+    """Commits of 10 exchange seconds every 10 s (1x) from 09:59:00 to 10:00:30; every pass
+    takes 2 s (the timer is read at its start and end)."""
     _stage(dsn)
     sec = 1_000_000_000
     start = OPEN_NS + 29 * MIN
     cuts = [start + k * 10 * sec for k in range(10)]  # 09:59:00 ... 10:00:30
     session = _Session(dsn, [], chunks=[(0, cuts[0], ""), *zip(cuts, cuts[1:], [""] * 9, strict=False)])
 
+    due = [session.now + 10]
+
     def sleep(s: float) -> None:
         session.now += s
-        if session.cuts and session.now % 10 < s:
+        if session.cuts and session.now >= due[0]:
             session.commit_next()
+            due[0] += 10
 
     session.sleep = sleep  # type: ignore[method-assign]
     session.commit_next()
     passes: list[live.Update] = []
-    ticks = iter(range(0, 10_000, 2))  # every pass takes 2 s (the timer is read at its start and end)
-    report = live.run_session(dsn, DAY, passes.append, live=True,
-                              params=live.LiveParams(idle_exit_s=30.0, boundary_grace_s=15.0, boundary_margin_s=5.0),
+    ticks = iter(range(0, 10_000, 2))
+    report = live.run_session(dsn, DAY, passes.append, live=True, params=params,
                               clock=session.clock, sleep=session.sleep, timer=lambda: float(next(ticks)))
+    return report, session
+
+
+BOUNDARY_PARAMS = live.LiveParams(idle_exit_s=30.0, boundary_grace_s=15.0, boundary_margin_s=5.0)
+
+
+def test_a_pass_waits_for_the_minute_boundary_and_starts_when_it_is_stored(plain_dsn: str) -> None:
+    """After the commit that ends just before 10:00 the next pass would straddle the
+    boundary, so the loop waits for 10:00's ticks and passes on them; no commit goes without
+    a pass and the day equals the full recompute."""
+    report, session = _across_ten(plain_dsn, BOUNDARY_PARAMS)
     assert report.on_boundary >= 1 and report.boundary_missed == 0, report
     assert report.passes == session.commits == 10 and report.skipped == []
-    _assert_same(_stored(dsn), _full_recompute(dsn))
+    _assert_same(_stored(plain_dsn), _full_recompute(plain_dsn))
+
+
+def test_the_whole_day_count_is_left_to_a_later_pass_than_the_boundarys(plain_dsn: str,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The pass a minute boundary waited for is what the minute's bars wait for: the periodic
+    count of the whole day's ticks (here due every 6 s; a commit lands every 10 s) skips it and
+    falls on the next pass."""
+    from tickflow.store import day_ticks
+
+    refreshes: list[tuple[bool, bool]] = []  # (the boundary's pass, counted the whole day)
+    boundary = [False]
+    real_stored, real_refresh = live.boundary_stored, live.refresh_day_ticks
+
+    def stored(*a, **k):  # type: ignore[no-untyped-def]
+        boundary[0] = real_stored(*a, **k)
+        return boundary[0]
+
+    def refresh(dsn, prev, *a, verified_ns=None, **k):  # type: ignore[no-untyped-def]
+        refreshes.append((boundary[0], verified_ns is None))
+        boundary[0] = False
+        return real_refresh(dsn, prev, *a, verified_ns=verified_ns, **k)
+
+    monkeypatch.setattr(live, "boundary_stored", stored)
+    monkeypatch.setattr(live, "refresh_day_ticks", refresh)
+    assert day_ticks.refresh_day_ticks is real_refresh
+    report, _ = _across_ten(plain_dsn, live.LiveParams(**{**BOUNDARY_PARAMS.__dict__, "full_check_s": 6.0}))
+    assert report.on_boundary >= 1 and report.boundary_missed == 0, report
+    at = refreshes.index((True, False))  # the boundary's pass counted only since the last count
+    assert refreshes[at + 1] == (False, True), refreshes  # and the next pass the whole day
+    assert sum(whole for _, whole in refreshes) >= len(refreshes) - 2, refreshes
+    _assert_same(_stored(plain_dsn), _full_recompute(plain_dsn))
 
 
 def test_a_failed_reconciliation_is_a_skipped_pass(plain_dsn: str, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -317,3 +359,9 @@ def test_which_days_are_live_and_when_a_live_run_starts() -> None:
     assert "no ticks" in (live.start_reason(False, 0, 0, p) or "")
     assert "in flight" in (live.start_reason(True, 1, 0, p) or "")
     assert "2 live runs" in (live.start_reason(True, 0, 2, p) or "")
+    # the days whose derived runs the automation sensor leaves to the live runs: attempts left
+    started = {DAY: 1, dt.date(2024, 6, 20): 2}
+    assert live.kept_for_live_runs(friday_noon, ["2024-06-20"], lambda d: started.get(d, 0), p) == [DAY]
+    assert live.kept_for_live_runs(friday_night, ["2024-06-20"], lambda d: started.get(d, 0), p) == []
+    assert live.kept_for_live_runs(friday_night, ["2024-06-19"], lambda d: started.get(d, 0), p) == [
+        dt.date(2024, 6, 19)]
