@@ -8,12 +8,16 @@ until the session closes (or the day has had no commit for ``TICKFLOW_LIVE_IDLE_
 logging each pass as observations of the assets, then every step recomputes the day as usual. It runs
 in a pool of its own (``tickflow/queue: live``), so it never holds the ingest or derived slot.
 A day gets at most ``LiveParams.max_attempts`` live runs; after a failure the next starts on
-the sensor's next tick, and past the limit the automation sensor's runs carry on alone."""
+the sensor's next tick, after a run that ended with the day quiet (a rehearsal's replay
+stopped) once new ticks of the day land, and past the limit the automation sensor's runs
+carry on alone."""
 
 
 import time
 
 from dagster import (
+    AssetKey,
+    AssetRecordsFilter,
     AssetSelection,
     DagsterRunStatus,
     DefaultSensorStatus,
@@ -49,6 +53,18 @@ def _runs(context: SensorEvaluationContext, tags: dict[str, str], statuses: list
     return context.instance.get_runs_count(RunsFilter(tags=tags, statuses=statuses or []))
 
 
+def _quiet_since_last(context: SensorEvaluationContext, key: str) -> bool:
+    """Whether the day's last live run succeeded and no raw partition of the day has been
+    materialized (an ingest commit of its ticks) since it ended."""
+    last = context.instance.get_run_records(RunsFilter(tags={DAY_TAG: key}), limit=1)
+    if not last or last[0].dagster_run.status != DagsterRunStatus.SUCCESS:
+        return False
+    ended = last[0].end_time or last[0].update_timestamp.timestamp()
+    return not any(context.instance.fetch_materializations(
+        AssetRecordsFilter(asset_key=AssetKey(k), asset_partitions=[key], after_timestamp=ended),
+        limit=1).records for k in ("raw_trades", "raw_quotes"))
+
+
 @sensor(name=LIVE_SENSOR, job=live_session_job, minimum_interval_seconds=10, default_status=DefaultSensorStatus.RUNNING,
         description="Starts the live session run of a day whose session is open (or is rehearsed: "
                     "TICKFLOW_REHEARSAL_DAYS) once its ticks are stored and no derived run of it is in flight.")
@@ -65,7 +81,7 @@ def live_session_sensor(context: SensorEvaluationContext, tickflow: TickflowReso
             ticks = live.has_ticks(conn, day)
         in_flight = sum(_runs(context, {"dagster/partition": key, QUEUE_TAG: q}, IN_FLIGHT) for q in ("live", "derived"))
         attempts = _runs(context, {DAY_TAG: key}, None)
-        why = live.start_reason(ticks, in_flight, attempts, params)
+        why = live.start_reason(ticks, in_flight, attempts, params, _quiet_since_last(context, key))
         if why:
             skipped.append(f"{key}: {why}")
             continue

@@ -7,6 +7,7 @@ the plain values, a Secret for ``TICKFLOW_PG_DSN``).
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -166,6 +167,18 @@ class Settings:
         return replace(self, **changes)  # type: ignore[arg-type]
 
 
+def _dates(name: str) -> tuple[str, ...]:
+    """A comma-separated list of ISO dates; a malformed one is a clear error here rather than
+    a failure of whichever sensor or run reads it first."""
+    days = tuple(x.strip() for x in _env(name, "").split(",") if x.strip())
+    for d in days:
+        try:
+            dt.date.fromisoformat(d)
+        except ValueError:
+            raise ValueError(f"{name}: {d!r} is not a date (YYYY-MM-DD, comma-separated)") from None
+    return days
+
+
 def load_settings() -> Settings:
     """Settings from TICKFLOW_* environment variables; unset means the local default."""
     extra = {
@@ -201,7 +214,7 @@ def load_settings() -> Settings:
         alert_timeout_s=float(_env("TICKFLOW_ALERT_TIMEOUT_S", "5")),
         ui_url=_env("TICKFLOW_UI_URL", ""),
         freshness_lag_s=int(_env("TICKFLOW_FRESHNESS_LAG_S", "900")),
-        rehearsal_days=tuple(x.strip() for x in _env("TICKFLOW_REHEARSAL_DAYS", "").split(",") if x.strip()),
+        rehearsal_days=_dates("TICKFLOW_REHEARSAL_DAYS"),
         live_idle_exit_s=float(_env("TICKFLOW_LIVE_IDLE_EXIT_S", "600")),
         consumer_lag_max=int(_env("TICKFLOW_CONSUMER_LAG_MAX", "100000")),
         dead_letter_max_share=float(_env("TICKFLOW_DEAD_LETTER_MAX_SHARE", "0.01")),

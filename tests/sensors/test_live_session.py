@@ -1,5 +1,6 @@
 """The live session sensor and run: a rehearsed day with stored ticks gets one live run (none
-while a derived run of the day is in flight, none past the attempt limit), and that run logs
+while a derived run of the day is in flight, none after one that ended with the day quiet
+until ticks land again, none past the attempt limit), and that run logs
 each pass of its loop as observations of the day's derived assets before its steps
 recompute the day."""
 
@@ -66,6 +67,13 @@ def test_a_rehearsed_day_gets_one_live_run_at_a_time(settings: Settings, monkeyp
         held = _evaluate(instance)
         assert isinstance(held, SkipReason) and "in flight" in str(held.skip_message)
         instance.delete_run(derived.run_id)
+        # a live run that ended with the day quiet (the replay stopped): none again until ticks land
+        _add_run(instance, DagsterRunStatus.SUCCESS, {"dagster/partition": KEY, "tickflow/queue": "live", DAY_TAG: KEY})
+        quiet = _evaluate(instance)
+        assert isinstance(quiet, SkipReason) and "no tick has landed since" in str(quiet.skip_message)
+        instance.report_runless_asset_event(AssetMaterialization("raw_quotes", partition=KEY))
+        resumed = _evaluate(instance)
+        assert isinstance(resumed, SensorResult) and resumed.run_requests[0].run_key == f"live-{KEY}-1"
         for _ in range(live.LiveParams().max_attempts):
             _add_run(instance, DagsterRunStatus.FAILURE, {"dagster/partition": KEY, "tickflow/queue": "live",
                                                           DAY_TAG: KEY})
@@ -140,16 +148,28 @@ def test_the_automation_sensor_leaves_a_live_day_to_the_live_session(monkeypatch
         assert _requested(spent) == {k: {KEY} for k in LIVE_JOB_ASSETS}
 
 
-def test_a_stopped_live_session_sensor_leaves_live_days_to_the_automation(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """Stopping the live-session sensor in the UI hands its days back: nothing waits for a
-    live run that will not come. (An instance with sensor state: the ephemeral one has none.)"""
+@pytest.mark.parametrize("how", ["stopped", "failing"])
+def test_a_live_session_sensor_that_is_off_leaves_live_days_to_the_automation(
+        how: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """A live-session sensor stopped in the UI, or whose latest tick failed, hands its days
+    back: nothing waits for a live run that will not come. (An instance with sensor state:
+    the ephemeral one has none.)"""
+    import time
+
     from dagster._core.remote_origin import (
         InProcessCodeLocationOrigin,
         RemoteInstigatorOrigin,
         RemoteRepositoryOrigin,
     )
-    from dagster._core.scheduler.instigation import InstigatorState, InstigatorStatus, InstigatorType
+    from dagster._core.scheduler.instigation import (
+        InstigatorState,
+        InstigatorStatus,
+        InstigatorType,
+        TickData,
+        TickStatus,
+    )
     from dagster._core.types.loadable_target_origin import LoadableTargetOrigin
+    from dagster._utils.error import SerializableErrorInfo
 
     import definitions
 
@@ -157,9 +177,19 @@ def test_a_stopped_live_session_sensor_leaves_live_days_to_the_automation(monkey
     with DagsterInstance.local_temp(str(tmp_path)) as instance:
         repo = RemoteRepositoryOrigin(InProcessCodeLocationOrigin(LoadableTargetOrigin(module_name="definitions")),
                                       "__repository__")
-        instance.add_instigator_state(InstigatorState(RemoteInstigatorOrigin(repo, live_session_sensor.name),
-                                                      InstigatorType.SENSOR, InstigatorStatus.STOPPED))
+        state = InstigatorState(RemoteInstigatorOrigin(repo, live_session_sensor.name), InstigatorType.SENSOR,
+                                InstigatorStatus.STOPPED if how == "stopped" else InstigatorStatus.RUNNING)
+        instance.add_instigator_state(state)
+        tick = instance.create_tick(TickData(
+            instigator_origin_id=state.instigator_origin_id, instigator_name=state.instigator_name,
+            instigator_type=InstigatorType.SENSOR, status=TickStatus.SKIPPED, timestamp=time.time(),
+            selector_id=state.selector_id))
         first = evaluate_automation_conditions(defs=definitions.defs, instance=instance)
         _land_ticks(instance, DAY)
-        res = evaluate_automation_conditions(defs=definitions.defs, instance=instance, cursor=first.cursor)
-        assert _requested(res) == {k: {KEY} for k in LIVE_JOB_ASSETS}
+        on = evaluate_automation_conditions(defs=definitions.defs, instance=instance, cursor=first.cursor)
+        expected = {k: {KEY} if how == "stopped" else set() for k in LIVE_JOB_ASSETS}
+        assert _requested(on) == expected  # a running sensor whose ticks succeed keeps the day
+        if how == "failing":
+            instance.update_tick(tick.with_status(TickStatus.FAILURE, error=SerializableErrorInfo("boom", [], "E")))
+            off = evaluate_automation_conditions(defs=definitions.defs, instance=instance, cursor=on.cursor)
+            assert _requested(off) == {k: {KEY} for k in LIVE_JOB_ASSETS}

@@ -66,7 +66,8 @@ class LiveParams:
     idle_exit_s: float = 600.0  # a day with no commit for this long ends the loop
     max_attempts: int = 3  # live runs a day gets (a failed one is restarted this often)
     # how often a pass counts the whole day's stored ticks against the ones it holds (late
-    # ticks); in between it counts only those since the last check (refresh_day_ticks)
+    # ticks); in between it counts only those since the last check (refresh_day_ticks). Not
+    # in a minute's boundary pass unless twice this has gone by (run_session).
     full_check_s: float = 60.0
     align: bool = True  # time passes to the minute (module docstring)
     boundary_poll_s: float = 0.1  # how often the store is probed for a due minute boundary
@@ -109,9 +110,10 @@ def has_ticks(conn: psycopg.Connection, day: dt.date) -> bool:
 
 def live_days(now_s: float, rehearsal_days: Iterable[str]) -> list[dt.date]:
     """The days that may have a live session now: today in New York while its regular
-    session is open, and the rehearsed past days (``TICKFLOW_REHEARSAL_DAYS``)."""
+    session is open, and the rehearsed past days (``TICKFLOW_REHEARSAL_DAYS``) that are
+    trading days (a weekend or a holiday has no session to rehearse)."""
     today = dt.datetime.fromtimestamp(now_s, ZoneInfo(sessions.NY)).date()
-    days = [dt.date.fromisoformat(d) for d in rehearsal_days]
+    days = [d for d in map(dt.date.fromisoformat, rehearsal_days) if sessions.is_trading_day(d)]
     if intraday.is_open(today, int(now_s * 1e9)) and today not in days:
         days.append(today)
     return sorted(days)
@@ -130,14 +132,22 @@ def kept_for_live_runs(now_s: float, rehearsal_days: Iterable[str], attempts: Ca
     return [d for d in live_days(now_s, rehearsal_days) if attempts(d) < params.max_attempts]
 
 
-def start_reason(ticks: bool, in_flight: int, attempts: int, params: LiveParams) -> str | None:
-    """``None`` when a live run should start for one of :func:`live_days`, else why not."""
+def start_reason(ticks: bool, in_flight: int, attempts: int, params: LiveParams,
+                 quiet_since_last: bool = False) -> str | None:
+    """``None`` when a live run should start for one of :func:`live_days`, else why not.
+
+    ``quiet_since_last``: the day's last live run succeeded (it ended when the day went quiet,
+    a rehearsal's replay having stopped) and no tick of the day has landed since. Another live
+    run would wait ``idle_exit_s`` for nothing and recompute the day again; the next one
+    starts when ticks land."""
     if not ticks:
         return "no ticks stored for the day yet"
     if in_flight:
         return "a derived or live run of the day is in flight"
     if attempts >= params.max_attempts:
         return f"the day has had {attempts} live runs; derived runs follow the automation sensor"
+    if quiet_since_last:
+        return "its last live run ended with the day quiet, and no tick has landed since"
     return None
 
 

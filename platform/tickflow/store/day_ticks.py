@@ -303,7 +303,7 @@ def refresh_day_ticks(dsn: str, prev: DayTicks, margin_ns: int = 60_000_000_000,
     ``verified_ns``: the store's rows before it were found equal to ``prev``'s by an earlier
     refresh, so only the rows from it to the boundary are counted (an index range, not a scan
     of the day). A tick stored before it since then goes unseen until a refresh without it:
-    the caller bounds that delay (the live session counts the whole day once a minute).
+    the caller bounds that delay (the live session counts the whole day every minute or two).
     ``snapshot``: read as of it (:func:`day_snapshot`).
     Returns the ticks and ``"tail"`` or why the day was read whole."""
     t, q = prev.trades["ts_ns"], prev.quotes["ts_ns"]

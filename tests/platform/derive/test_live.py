@@ -355,13 +355,16 @@ def test_which_days_are_live_and_when_a_live_run_starts() -> None:
     assert live.live_days(friday_noon, []) == [DAY]
     assert live.live_days(friday_night, []) == []
     assert live.live_days(friday_night, ["2024-06-20"]) == [dt.date(2024, 6, 20)]
+    # a weekend or a holiday has no session to rehearse (and Dagster would map it to the next day)
+    assert live.live_days(friday_night, ["2024-06-22", "2024-07-04", "2024-06-20"]) == [dt.date(2024, 6, 20)]
     assert live.start_reason(True, 0, 0, p) is None
     assert "no ticks" in (live.start_reason(False, 0, 0, p) or "")
     assert "in flight" in (live.start_reason(True, 1, 0, p) or "")
     assert "2 live runs" in (live.start_reason(True, 0, 2, p) or "")
+    assert "no tick has landed since" in (live.start_reason(True, 0, 1, p, quiet_since_last=True) or "")
     # the days whose derived runs the automation sensor leaves to the live runs: attempts left
     started = {DAY: 1, dt.date(2024, 6, 20): 2}
     assert live.kept_for_live_runs(friday_noon, ["2024-06-20"], lambda d: started.get(d, 0), p) == [DAY]
     assert live.kept_for_live_runs(friday_night, ["2024-06-20"], lambda d: started.get(d, 0), p) == []
-    assert live.kept_for_live_runs(friday_night, ["2024-06-19"], lambda d: started.get(d, 0), p) == [
-        dt.date(2024, 6, 19)]
+    assert live.kept_for_live_runs(friday_night, ["2024-06-18"], lambda d: started.get(d, 0), p) == [
+        dt.date(2024, 6, 18)]
