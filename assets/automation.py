@@ -41,9 +41,9 @@ class KeptForLiveSession(AutomationCondition):  # type: ignore[type-arg]
         from tickflow.config import load_settings
         from tickflow.derive import live
 
-        if context.candidate_subset.is_empty or not _live_sensor_on(context.asset_graph_view.instance):
-            return AutomationResult(context, context.get_empty_subset())
         instance = context.asset_graph_view.instance
+        if context.candidate_subset.is_empty or not _live_sensor_on(instance):
+            return AutomationResult(context, context.get_empty_subset())
         days = live.kept_for_live_runs(
             context.evaluation_time.timestamp(), load_settings().rehearsal_days,
             lambda d: instance.get_runs_count(RunsFilter(tags={LIVE_DAY_TAG: d.isoformat()})), live.LiveParams())

@@ -67,6 +67,7 @@ from tickflow.store.day_ticks import (
     quote_columns,
     ticks_from,
     trade_columns,
+    ts_literal,
 )
 
 MIN_NS = 60_000_000_000
@@ -162,10 +163,6 @@ class Tail:
     newest_ns: int
 
 
-def _lit_ts(ns: int) -> sql.Literal:
-    return sql.Literal(dt.datetime.fromtimestamp(ns // 1000 / 1e6, tz=dt.UTC))
-
-
 def load_tail(conn: psycopg.Connection, day: dt.date, mark: Mark, held: DayTicks | None = None) -> Tail | str:
     """The tail of ``day`` after ``mark``, or why it cannot be used (a string). Runs in the
     caller's (repeatable read) transaction.
@@ -178,7 +175,7 @@ def load_tail(conn: psycopg.Connection, day: dt.date, mark: Mark, held: DayTicks
     caller's next refresh read the day whole, and the mark written here then fails this
     check, so that update is full."""
     open_ns, close_ns = sessions.session_bounds_ns(day)
-    lo, hi, frm = _lit_ts(open_ns), _lit_ts(close_ns), mark.tail_from
+    lo, hi, frm = ts_literal(open_ns), ts_literal(close_ns), mark.tail_from
     if held is not None:
         counts: tuple[int, int] | None = (int((held.trades["ts_ns"] < frm).sum()),
                                           int((held.quotes["ts_ns"] < frm).sum()))
@@ -186,7 +183,7 @@ def load_tail(conn: psycopg.Connection, day: dt.date, mark: Mark, held: DayTicks
         counts = conn.execute(sql.SQL(
             "SELECT (SELECT count(*) FROM trades WHERE ts >= {lo} AND ts < {hi} AND ts < {up} AND ts_ns < {frm}), "
             "(SELECT count(*) FROM quotes WHERE ts >= {lo} AND ts < {hi} AND ts < {up} AND ts_ns < {frm})").format(
-            lo=lo, hi=hi, up=_lit_ts(frm + 1000), frm=sql.Literal(frm))).fetchone()
+            lo=lo, hi=hi, up=ts_literal(frm + 1000), frm=sql.Literal(frm))).fetchone()
     assert counts is not None
     if (int(counts[0]), int(counts[1])) != (mark.trades_before, mark.quotes_before):
         return (f"ticks before the tail changed (late data or a re-ingest): trades {mark.trades_before} -> "
@@ -216,9 +213,9 @@ def _read_tail(conn: psycopg.Connection, day: dt.date, mark: Mark) -> tuple[DayT
     """The stored ticks from the mark's ``tail_from`` on, each symbol's quote prevailing then
     first in its rows; per symbol whether it has a quote in the tail; the newest tick's time."""
     open_ns, close_ns = sessions.session_bounds_ns(day)
-    lo, hi, frm = _lit_ts(open_ns), _lit_ts(close_ns), mark.tail_from
+    lo, hi, frm = ts_literal(open_ns), ts_literal(close_ns), mark.tail_from
     # ``ts`` (microseconds) bounds the scan to the right partitions; ``ts_ns`` decides.
-    pad = sql.SQL("ts >= {} AND ts_ns >= {}").format(_lit_ts(frm - 1000), sql.Literal(frm))
+    pad = sql.SQL("ts >= {} AND ts_ns >= {}").format(ts_literal(frm - 1000), sql.Literal(frm))
     t_syms, t_starts, t_vals = _fetch_columns(conn, "trades", TRADE_COLUMNS, lo, hi, pad)
     q_syms, q_starts, q_vals = _fetch_columns(conn, "quotes", QUOTE_COLUMNS, lo, hi, pad)
     symbols = mark.symbols
