@@ -85,6 +85,17 @@ class Poller(threading.Thread):
         self.env = instance_env
         self.acked: dict[int, float] = {}  # the running replay's (ReplayReport.acked, filled as it goes)
         self.closed_before = 0  # minutes before this (epoch ms) are closed: their replay has ended
+        # every second: (wall time, 1-min load, tables autovacuum works on, checkpoints so far),
+        # to tell a minute's lag from what the machine was doing besides (figures: ``explain``)
+        self.background: list[tuple[float, float, str, int]] = []
+
+    def sample_background(self, conn: psycopg.Connection) -> None:
+        row = conn.execute(
+            "SELECT (SELECT string_agg(DISTINCT regexp_replace(query, '^autovacuum: ', ''), ', ') "
+            "FROM pg_stat_activity WHERE backend_type = 'autovacuum worker'), "
+            "(SELECT checkpoints_timed + checkpoints_req FROM pg_stat_bgwriter)").fetchone()
+        assert row is not None
+        self.background.append((time.time(), os.getloadavg()[0], row[0] or "", int(row[1])))
 
     def _minute_sql(self, conn: psycopg.Connection, query: str, lo: int, hi: int) -> dict[int, float]:
         rows = conn.execute(query, (dt.datetime.fromtimestamp(lo / 1000, dt.UTC),
@@ -159,6 +170,7 @@ class Poller(threading.Thread):
                         n = instance.get_runs_count(RunsFilter(statuses=[DagsterRunStatus.QUEUED],
                                                                tags={"tickflow/queue": "derived"}))
                         self.max_derived_queued = max(self.max_derived_queued, n)
+                        self.sample_background(conn)
                 except Exception as e:  # noqa: BLE001 - a bench keeps measuring; reported at the end
                     self.errors.append(repr(e))
                     conn.rollback()
@@ -190,6 +202,34 @@ def window_minute(t: float, windows: list[tuple[int, int]], acked: dict[int, flo
             if acked.get(m - MINUTE_MS, acked[m] - 60.0 / speed) < t <= acked[m]:
                 return f"{i + 1}.{j + 1:02d}"
     return "-"
+
+
+def explain(shapes: list[dict], poller: Poller, windows: list[tuple[int, int]], acked: dict[int, float]) -> str:
+    """What happened between each measured minute's close (the acknowledgement of its last
+    message) and its trade signals: the live passes that read the store then (offset from
+    the close, seconds, flags: B it waited for its minute's boundary, M its wait ran out
+    first, W it counted the whole day, R it read the day whole), the 1-minute load, the
+    tables autovacuum worked on, and checkpoints begun."""
+    shapes = sorted(shapes, key=lambda x: x["read_at"])
+    lines = ["what each minute waited on (window.minute: bars/signals lag; passes as +start/seconds/flags;"
+             " load; autovacuum; checkpoints)"]
+    for i, (lo, hi) in enumerate(windows):
+        for k, m in enumerate(sorted(x for x in poller.trades if lo <= x < hi)):
+            close, done = acked.get(m), poller.seen["signals"].get(m)
+            if close is None or done is None:
+                continue
+            ps = [x for x in shapes if close - 12 <= x["read_at"] <= done]
+            flags = [f"{x['read_at'] - close:+.1f}/{x['seconds']:.1f}"
+                     + {"arrived": "B", "missed": "M"}.get(x["boundary"], "") + ("W" if x["whole_count"] else "")
+                     + ("R" if x["read"] != "tail" else "") for x in ps]
+            bg = [b for b in poller.background if close <= b[0] <= done]
+            load = max((b[1] for b in bg), default=float("nan"))
+            vac = sorted({t for b in bg for t in b[2].split(", ") if t})
+            cps = (bg[-1][3] - bg[0][3]) if len(bg) > 1 else 0
+            bars = poller.seen["bars"].get(m, float("nan")) - close
+            lines.append(f"{i + 1}.{k + 1:<3d} {bars:5.1f}/{done - close:5.1f}  {' '.join(flags):40s} load {load:4.1f}"
+                         f"  {'; '.join(vac) or '-'}  {cps or ''}")
+    return "\n".join(lines)
 
 
 def stats(lags: list[float]) -> tuple[float, float, float]:
@@ -375,6 +415,8 @@ def measure(args: argparse.Namespace, day: dt.date, settings, stack: LocalStack,
     print(f"bars_1m updates by path (tickflow.derive.intraday): runs {by(mats, 'update')}, "
           f"live passes {by(passes, 'update')}; trade signals of live passes computed from the tail: "
           f"{by(trade, 'computed_from_tail')}")
+    shapes = [getattr(o.metadata.get("live_pass"), "value", None) for o in passes if o is not None]
+    print("\n" + explain([x for x in shapes if x], poller, windows, acked))
     overall = {s: stats(v)[1] for s, v in p95s.items()}
     print(f"RESULT freshness raw_p95_s={overall['raw']:.1f} bars_p95_s={overall['bars']:.1f} "
           f"signals_p95_s={overall['signals']:.1f} growth={growth:.2f}")

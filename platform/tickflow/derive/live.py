@@ -247,6 +247,7 @@ def run_session(dsn: str, day: dt.date, on_update: Callable[[Update], None], liv
     history: list[tuple[float, int]] = []  # (wall time of a read, newest tick held then), the last minute
     waiting: tuple[int, float] | None = None  # a minute boundary the next pass waits for, and when it is due
     after_boundary = False  # the pass about to run is the one a minute boundary waited for
+    boundary_seen = ""  # and whether the boundary's ticks had arrived when it started
     while True:
         now = clock()
         if not intraday.is_open(day, int(now * 1e9), live):
@@ -260,7 +261,7 @@ def run_session(dsn: str, day: dt.date, on_update: Callable[[Update], None], liv
                 continue
             report.on_boundary += arrived
             report.boundary_missed += not arrived
-            waiting, after_boundary = None, True
+            waiting, after_boundary, boundary_seen = None, True, "arrived" if arrived else "missed"
         with psycopg.connect(dsn) as conn:
             head = ledger_head(conn)
             fresh = head != seen and has_ticks(conn, day)
@@ -302,9 +303,13 @@ def run_session(dsn: str, day: dt.date, on_update: Callable[[Update], None], liv
                 seen = None
                 sleep(p.poll_s)
                 continue
+        # what the pass was, for whoever reads the observations (the freshness bench, on call)
+        seconds = timer() - t0
+        shape = {"read_at": round(read_at, 3), "seconds": round(seconds, 3), "read": how,
+                 "boundary": boundary_seen if after_boundary else "", "whole_count": how != "tail" or checked_at == now}
         suite, after_boundary = done.suite, False
         report.passes += 1
-        report.seconds.append(timer() - t0)
+        report.seconds.append(seconds)
         if done.skipped:
             report.skipped.append(done.skipped)
         history = remember(history, read_at, newest_ns(ticks))
@@ -313,4 +318,4 @@ def run_session(dsn: str, day: dt.date, on_update: Callable[[Update], None], liv
                                     max(report.seconds[-3:]) + p.boundary_margin_s)
             if waiting is not None and waiting[0] >= ticks.close_ns:
                 waiting = None  # the close: no tick will come past it
-        on_update(done.update)
+        on_update([(asset, {**meta, "live_pass": shape}) for asset, meta in done.update])
