@@ -1,9 +1,7 @@
 """The ``bars`` group: 1/5/15-minute bars and technical indicators, one partition per day."""
 
 
-import contextlib
 import datetime as dt
-import os
 from collections.abc import Iterable
 from itertools import chain
 
@@ -36,30 +34,10 @@ from tickflow.store.day_ticks import DayTicks
 BAR_ASSETS = {1: "bars_1m", 5: "bars_5m", 15: "bars_15m"}
 
 
-LIVE_NICENESS = 5
-
-
 class BarsConfig(Config):  # type: ignore[misc]
     # Set by the live session job (sensors/live_session.py): this step first keeps the open
     # day's derived assets current in a loop (tickflow.derive.live), then runs as usual.
     live_session: bool = False
-
-
-def _yield_cpu(level: int = LIVE_NICENESS) -> None:
-    """From the live loop's second pass on, its threads yield the CPU to ingest runs (whose
-    start-up is seconds of imports): at the same priority, ingest start-up went from 4-5 s to
-    13-25 s once the loop ran (2026-12-05), and the tick-to-raw lag with it. The first pass
-    compiles the kernels (a fresh install has no numba cache) and runs at full priority:
-    niced, under the freshness bench's load, it took 207 s. Nice is per thread on Linux, so
-    every thread of the process (numba's workers, started in the first pass) is set; the
-    run keeps it for its steps after the loop. 5 rather than 10: at 10, the loop's passes
-    came every 45-55 s under that load, compute 20-40 times its quiet time."""
-    with contextlib.suppress(OSError):
-        if os.getpriority(os.PRIO_PROCESS, 0) >= level:
-            return
-        for tid in os.listdir("/proc/self/task"):
-            with contextlib.suppress(OSError):
-                os.setpriority(os.PRIO_PROCESS, int(tid), level)
 
 
 def _live_session(context: AssetExecutionContext, tickflow: TickflowResource) -> None:
@@ -77,7 +55,6 @@ def _live_session(context: AssetExecutionContext, tickflow: TickflowResource) ->
         for asset_key, meta in update:
             context.log_event(AssetObservation(asset_key=asset_key, partition=key,
                                                metadata={**meta, "live_session": True}))
-        _yield_cpu()
 
     params = live.LiveParams(idle_exit_s=settings.live_idle_exit_s)
     session = live.run_session(settings.dsn, day, report, live=key in settings.rehearsal_days,

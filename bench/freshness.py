@@ -52,6 +52,8 @@ from tickflow.stack.procs import stop_pid
 
 REPO = Path(__file__).resolve().parents[1]
 STAGES = ("raw", "bars", "signals", "features")
+CHECKPOINTS_17 = "SELECT num_timed + num_requested FROM pg_stat_checkpointer"
+CHECKPOINTS_OLD = "SELECT checkpoints_timed + checkpoints_req FROM pg_stat_bgwriter"
 
 
 def minute_counts(ts_ns: np.ndarray, lo_ms: int, hi_ms: int) -> dict[int, int]:
@@ -90,12 +92,15 @@ class Poller(threading.Thread):
         self.background: list[tuple[float, float, str, int]] = []
 
     def sample_background(self, conn: psycopg.Connection) -> None:
+        # PostgreSQL 17 moved the checkpoint counts to pg_stat_checkpointer
+        checkpoints = (CHECKPOINTS_17 if conn.info.server_version >= 170000 else CHECKPOINTS_OLD)
         row = conn.execute(
             "SELECT (SELECT string_agg(DISTINCT regexp_replace(query, '^autovacuum: ', ''), ', ') "
-            "FROM pg_stat_activity WHERE backend_type = 'autovacuum worker'), "
-            "(SELECT checkpoints_timed + checkpoints_req FROM pg_stat_bgwriter)").fetchone()
-        assert row is not None
-        self.background.append((time.time(), os.getloadavg()[0], row[0] or "", int(row[1])))
+            "FROM pg_stat_activity WHERE backend_type = 'autovacuum worker')").fetchone()
+        count = conn.execute(checkpoints).fetchone()
+        assert row is not None and count is not None
+        self.background.append((time.time(), os.getloadavg()[0], row[0] or "", int(count[0])))
+
 
     def _minute_sql(self, conn: psycopg.Connection, query: str, lo: int, hi: int) -> dict[int, float]:
         rows = conn.execute(query, (dt.datetime.fromtimestamp(lo / 1000, dt.UTC),

@@ -46,6 +46,7 @@ from tickflow.derive.entry_points import SIGNAL_TABLES, DayReport, run_anomalies
 from tickflow.derive.provisional import provisional_metadata
 from tickflow.feed_pace import MIN_NS, boundary_due, boundary_passed, pace, quiet_window_ns, remember
 from tickflow.heap import retain_freed_memory
+from tickflow.store import ledger
 from tickflow.store.day_ticks import (
     DayTicks,
     day_snapshot,
@@ -94,11 +95,14 @@ Update = list[tuple[str, dict[str, Any]]]  # (asset, metadata) of one pass
 Features = Callable[[tuple[list[str], dict[str, np.ndarray]] | None], dict[str, Any]]
 
 
-def ledger_head(conn: psycopg.Connection) -> tuple[int, str]:
-    """What the offset ledger holds: every ingest commit changes it (a small table)."""
-    row = conn.execute("SELECT count(*), coalesce(max(committed_at)::text, '') FROM offset_ledger").fetchone()
-    assert row is not None
-    return int(row[0]), str(row[1])
+Head = tuple[tuple[tuple[str, int], int], ...]  # ((topic, partition), end of its last ledger range) each
+
+
+def ledger_head(conn: psycopg.Connection) -> Head:
+    """Where the offset ledger ends, per partition: every commit of the feed moves it (an
+    index probe per partition, however long the ledger; a range re-ingested below the
+    ends, a repair, does not, and its ticks are found by the whole-day count)."""
+    return tuple(sorted(ledger.last_ranges(conn).items()))
 
 
 def has_ticks(conn: psycopg.Connection, day: dt.date) -> bool:
@@ -235,11 +239,21 @@ def run_session(dsn: str, day: dt.date, on_update: Callable[[Update], None], liv
 
     ``live``: the day is rehearsed (open whatever the clock). Returns when the session has
     closed or no commit has landed for ``params.idle_exit_s``. ``timer`` times the passes."""
-    p = params or LiveParams()
+    # One connection for the loop's probes of the ledger and the store, several a second: a
+    # connection each started and ended a PostgreSQL backend every time, beside the ingest
+    # commits the loop waits for.
+    with psycopg.connect(dsn, autocommit=True) as probe:
+        return _session(dsn, day, on_update, live, features, params or LiveParams(), clock, sleep, timer, probe)
+
+
+def _session(dsn: str, day: dt.date, on_update: Callable[[Update], None], live: bool, features: Features | None,
+             p: LiveParams, clock: Callable[[], float], sleep: Callable[[float], None], timer: Callable[[], float],
+             probe: psycopg.Connection) -> SessionReport:
     report = SessionReport()
     # every pass allocates arrays of the whole day again: reuse the pages instead of faulting them in
     report.heap_retained = retain_freed_memory()
-    seen: tuple[int, str] | None = None
+    seen: Head | None = None  # the ledger's ends the last pass started from
+    probed: Head | None = None  # and when the store was last probed for a minute boundary
     ticks: DayTicks | None = None
     suite: dict[str, np.ndarray] | None = None
     verified_ns, checked_at = 0, 0.0  # held ticks before verified_ns are the store's as of checked_at
@@ -254,17 +268,19 @@ def run_session(dsn: str, day: dt.date, on_update: Callable[[Update], None], liv
             report.stopped_because = "the session has closed"
             return report
         if waiting is not None and ticks is not None:
-            with psycopg.connect(dsn) as conn:
-                arrived = boundary_stored(conn, ticks, waiting[0], pace(history))
+            # ticks reach the store only in an ingest commit: with none since the last probe,
+            # the store has nothing new to show
+            head = ledger_head(probe)
+            arrived = head != probed and boundary_stored(probe, ticks, waiting[0], pace(history))
+            probed = head
             if not arrived and now < waiting[1] + p.boundary_grace_s:
                 sleep(p.boundary_poll_s)
                 continue
             report.on_boundary += arrived
             report.boundary_missed += not arrived
             waiting, after_boundary, boundary_seen = None, True, "arrived" if arrived else "missed"
-        with psycopg.connect(dsn) as conn:
-            head = ledger_head(conn)
-            fresh = head != seen and has_ticks(conn, day)
+        head = ledger_head(probe)
+        fresh = head != seen and has_ticks(probe, day)
         if not fresh:
             if now - last_change >= p.idle_exit_s:
                 report.stopped_because = f"no ingest commit for {p.idle_exit_s:.0f}s"
@@ -314,8 +330,8 @@ def run_session(dsn: str, day: dt.date, on_update: Callable[[Update], None], liv
             report.skipped.append(done.skipped)
         history = remember(history, read_at, newest_ns(ticks))
         if p.align:
-            waiting = boundary_wait(history[-1][1], read_at, pace(history), clock(),
-                                    max(report.seconds[-3:]) + p.boundary_margin_s)
+            waiting, probed = boundary_wait(history[-1][1], read_at, pace(history), clock(),
+                                            max(report.seconds[-3:]) + p.boundary_margin_s), None
             if waiting is not None and waiting[0] >= ticks.close_ns:
                 waiting = None  # the close: no tick will come past it
         on_update([(asset, {**meta, "live_pass": shape}) for asset, meta in done.update])

@@ -158,3 +158,21 @@ def test_ledger_heads_and_gaps(plain_dsn: str) -> None:
         assert ledger.heads(conn, "t") == {0: 20, 1: 5}
         assert ledger.gaps(conn, "t") == [(0, 20, 30)]
         assert ledger.covered(conn, "t", 0, 15, 35) == [(10, 20), (30, 40)]
+
+
+def test_ledger_last_ranges_walk_the_key_and_match_a_scan(plain_dsn: str) -> None:
+    rng = np.random.default_rng(3)
+    rows, want = [], {}
+    for topic in ("lr.quotes", "lr.trades", "lr.trades.bars"):
+        for partition in range(4 if topic != "lr.trades.bars" else 1):
+            cuts = np.cumsum(rng.integers(1, 50, size=int(rng.integers(1, 30))))
+            starts = np.concatenate([[0], cuts[:-1]])
+            for a, b in zip(starts.tolist(), cuts.tolist(), strict=True):
+                rows.append(ledger.LedgerRow(topic, partition, a, b, b - a, b - a, 0, 0, 0))
+            want[(topic, partition)] = int(cuts[-1])
+    rng.shuffle(rows)  # committed in any order
+    with psycopg.connect(plain_dsn) as conn:
+        ledger.record(conn, rows)
+        assert {k: e for k, e in ledger.last_ranges(conn).items() if k[0].startswith("lr.")} == want
+        assert ledger.ends(conn, "lr.trades") == {p: e for (t, p), e in want.items() if t == "lr.trades"}
+        assert ledger.ends(conn, "lr.nothing") == {}
