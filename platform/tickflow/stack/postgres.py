@@ -123,6 +123,11 @@ class PgServer:
             "shared_buffers = 512MB",
             "max_wal_size = 4GB",
             "checkpoint_timeout = 15min",
+            # Autovacuum at a fifth of its default pace (2ms): in a live session it vacuums the
+            # day's derived tables the loop rewrites each pass, and at full pace three workers
+            # beside a pass on two cores made it 8 s instead of 3-4 (issue 12's freshness bench,
+            # 2026-12-06). The same work, spread thin.
+            "autovacuum_vacuum_cost_delay = 10ms",
             "unix_socket_directories = ''",
         ]
         if self.preload:
