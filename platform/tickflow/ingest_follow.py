@@ -52,7 +52,8 @@ def ingest_new(settings: Settings, run_id: str | None = None, dsn: str | None = 
     transaction per topic with new offsets; the reports of the topics that had any."""
     dsn = dsn or settings.dsn
     with psycopg.connect(dsn) as conn:
-        ends = {topic: ledger.ends(conn, topic) for topic in settings.topics}
+        last = ledger.last_ranges(conn)  # one walk of the ledger for every topic
+    ends = {topic: {p: e for (t, p), e in last.items() if t == topic} for topic in settings.topics}
     reports = []
     for topic in settings.topics:
         ranges = plan_ranges(settings, topic, ends[topic])

@@ -267,10 +267,10 @@ def _session(dsn: str, day: dt.date, on_update: Callable[[Update], None], live: 
         if not intraday.is_open(day, int(now * 1e9), live):
             report.stopped_because = "the session has closed"
             return report
+        head = ledger_head(probe)
         if waiting is not None and ticks is not None:
             # ticks reach the store only in an ingest commit: with none since the last probe,
             # the store has nothing new to show
-            head = ledger_head(probe)
             arrived = head != probed and boundary_stored(probe, ticks, waiting[0], pace(history))
             probed = head
             if not arrived and now < waiting[1] + p.boundary_grace_s:
@@ -279,7 +279,6 @@ def _session(dsn: str, day: dt.date, on_update: Callable[[Update], None], live: 
             report.on_boundary += arrived
             report.boundary_missed += not arrived
             waiting, after_boundary, boundary_seen = None, True, "arrived" if arrived else "missed"
-        head = ledger_head(probe)
         fresh = head != seen and has_ticks(probe, day)
         if not fresh:
             if now - last_change >= p.idle_exit_s:
